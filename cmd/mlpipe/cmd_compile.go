@@ -1,0 +1,69 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mlpipe/mlpipe/compiler"
+)
+
+type compileOptions struct {
+	output string
+	format string
+}
+
+func newCompileCmd(a *app) *cobra.Command {
+	var o compileOptions
+	cmd := &cobra.Command{
+		Use:   "compile PIPELINE",
+		Short: "Compile a pipeline.yaml (or its directory) into KFP v2 IR",
+		Long: `Compile a pipeline.yaml, or the directory that holds one, into KFP v2 IR: the
+PipelineSpec a KFP cluster accepts and "mlpipe run" executes. The output is deterministic.`,
+		Args: args(1, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runCompile(a, o, args[0])
+		},
+	}
+	cmd.Flags().StringVarP(&o.output, "output", "o", "", "write the IR to FILE (default: standard output)")
+	cmd.Flags().StringVar(&o.format, "format", "yaml", "yaml or json")
+	return cmd
+}
+
+func runCompile(a *app, o compileOptions, path string) error {
+	if o.format != "yaml" && o.format != "json" {
+		return usagef("--format must be yaml or json, not %q", o.format)
+	}
+	p, err := compiler.LoadPipeline(path)
+	if err != nil {
+		return err
+	}
+	spec, err := compiler.Compile(p)
+	if err != nil {
+		return err
+	}
+	b, err := compiler.Marshal(spec, compiler.Format(o.format))
+	if err != nil {
+		return err
+	}
+	if o.output == "" || o.output == "-" {
+		_, err = a.stdout.Write(b)
+		return err
+	}
+	if dir := filepath.Dir(o.output); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	}
+	tmp := o.output + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, o.output); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stderr, "compiled %s -> %s\n", path, o.output)
+	return nil
+}

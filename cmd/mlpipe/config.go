@@ -1,0 +1,180 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// Config is every setting mlpipe reads, resolved once from flags, env
+// (MLPIPE_*, and the ecosystem's own variables), mlpipe.yaml in the working
+// directory, $XDG_CONFIG_HOME/mlpipe/config.yaml and defaults, in that
+// order of precedence.
+type Config struct {
+	StateDir     string `mapstructure:"state_dir"`
+	LogLevel     string `mapstructure:"log_level"`
+	Executor     string `mapstructure:"executor"`
+	MaxParallel  int    `mapstructure:"max_parallel"`
+	PipelineRoot string `mapstructure:"pipeline_root"`
+	Minio        struct {
+		Endpoint     string `mapstructure:"endpoint"`
+		AccessKey    string `mapstructure:"access_key"`
+		SecretKey    string `mapstructure:"secret_key"`
+		Secure       bool   `mapstructure:"secure"`
+		Region       string `mapstructure:"region"`
+		CAFile       string `mapstructure:"ca_file"`
+		PathStyle    bool   `mapstructure:"path_style"`
+		CreateBucket bool   `mapstructure:"create_bucket"`
+	} `mapstructure:"minio"`
+	KFP struct {
+		Host       string `mapstructure:"host"`
+		Namespace  string `mapstructure:"namespace"`
+		TokenFile  string `mapstructure:"token_file"`
+		Experiment string `mapstructure:"experiment"`
+		CAFile     string `mapstructure:"ca_file"`
+		Cookie     string `mapstructure:"cookie"`
+		UserID     string `mapstructure:"user_id"`
+	} `mapstructure:"kfp"`
+	GPU struct {
+		LockDir string `mapstructure:"lock_dir"`
+		Mock    string `mapstructure:"mock"`
+	} `mapstructure:"gpu"`
+	Docker struct {
+		ShmSize  string `mapstructure:"shm_size"`
+		User     string `mapstructure:"user"`
+		Registry string `mapstructure:"registry"`
+	} `mapstructure:"docker"`
+}
+
+// flagKeys maps command-line flags to configuration keys.
+var flagKeys = map[string]string{
+	"state-dir":     "state_dir",
+	"log-level":     "log_level",
+	"executor":      "executor",
+	"max-parallel":  "max_parallel",
+	"pipeline-root": "pipeline_root",
+	"host":          "kfp.host",
+	"namespace":     "kfp.namespace",
+	"token-file":    "kfp.token_file",
+	"experiment":    "kfp.experiment",
+	"ca-file":       "kfp.ca_file",
+}
+
+func defaultStateDir() string {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "mlpipe")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "share", "mlpipe")
+	}
+	return filepath.Join(os.TempDir(), "mlpipe")
+}
+
+// loadConfig resolves the configuration for one command.
+func loadConfig(configFile string, flags *pflag.FlagSet) (*Config, error) {
+	v := viper.New()
+	v.SetDefault("state_dir", defaultStateDir())
+	v.SetDefault("log_level", "warn")
+	v.SetDefault("executor", "auto")
+	v.SetDefault("max_parallel", runtime.NumCPU())
+	v.SetDefault("pipeline_root", "")
+	v.SetDefault("minio.secure", true)
+	v.SetDefault("minio.region", "")
+	v.SetDefault("kfp.experiment", "")
+	v.SetDefault("gpu.lock_dir", filepath.Join(os.TempDir(), "mlpipe-gpus"))
+	v.SetDefault("gpu.mock", "")
+	v.SetDefault("docker.shm_size", "1g")
+	v.SetDefault("docker.user", "")
+	v.SetDefault("docker.registry", "")
+	for _, k := range []string{"minio.endpoint", "minio.ca_file", "minio.path_style", "minio.create_bucket", "kfp.host", "kfp.namespace", "kfp.token_file", "kfp.ca_file", "kfp.cookie", "kfp.user_id"} {
+		v.SetDefault(k, "")
+	}
+	v.SetDefault("minio.path_style", true)
+	v.SetDefault("minio.create_bucket", false)
+
+	v.SetEnvPrefix("MLPIPE")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	// The ecosystem's own variables, after mlpipe's.
+	binds := map[string][]string{
+		"minio.access_key":     {"MLPIPE_MINIO_ACCESS_KEY", "AWS_ACCESS_KEY_ID"},
+		"minio.secret_key":     {"MLPIPE_MINIO_SECRET_KEY", "AWS_SECRET_ACCESS_KEY"},
+		"minio.region":         {"MLPIPE_MINIO_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"},
+		"kfp.host":             {"MLPIPE_KFP_HOST", "KF_PIPELINES_ENDPOINT"},
+		"kfp.token_file":       {"MLPIPE_KFP_TOKEN_FILE", "KF_PIPELINES_SA_TOKEN_PATH"},
+		"kfp.experiment":       {"MLPIPE_KFP_EXPERIMENT", "KF_PIPELINES_DEFAULT_EXPERIMENT_NAME"},
+		"kfp.namespace":        {"MLPIPE_KFP_NAMESPACE", "KF_PIPELINES_NAMESPACE"},
+		"gpu.mock":             {"MLPIPE_GPU_MOCK"},
+		"gpu.lock_dir":         {"MLPIPE_GPU_LOCK_DIR"},
+	}
+	for k, envs := range binds {
+		if err := v.BindEnv(append([]string{k}, envs...)...); err != nil {
+			return nil, err
+		}
+	}
+	v.SetConfigType("yaml")
+	if configFile != "" {
+		v.SetConfigFile(configFile)
+		if err := v.ReadInConfig(); err != nil {
+			return nil, usageError{fmt.Errorf("read config %s: %w", configFile, err)}
+		}
+	} else {
+		var files []string
+		if d := xdgConfigHome(); d != "" {
+			files = append(files, filepath.Join(d, "mlpipe", "config.yaml"))
+		}
+		files = append(files, "mlpipe.yaml")
+		for _, f := range files {
+			if _, err := os.Stat(f); err != nil {
+				continue
+			}
+			v.SetConfigFile(f)
+			if err := v.MergeInConfig(); err != nil {
+				return nil, usageError{fmt.Errorf("read config %s: %w", f, err)}
+			}
+		}
+	}
+	if flags != nil {
+		flags.VisitAll(func(f *pflag.Flag) {
+			if key, ok := flagKeys[f.Name]; ok && f.Changed {
+				_ = v.BindPFlag(key, f)
+			}
+		})
+	}
+	cfg := &Config{}
+	if err := v.Unmarshal(cfg); err != nil {
+		return nil, usageError{fmt.Errorf("configuration: %w", err)}
+	}
+	if cfg.StateDir == "" {
+		cfg.StateDir = defaultStateDir()
+	}
+	abs, err := filepath.Abs(cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	cfg.StateDir = abs
+	if cfg.MaxParallel <= 0 {
+		cfg.MaxParallel = runtime.NumCPU()
+	}
+	switch cfg.Executor {
+	case "auto", "docker", "process":
+	default:
+		return nil, usagef("executor must be auto, docker or process, not %q", cfg.Executor)
+	}
+	return cfg, nil
+}
+
+func xdgConfigHome() string {
+	if d := os.Getenv("XDG_CONFIG_HOME"); d != "" {
+		return d
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".config")
+	}
+	return ""
+}

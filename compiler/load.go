@@ -1,0 +1,486 @@
+package compiler
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+
+	pb "github.com/kubeflow/pipelines/api/v2alpha1/go/pipelinespec"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/mlpipe/mlpipe/internal/yamlnode"
+)
+
+// IR is a loaded KFP pipeline: the PipelineSpec parsed with the pinned proto,
+// its executors decoded, and the fields newer than the pinned proto read from
+// the raw document so that nothing the runner needs is dropped (KFP-IR.md §6).
+type IR struct {
+	File      string
+	Spec      *pb.PipelineSpec
+	Executors map[string]*Executor
+	// Platform is the raw PlatformSpec document (platforms: ...), if any.
+	Platform map[string]any
+	// CacheKeys holds cachingOptions.cacheKey by "<component>/<task>"
+	// ("root" for the root DAG).
+	CacheKeys map[string]string
+	// Literals holds inputDefinitions.parameters.X.literals by
+	// "<component>/<input>".
+	Literals map[string][]any
+	// TaskConfig marks TASK_CONFIG inputs by "<component>/<input>"; they are
+	// typed STRUCT in Spec.
+	TaskConfig map[string]bool
+	// Raw is the PipelineSpec document as plain JSON-like values.
+	Raw map[string]any
+}
+
+// Executor is one entry of deploymentSpec.executors, decoded from the raw
+// document with the old and new field names merged.
+type Executor struct {
+	Container *Container `json:"container,omitempty"`
+	Importer  *Importer  `json:"importer,omitempty"`
+}
+
+// Container is a container executor.
+type Container struct {
+	Image     string    `json:"image"`
+	Command   []string  `json:"command,omitempty"`
+	Args      []string  `json:"args,omitempty"`
+	Env       []EnvVar  `json:"env,omitempty"`
+	Resources Resources `json:"resources"`
+}
+
+// Resources of a container. Values are Kubernetes quantities ("2", "500m",
+// "4Gi", "1.5G") or placeholders resolved at run time; the new string fields
+// win over the old numeric ones (KFP-IR.md §6.2).
+type Resources struct {
+	CPULimit         string `json:"cpuLimit,omitempty"`
+	CPURequest       string `json:"cpuRequest,omitempty"`
+	MemoryLimit      string `json:"memoryLimit,omitempty"`
+	MemoryRequest    string `json:"memoryRequest,omitempty"`
+	AcceleratorType  string `json:"acceleratorType,omitempty"`
+	AcceleratorCount string `json:"acceleratorCount,omitempty"`
+}
+
+// Importer is an importer executor.
+type Importer struct {
+	URIConstant         string         `json:"uriConstant,omitempty"`
+	URIParameter        string         `json:"uriParameter,omitempty"`
+	TypeSchema          string         `json:"typeSchema"`
+	SchemaVersion       string         `json:"schemaVersion,omitempty"`
+	Metadata            map[string]any `json:"metadata,omitempty"`
+	Reimport            bool           `json:"reimport,omitempty"`
+	DownloadToWorkspace bool           `json:"downloadToWorkspace,omitempty"`
+}
+
+// LoadIR reads a KFP IR file: YAML (one PipelineSpec document, optionally
+// followed by a PlatformSpec document) or JSON, also a PipelineJob wrapper.
+func LoadIR(file string) (*IR, error) {
+	src, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	return LoadIRBytes(file, src)
+}
+
+// LoadIRBytes is LoadIR on bytes already read.
+func LoadIRBytes(file string, src []byte) (*IR, error) {
+	docs, err := rawDocs(file, src)
+	if err != nil {
+		return nil, err
+	}
+	ir := &IR{File: file, CacheKeys: map[string]string{}, Literals: map[string][]any{}, TaskConfig: map[string]bool{}}
+	for _, doc := range docs {
+		m, ok := doc.(map[string]any)
+		if !ok {
+			continue
+		}
+		if ps, ok := m["pipelineSpec"].(map[string]any); ok && ir.Raw == nil {
+			m = ps // PipelineJob wrapper
+		} else if ps, ok := m["pipeline_spec"].(map[string]any); ok && ir.Raw == nil {
+			m = ps
+		}
+		if _, ok := m["platforms"]; ok && ir.Platform == nil {
+			ir.Platform = m
+			continue
+		}
+		if _, ok := m["root"]; ok && ir.Raw == nil {
+			ir.Raw = m
+		}
+	}
+	if ir.Raw == nil {
+		return nil, Diagnostics{{File: file, Msg: "no PipelineSpec document (a mapping with root and pipelineInfo) in the file"}}
+	}
+	ir.readExtensions()
+	b, err := json.Marshal(ir.Raw)
+	if err != nil {
+		return nil, Diagnostics{{File: file, Msg: "cannot encode document: " + err.Error()}}
+	}
+	spec := &pb.PipelineSpec{}
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(b, spec); err != nil {
+		return nil, Diagnostics{{File: file, Msg: "not a valid PipelineSpec: " + cleanProtoErr(err)}}
+	}
+	ir.Spec = spec
+	ir.Executors = map[string]*Executor{}
+	var d diags
+	d.file = file
+	if dep, ok := ir.Raw["deploymentSpec"].(map[string]any); ok {
+		execs, _ := dep["executors"].(map[string]any)
+		for label, raw := range execs {
+			e, err := decodeExecutor(raw)
+			if err != nil {
+				d.path("deploymentSpec.executors."+label, "%v", err)
+				continue
+			}
+			ir.Executors[label] = e
+		}
+	}
+	if err := d.err(); err != nil {
+		return nil, err
+	}
+	return ir, nil
+}
+
+func cleanProtoErr(err error) string {
+	// protojson errors start with "proto: " and may contain non-breaking
+	// spaces (detrand); keep them readable.
+	s := strings.ReplaceAll(err.Error(), "\u00a0", " ")
+	return strings.TrimPrefix(s, "proto: ")
+}
+
+// rawDocs decodes every document of a YAML stream or a JSON file into plain
+// values (maps, lists, strings, float64/int64, bools).
+func rawDocs(file string, src []byte) ([]any, error) {
+	trimmed := bytes.TrimSpace(src)
+	if len(trimmed) > 0 && trimmed[0] == '{' {
+		dec := json.NewDecoder(bytes.NewReader(trimmed))
+		dec.UseNumber()
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			return nil, Diagnostics{{File: file, Msg: "invalid JSON: " + err.Error()}}
+		}
+		return []any{normalizeNumbers(v)}, nil
+	}
+	nodes, err := yamlnode.ParseAll(src)
+	if err != nil {
+		return nil, yamlError(file, err)
+	}
+	out := make([]any, 0, len(nodes))
+	for _, n := range nodes {
+		if n.Kind == yamlnode.Null {
+			continue
+		}
+		out = append(out, n.Value())
+	}
+	return out, nil
+}
+
+func normalizeNumbers(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if i, err := x.Int64(); err == nil {
+			return i
+		}
+		f, _ := x.Float64()
+		return f
+	case map[string]any:
+		for k, e := range x {
+			x[k] = normalizeNumbers(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = normalizeNumbers(e)
+		}
+	}
+	return v
+}
+
+// readExtensions records the fields newer than the pinned proto and rewrites
+// what the old proto cannot parse (the TASK_CONFIG enum value).
+func (ir *IR) readExtensions() {
+	visitComp := func(name string, comp map[string]any) {
+		if inDefs, ok := mapAt(comp, "inputDefinitions", "parameters"); ok {
+			for in, rawP := range inDefs {
+				p, ok := rawP.(map[string]any)
+				if !ok {
+					continue
+				}
+				if t, _ := p["parameterType"].(string); t == "TASK_CONFIG" {
+					p["parameterType"] = "STRUCT"
+					ir.TaskConfig[name+"/"+in] = true
+				}
+				if lits, ok := p["literals"].([]any); ok {
+					ir.Literals[name+"/"+in] = lits
+				}
+			}
+		}
+		if tasks, ok := mapAt(comp, "dag", "tasks"); ok {
+			for tn, rawT := range tasks {
+				t, ok := rawT.(map[string]any)
+				if !ok {
+					continue
+				}
+				co, _ := t["cachingOptions"].(map[string]any)
+				if k, ok := co["cacheKey"].(string); ok && k != "" {
+					ir.CacheKeys[name+"/"+tn] = k
+				}
+			}
+		}
+	}
+	if root, ok := ir.Raw["root"].(map[string]any); ok {
+		visitComp("root", root)
+	}
+	if comps, ok := ir.Raw["components"].(map[string]any); ok {
+		for n, c := range comps {
+			if cm, ok := c.(map[string]any); ok {
+				visitComp(n, cm)
+			}
+		}
+	}
+}
+
+func mapAt(m map[string]any, keys ...string) (map[string]any, bool) {
+	cur := m
+	for _, k := range keys {
+		next, ok := cur[k].(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		cur = next
+	}
+	return cur, true
+}
+
+func decodeExecutor(raw any) (*Executor, error) {
+	m, ok := raw.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("executor must be a mapping")
+	}
+	e := &Executor{}
+	switch {
+	case m["container"] != nil:
+		c, ok := m["container"].(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("container must be a mapping")
+		}
+		ct := &Container{}
+		var err error
+		if ct.Image, err = rawString(c["image"], "image"); err != nil {
+			return nil, err
+		}
+		if ct.Command, err = rawStrings(c["command"], "command"); err != nil {
+			return nil, err
+		}
+		if ct.Args, err = rawStrings(c["args"], "args"); err != nil {
+			return nil, err
+		}
+		if envs, ok := c["env"].([]any); ok {
+			for i, ev := range envs {
+				em, _ := ev.(map[string]any)
+				name, err1 := rawString(em["name"], fmt.Sprintf("env[%d].name", i))
+				val, err2 := rawString(em["value"], fmt.Sprintf("env[%d].value", i))
+				if err1 != nil || err2 != nil || name == "" {
+					return nil, fmt.Errorf("env[%d] must be {name, value}", i)
+				}
+				ct.Env = append(ct.Env, EnvVar{Name: name, Value: val})
+			}
+		} else if c["env"] != nil {
+			return nil, fmt.Errorf("env must be a list of {name, value}")
+		}
+		if r, ok := c["resources"].(map[string]any); ok {
+			ct.Resources = decodeResources(r)
+		}
+		e.Container = ct
+	case m["importer"] != nil:
+		im, ok := m["importer"].(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("importer must be a mapping")
+		}
+		imp := &Importer{}
+		au, _ := im["artifactUri"].(map[string]any)
+		if au == nil {
+			au, _ = im["artifact_uri"].(map[string]any)
+		}
+		if s, ok := au["constant"].(string); ok {
+			imp.URIConstant = s
+		} else if cv, ok := au["constantValue"].(map[string]any); ok {
+			imp.URIConstant, _ = cv["stringValue"].(string)
+		}
+		if s, ok := au["runtimeParameter"].(string); ok {
+			imp.URIParameter = s
+		}
+		if imp.URIConstant == "" && imp.URIParameter == "" {
+			return nil, fmt.Errorf("importer has no artifactUri (constant or runtimeParameter)")
+		}
+		ts, _ := im["typeSchema"].(map[string]any)
+		imp.TypeSchema = "system.Artifact"
+		if t, ok := ts["schemaTitle"].(string); ok && t != "" {
+			imp.TypeSchema = t
+		} else if is, ok := ts["instanceSchema"].(string); ok {
+			imp.TypeSchema = SchemaTitle(&pb.ArtifactTypeSchema{Kind: &pb.ArtifactTypeSchema_InstanceSchema{InstanceSchema: is}})
+		}
+		imp.SchemaVersion, _ = ts["schemaVersion"].(string)
+		imp.Metadata, _ = im["metadata"].(map[string]any)
+		imp.Reimport, _ = im["reimport"].(bool)
+		imp.DownloadToWorkspace, _ = im["downloadToWorkspace"].(bool)
+		e.Importer = imp
+	case m["resolver"] != nil:
+		return nil, fmt.Errorf("resolver executors are not supported (the KFP backend does not implement them either)")
+	case m["customJob"] != nil:
+		return nil, fmt.Errorf("customJob executors are Vertex AI only and not supported")
+	default:
+		return nil, fmt.Errorf("executor has no container or importer")
+	}
+	return e, nil
+}
+
+func decodeResources(r map[string]any) Resources {
+	var out Resources
+	pick := func(newKey, oldKey, unit string) string {
+		if s, ok := r[newKey].(string); ok && s != "" {
+			return s
+		}
+		if f, ok := number(r[oldKey]); ok && f != 0 {
+			return strconv.FormatFloat(f, 'f', -1, 64) + unit
+		}
+		return ""
+	}
+	out.CPULimit = pick("resourceCpuLimit", "cpuLimit", "")
+	out.CPURequest = pick("resourceCpuRequest", "cpuRequest", "")
+	out.MemoryLimit = pick("resourceMemoryLimit", "memoryLimit", "G")
+	out.MemoryRequest = pick("resourceMemoryRequest", "memoryRequest", "G")
+	if acc, ok := r["accelerator"].(map[string]any); ok {
+		if s, ok := acc["resourceType"].(string); ok && s != "" {
+			out.AcceleratorType = s
+		} else if s, ok := acc["type"].(string); ok {
+			out.AcceleratorType = s
+		}
+		if s, ok := acc["resourceCount"].(string); ok && s != "" {
+			out.AcceleratorCount = s
+		} else if f, ok := number(acc["count"]); ok && f > 0 {
+			out.AcceleratorCount = strconv.FormatFloat(f, 'f', -1, 64)
+		} else if s, ok := acc["count"].(string); ok && s != "" && s != "0" {
+			out.AcceleratorCount = s
+		}
+	}
+	return out
+}
+
+func number(v any) (float64, bool) {
+	switch x := v.(type) {
+	case float64:
+		return x, true
+	case int64:
+		return float64(x), true
+	case int:
+		return float64(x), true
+	case string:
+		f, err := strconv.ParseFloat(x, 64)
+		return f, err == nil
+	}
+	return 0, false
+}
+
+func rawString(v any, what string) (string, error) {
+	switch x := v.(type) {
+	case nil:
+		return "", nil
+	case string:
+		return x, nil
+	case int64, float64, bool:
+		return fmt.Sprint(x), nil
+	}
+	return "", fmt.Errorf("%s must be a string", what)
+}
+
+func rawStrings(v any, what string) ([]string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	l, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("%s must be a list of strings", what)
+	}
+	out := make([]string, len(l))
+	for i, e := range l {
+		s, err := rawString(e, fmt.Sprintf("%s[%d]", what, i))
+		if err != nil {
+			return nil, err
+		}
+		out[i] = s
+	}
+	return out, nil
+}
+
+// componentFromIR turns a loaded IR file into a component usable by a
+// pipeline.yaml task: its root's inputs and outputs become the component's.
+func componentFromIR(ir *IR) *Component {
+	c := &Component{Name: ir.Spec.GetPipelineInfo().GetName(), Description: ir.Spec.GetPipelineInfo().GetDescription(), IR: ir}
+	spec := ir.Spec.GetRoot()
+	if k := singleExecutorTask(ir); k != "" {
+		spec = ir.Spec.GetComponents()[spec.GetDag().GetTasks()[k].GetComponentRef().GetName()]
+	}
+	c.Inputs = paramsFromDefs(spec.GetInputDefinitions().GetParameters(), spec.GetInputDefinitions().GetArtifacts())
+	c.Outputs = paramsFromOutDefs(spec.GetOutputDefinitions().GetParameters(), spec.GetOutputDefinitions().GetArtifacts())
+	return c
+}
+
+func paramsFromDefs(params map[string]*pb.ComponentInputsSpec_ParameterSpec, arts map[string]*pb.ComponentInputsSpec_ArtifactSpec) []*Param {
+	var out []*Param
+	for _, n := range sortedKeys(params) {
+		p := params[n]
+		pp := &Param{Name: n, Type: Type{Param: p.GetParameterType()}, Optional: p.GetIsOptional(), Description: p.GetDescription()}
+		if p.DefaultValue != nil {
+			pp.Default, pp.HasDefault = p.DefaultValue.AsInterface(), true
+			pp.Optional = true
+		}
+		out = append(out, pp)
+	}
+	for _, n := range sortedKeys(arts) {
+		a := arts[n]
+		out = append(out, &Param{Name: n, Type: Type{Artifact: SchemaTitle(a.GetArtifactType()), SchemaVersion: a.GetArtifactType().GetSchemaVersion(), List: a.GetIsArtifactList()}, Optional: a.GetIsOptional(), Description: a.GetDescription()})
+	}
+	return out
+}
+
+func paramsFromOutDefs(params map[string]*pb.ComponentOutputsSpec_ParameterSpec, arts map[string]*pb.ComponentOutputsSpec_ArtifactSpec) []*Param {
+	var out []*Param
+	for _, n := range sortedKeys(params) {
+		out = append(out, &Param{Name: n, Type: Type{Param: params[n].GetParameterType()}, Description: params[n].GetDescription()})
+	}
+	for _, n := range sortedKeys(arts) {
+		a := arts[n]
+		out = append(out, &Param{Name: n, Type: Type{Artifact: SchemaTitle(a.GetArtifactType()), SchemaVersion: a.GetArtifactType().GetSchemaVersion(), List: a.GetIsArtifactList()}, Description: a.GetDescription()})
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Component returns the component spec named name ("root" for the root).
+func (ir *IR) Component(name string) *pb.ComponentSpec {
+	if name == "root" {
+		return ir.Spec.GetRoot()
+	}
+	return ir.Spec.GetComponents()[name]
+}
+
+// FromSpec wraps a compiled PipelineSpec as an IR, as if it had been
+// written and loaded again.
+func FromSpec(file string, spec *pb.PipelineSpec) (*IR, error) {
+	b, err := Marshal(spec, JSON)
+	if err != nil {
+		return nil, err
+	}
+	return LoadIRBytes(file, b)
+}

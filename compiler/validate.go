@@ -1,0 +1,374 @@
+package compiler
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	pb "github.com/kubeflow/pipelines/api/v2alpha1/go/pipelinespec"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// newerFields are IR fields that KFP added after the pinned proto; mlpipe
+// reads them from the raw document (KFP-IR.md §6.1).
+var newerFields = map[string]bool{
+	"resourceCpuLimit": true, "resourceCpuRequest": true, "resourceMemoryLimit": true, "resourceMemoryRequest": true,
+	"resourceType": true, "resourceCount": true, "cacheKey": true, "literals": true, "downloadToWorkspace": true,
+	"singlePlatformSpecs": true, "taskConfigPassthroughs": true, "customPath": true, "custom_path": true,
+}
+
+// ValidateFile checks a pipeline.yaml, a component.yaml or an IR file and
+// returns every problem found, or nil.
+func ValidateFile(path string) error {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		if st, serr := os.Stat(path); serr == nil && st.IsDir() {
+			_, err := LoadPipeline(path)
+			return err
+		}
+		return err
+	}
+	kind, err := DetectKind(path, src)
+	if err != nil {
+		return err
+	}
+	switch kind {
+	case KindPipeline:
+		p, err := ParsePipeline(path, src)
+		if err != nil {
+			return err
+		}
+		// Compiling catches what the checks above cannot (it should not).
+		if _, err := Compile(p); err != nil {
+			return Diagnostics{{File: path, Msg: "compile: " + err.Error()}}
+		}
+		return nil
+	case KindComponent:
+		_, err := ParseComponent(path, src)
+		return err
+	case KindIR:
+		ir, err := LoadIRBytes(path, src)
+		if err != nil {
+			return err
+		}
+		return ValidateIR(ir)
+	}
+	return fmt.Errorf("%s: unrecognised file", path)
+}
+
+// ValidateIR checks a loaded IR document: schema version, names, component
+// and executor references, producers, inputs, conditions, cycles, and
+// fields that no KFP version defines.
+func ValidateIR(ir *IR) error {
+	d := &diags{file: ir.File}
+	spec := ir.Spec
+	if spec.GetSchemaVersion() != SchemaVersion {
+		d.path("schemaVersion", "must be %q (KFP API servers reject other versions), found %q", SchemaVersion, spec.GetSchemaVersion())
+	}
+	if name := spec.GetPipelineInfo().GetName(); name == "" {
+		d.path("pipelineInfo.name", "is empty")
+	} else if !pipelineNameP.MatchString(name) {
+		d.path("pipelineInfo.name", "%q must match [a-z0-9][a-z0-9-]{0,127} (KFP API servers reject other names on upload)", name)
+	}
+	if spec.GetRoot() == nil {
+		d.path("root", "is missing")
+	} else if spec.GetRoot().GetDag() == nil {
+		d.path("root", "must be a DAG")
+	}
+	unknownFields(d, ir.Raw, (&pb.PipelineSpec{}).ProtoReflect().Descriptor(), "")
+	if dep, ok := ir.Raw["deploymentSpec"].(map[string]any); ok {
+		unknownFields(d, dep, (&pb.PipelineDeploymentConfig{}).ProtoReflect().Descriptor(), "deploymentSpec")
+	}
+	used := map[string]bool{}
+	if spec.GetRoot() != nil {
+		validateComponent(d, ir, "root", spec.GetRoot(), used)
+	}
+	for _, name := range sortedKeys(spec.GetComponents()) {
+		validateComponent(d, ir, "components."+name, spec.GetComponents()[name], used)
+	}
+	for _, label := range sortedKeys(ir.Executors) {
+		e := ir.Executors[label]
+		if e.Container != nil && e.Container.Image == "" {
+			d.path("deploymentSpec.executors."+label+".container.image", "is empty")
+		}
+	}
+	return d.err()
+}
+
+func validateComponent(d *diags, ir *IR, path string, cs *pb.ComponentSpec, used map[string]bool) {
+	if label := cs.GetExecutorLabel(); label != "" {
+		if ir.Executors[label] == nil {
+			d.path(path+".executorLabel", "executor %q is not in deploymentSpec.executors", label)
+		}
+		return
+	}
+	dag := cs.GetDag()
+	if dag == nil {
+		d.path(path, "has neither dag nor executorLabel")
+		return
+	}
+	inParams := cs.GetInputDefinitions().GetParameters()
+	inArts := cs.GetInputDefinitions().GetArtifacts()
+	tasks := dag.GetTasks()
+	if len(tasks) == 0 {
+		d.path(path+".dag.tasks", "is empty")
+	}
+	outputsOf := func(producer string) *pb.ComponentOutputsSpec {
+		pt := tasks[producer]
+		if pt == nil {
+			return nil
+		}
+		return ir.Component(pt.GetComponentRef().GetName()).GetOutputDefinitions()
+	}
+	for _, key := range sortedKeys(tasks) {
+		t := tasks[key]
+		tp := path + ".dag.tasks." + key
+		if t.GetTaskInfo().GetName() == "" {
+			d.path(tp+".taskInfo.name", "is empty (the KFP backend rejects tasks without a name)")
+		}
+		ref := t.GetComponentRef().GetName()
+		callee := ir.Component(ref)
+		if ref == "" || ref == "root" || ir.Spec.GetComponents()[ref] == nil {
+			d.path(tp+".componentRef.name", "component %q is not in components", ref)
+		}
+		for _, dep := range t.GetDependentTasks() {
+			if tasks[dep] == nil {
+				d.path(tp+".dependentTasks", "unknown task %q", dep)
+			}
+		}
+		for _, n := range sortedKeys(t.GetInputs().GetParameters()) {
+			in := t.GetInputs().GetParameters()[n]
+			ip := tp + ".inputs.parameters." + n
+			switch k := in.Kind.(type) {
+			case *pb.TaskInputsSpec_InputParameterSpec_ComponentInputParameter:
+				if inParams[k.ComponentInputParameter] == nil {
+					d.path(ip+".componentInputParameter", "%q is not an input parameter of %s", k.ComponentInputParameter, path)
+				}
+			case *pb.TaskInputsSpec_InputParameterSpec_TaskOutputParameter:
+				p := k.TaskOutputParameter.GetProducerTask()
+				if tasks[p] == nil {
+					d.path(ip+".taskOutputParameter.producerTask", "unknown task %q", p)
+				} else if outs := outputsOf(p); outs.GetParameters()[k.TaskOutputParameter.GetOutputParameterKey()] == nil {
+					d.path(ip+".taskOutputParameter.outputParameterKey", "task %q has no output parameter %q", p, k.TaskOutputParameter.GetOutputParameterKey())
+				}
+			case *pb.TaskInputsSpec_InputParameterSpec_TaskFinalStatus_:
+				if tasks[k.TaskFinalStatus.GetProducerTask()] == nil {
+					d.path(ip+".taskFinalStatus.producerTask", "unknown task %q", k.TaskFinalStatus.GetProducerTask())
+				}
+			case *pb.TaskInputsSpec_InputParameterSpec_RuntimeValue:
+				if _, ok := k.RuntimeValue.GetValue().(*pb.ValueOrRuntimeParameter_Constant); !ok {
+					d.path(ip+".runtimeValue", "only runtimeValue.constant is supported (constantValue and runtimeParameter are deprecated)")
+				}
+			default:
+				d.path(ip, "has no value (componentInputParameter, taskOutputParameter, runtimeValue or taskFinalStatus)")
+			}
+			if sel := in.GetParameterExpressionSelector(); sel != "" {
+				if _, err := compileSelector(sel); err != nil {
+					d.path(ip+".parameterExpressionSelector", "%v", err)
+				}
+			}
+		}
+		for _, n := range sortedKeys(t.GetInputs().GetArtifacts()) {
+			in := t.GetInputs().GetArtifacts()[n]
+			ip := tp + ".inputs.artifacts." + n
+			switch k := in.Kind.(type) {
+			case *pb.TaskInputsSpec_InputArtifactSpec_ComponentInputArtifact:
+				if inArts[k.ComponentInputArtifact] == nil {
+					d.path(ip+".componentInputArtifact", "%q is not an input artifact of %s", k.ComponentInputArtifact, path)
+				}
+			case *pb.TaskInputsSpec_InputArtifactSpec_TaskOutputArtifact:
+				p := k.TaskOutputArtifact.GetProducerTask()
+				if tasks[p] == nil {
+					d.path(ip+".taskOutputArtifact.producerTask", "unknown task %q", p)
+				} else if outs := outputsOf(p); outs.GetArtifacts()[k.TaskOutputArtifact.GetOutputArtifactKey()] == nil {
+					d.path(ip+".taskOutputArtifact.outputArtifactKey", "task %q has no output artifact %q", p, k.TaskOutputArtifact.GetOutputArtifactKey())
+				}
+			default:
+				d.path(ip, "has no value (componentInputArtifact or taskOutputArtifact)")
+			}
+		}
+		if callee != nil {
+			// Required inputs of the callee must be supplied.
+			for _, n := range sortedKeys(callee.GetInputDefinitions().GetParameters()) {
+				ps := callee.GetInputDefinitions().GetParameters()[n]
+				if ps.GetIsOptional() || ps.GetDefaultValue() != nil || t.GetInputs().GetParameters()[n] != nil {
+					continue
+				}
+				if it := t.GetParameterIterator(); it != nil && it.GetItemInput() == n {
+					continue
+				}
+				if ps.GetParameterType() == pb.ParameterType_TASK_FINAL_STATUS {
+					continue
+				}
+				d.path(tp+".inputs.parameters", "missing required input %q of %s", n, ref)
+			}
+		}
+		if cond := t.GetTriggerPolicy().GetCondition(); cond != "" {
+			if err := checkIRCondition(cond); err != nil {
+				d.path(tp+".triggerPolicy.condition", "%v", err)
+			}
+		}
+		if it := t.GetParameterIterator(); it != nil {
+			if ip := it.GetItems().GetInputParameter(); ip != "" && t.GetInputs().GetParameters()[ip] == nil {
+				d.path(tp+".parameterIterator.items.inputParameter", "%q is not an input of the task", ip)
+			}
+			if it.GetItemInput() == "" {
+				d.path(tp+".parameterIterator.itemInput", "is empty")
+			}
+		}
+		if it := t.GetArtifactIterator(); it != nil {
+			if ia := it.GetItems().GetInputArtifact(); t.GetInputs().GetArtifacts()[ia] == nil {
+				d.path(tp+".artifactIterator.items.inputArtifact", "%q is not an input of the task", ia)
+			}
+		}
+	}
+	for _, n := range sortedKeys(dag.GetOutputs().GetParameters()) {
+		o := dag.GetOutputs().GetParameters()[n]
+		var sels []*pb.DagOutputsSpec_ParameterSelectorSpec
+		if v := o.GetValueFromParameter(); v != nil {
+			sels = append(sels, v)
+		}
+		sels = append(sels, o.GetValueFromOneof().GetParameterSelectors()...)
+		for _, s := range sels {
+			if tasks[s.GetProducerSubtask()] == nil {
+				d.path(path+".dag.outputs.parameters."+n, "unknown producerSubtask %q", s.GetProducerSubtask())
+			}
+		}
+	}
+	for _, n := range sortedKeys(dag.GetOutputs().GetArtifacts()) {
+		for _, s := range dag.GetOutputs().GetArtifacts()[n].GetArtifactSelectors() {
+			if tasks[s.GetProducerSubtask()] == nil {
+				d.path(path+".dag.outputs.artifacts."+n, "unknown producerSubtask %q", s.GetProducerSubtask())
+			}
+		}
+	}
+	if cyc := irCycle(tasks); cyc != nil {
+		d.path(path+".dag.tasks", "dependency cycle: %s", strings.Join(cyc, " -> "))
+	}
+}
+
+// IRDependencies returns the sibling tasks t waits for: dependentTasks
+// united with every producer of its inputs (KFP-IR.md §0.3).
+func IRDependencies(t *pb.PipelineTaskSpec) []string {
+	set := map[string]bool{}
+	for _, d := range t.GetDependentTasks() {
+		set[d] = true
+	}
+	for _, in := range t.GetInputs().GetParameters() {
+		if p := in.GetTaskOutputParameter().GetProducerTask(); p != "" {
+			set[p] = true
+		}
+		if p := in.GetTaskFinalStatus().GetProducerTask(); p != "" {
+			set[p] = true
+		}
+	}
+	for _, in := range t.GetInputs().GetArtifacts() {
+		if p := in.GetTaskOutputArtifact().GetProducerTask(); p != "" {
+			set[p] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for k := range set {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func irCycle(tasks map[string]*pb.PipelineTaskSpec) []string {
+	color := map[string]int{}
+	var stack []string
+	var found []string
+	var dfs func(string) bool
+	dfs = func(n string) bool {
+		color[n] = 1
+		stack = append(stack, n)
+		for _, dep := range IRDependencies(tasks[n]) {
+			if tasks[dep] == nil {
+				continue
+			}
+			if color[dep] == 1 {
+				i := len(stack) - 1
+				for stack[i] != dep {
+					i--
+				}
+				found = append(append([]string(nil), stack[i:]...), dep)
+				return true
+			}
+			if color[dep] == 0 && dfs(dep) {
+				return true
+			}
+		}
+		stack = stack[:len(stack)-1]
+		color[n] = 2
+		return false
+	}
+	for _, k := range sortedKeys(tasks) {
+		if color[k] == 0 && dfs(k) {
+			return found
+		}
+	}
+	return nil
+}
+
+// unknownFields reports keys that the pinned proto does not define and that
+// are not among the newer fields mlpipe knows.
+func unknownFields(d *diags, raw map[string]any, md protoreflect.MessageDescriptor, path string) {
+	if raw == nil {
+		return
+	}
+	for _, k := range sortedKeys(raw) {
+		fd := md.Fields().ByJSONName(k)
+		if fd == nil {
+			fd = md.Fields().ByName(protoreflect.Name(k))
+		}
+		p := k
+		if path != "" {
+			p = path + "." + k
+		}
+		if fd == nil {
+			if !newerFields[k] {
+				d.path(p, "unknown field %q (no KFP version defines it here)", k)
+			}
+			continue
+		}
+		if fd.Kind() != protoreflect.MessageKind {
+			continue
+		}
+		sub := fd.Message()
+		switch sub.FullName() {
+		case "google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue", "google.protobuf.Duration":
+			continue
+		}
+		v := raw[k]
+		switch {
+		case fd.IsMap():
+			m, _ := v.(map[string]any)
+			if fd.MapValue().Kind() != protoreflect.MessageKind {
+				continue
+			}
+			vd := fd.MapValue().Message()
+			switch vd.FullName() {
+			case "google.protobuf.Struct", "google.protobuf.Value":
+				continue
+			}
+			for _, mk := range sortedKeys(m) {
+				if mm, ok := m[mk].(map[string]any); ok {
+					unknownFields(d, mm, vd, p+"."+mk)
+				}
+			}
+		case fd.IsList():
+			l, _ := v.([]any)
+			for i, e := range l {
+				if mm, ok := e.(map[string]any); ok {
+					unknownFields(d, mm, sub, fmt.Sprintf("%s[%d]", p, i))
+				}
+			}
+		default:
+			if mm, ok := v.(map[string]any); ok {
+				unknownFields(d, mm, sub, p)
+			}
+		}
+	}
+}
