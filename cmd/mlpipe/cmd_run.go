@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mlpipe/mlpipe/compiler"
+	"github.com/mlpipe/mlpipe/runner"
+)
+
+type runOptions struct {
+	params    []string
+	noCache   bool
+	keepGoing bool
+	output    string
+	resume    string
+	runID     string
+}
+
+func init() { extraCommands = append(extraCommands, newRunCmd) }
+
+func newRunCmd(a *app) *cobra.Command {
+	var o runOptions
+	cmd := &cobra.Command{
+		Use:   "run PIPELINE|IR",
+		Short: "Run a pipeline (pipeline.yaml or any KFP IR) on this machine",
+		Long: `Run a pipeline.yaml (compiled on the fly) or a KFP IR file compiled by anyone, with the
+semantics of a KFP cluster: tasks in parallel as far as the DAG, --max-parallel and the
+machine's CPUs, memory and GPUs allow; caching; retries; exit handlers. Every run is
+recorded (mlpipe runs, mlpipe logs) and can be resumed with --resume RUN_ID.
+
+Exit codes: 0 succeeded, 2 invalid input, 3 a task failed, 130 cancelled.`,
+		Args: args(0, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runRun(cmd.Context(), a, o, args)
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVarP(&o.params, "param", "p", nil, "pipeline parameter NAME=VALUE (repeatable)")
+	f.String("executor", "", "auto, docker or process (default auto: Docker when the daemon answers)")
+	f.Int("max-parallel", 0, "tasks running at once (default: number of CPUs)")
+	f.String("pipeline-root", "", "where artifacts go: a directory, minio://bucket/prefix or s3://bucket/prefix")
+	f.BoolVar(&o.noCache, "no-cache", false, "do not use cached results")
+	f.BoolVar(&o.keepGoing, "keep-going", false, "after a failure, let independent tasks finish")
+	f.StringVar(&o.output, "output", "text", "text or json (one event per line)")
+	f.StringVar(&o.resume, "resume", "", "continue a failed, cancelled or killed run")
+	f.StringVar(&o.runID, "run-id", "", "id for the new run (default: generated)")
+	_ = f.MarkHidden("run-id")
+	return cmd
+}
+
+func runRun(ctx context.Context, a *app, o runOptions, args []string) error {
+	if o.output != "text" && o.output != "json" {
+		return usagef("--output must be text or json, not %q", o.output)
+	}
+	if o.resume == "" && len(args) == 0 {
+		return usagef("run: give a pipeline.yaml, its directory or an IR file")
+	}
+	hist, err := a.openHistory()
+	if err != nil {
+		return err
+	}
+	defer hist.Close()
+	var ir *compiler.IR
+	var params map[string]any
+	source := ""
+	runID := o.runID
+	if o.resume != "" {
+		if len(o.params) > 0 {
+			return usagef("--resume continues a run with its own parameters; -p cannot change them")
+		}
+		rec, err := hist.ResolveRun(ctx, o.resume)
+		if err != nil {
+			return usageError{err}
+		}
+		ir, err = compiler.LoadIR(rec.IRPath)
+		if err != nil {
+			return fmt.Errorf("load the IR saved with run %s: %w", rec.ID, err)
+		}
+		params, source, runID = rec.Params, rec.Source, rec.ID
+	} else {
+		source = args[0]
+		ir, err = loadAny(source)
+		if err != nil {
+			return err
+		}
+		text, err := compiler.ParseParamFlags(o.params)
+		if err != nil {
+			return err
+		}
+		params, err = compiler.ResolveParams(ir, text, nil)
+		if err != nil {
+			return err
+		}
+	}
+	store, err := a.openStore(ir, "")
+	if err != nil {
+		return err
+	}
+	ex, why, err := a.chooseExecutor(ir)
+	if err != nil {
+		return err
+	}
+	gpus, gpuWhy, closeGPUs := a.gpuAllocator()
+	defer closeGPUs()
+	total := 0
+	if pl, err := compiler.MakePlan(ir, params); err == nil {
+		total = len(pl.Tasks)
+	}
+	if o.output == "text" {
+		fmt.Fprintf(a.stderr, "mlpipe: %s with the %s\n", ir.Spec.GetPipelineInfo().GetName(), why)
+		if ex.Name() == "process" {
+			if imgs := images(ir); len(imgs) > 0 {
+				fmt.Fprintf(a.stderr, "mlpipe: the process executor runs commands on this machine and ignores the images (%s)\n", strings.Join(imgs, ", "))
+			}
+		}
+	}
+	prog := newProgress(o.output, a.stdout, a.stderr, total)
+	opts := runner.Options{
+		IR: ir, Params: params, RunID: runID, Resume: o.resume != "", Source: source,
+		Executor: ex, Store: store, GPUs: gpus, GPUUnavailable: gpuWhy, History: hist, StateDir: a.cfg.StateDir,
+		MaxParallel: a.cfg.MaxParallel, CPUs: float64(runtime.NumCPU()), KeepGoing: o.keepGoing, NoCache: o.noCache,
+		Events: prog.Event, Output: prog.Output(), Logger: a.log,
+	}
+	start := time.Now()
+	res, err := runner.Run(ctx, opts)
+	prog.Close()
+	if err != nil {
+		var re *runner.RunError
+		if errors.As(err, &re) && o.output == "text" {
+			fmt.Fprintf(a.stderr, "mlpipe: see the logs with: mlpipe logs %s\n", re.RunID)
+		}
+		if errors.As(err, &re) && re.State == runner.Canceled {
+			fmt.Fprintf(a.stderr, "mlpipe: resume it with: mlpipe run --resume %s\n", re.RunID)
+		}
+		return err
+	}
+	if o.output == "text" {
+		fmt.Fprintf(a.stdout, "run %s %s in %s\n", res.RunID, res.State, fmtDuration(time.Since(start)))
+		keys := make([]string, 0, len(res.Outputs))
+		for k := range res.Outputs {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(a.stdout, "  %s = %s\n", k, runner.FormatValue(res.Outputs[k]))
+		}
+	}
+	return nil
+}
+
+var _ = os.Stderr

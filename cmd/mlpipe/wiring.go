@@ -1,0 +1,78 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/mlpipe/mlpipe/compiler"
+	"github.com/mlpipe/mlpipe/metadata"
+	"github.com/mlpipe/mlpipe/runner"
+	"github.com/mlpipe/mlpipe/runner/process"
+	"github.com/mlpipe/mlpipe/storage"
+)
+
+func (a *app) openHistory() (*metadata.Store, error) {
+	return metadata.Open(filepath.Join(a.cfg.StateDir, "mlpipe.db"))
+}
+
+// openStore picks the artifact store: --pipeline-root (or config), else a
+// local path given as the IR's defaultPipelineRoot, else the state dir.
+func (a *app) openStore(ir *compiler.IR, root string) (runner.ArtifactStore, error) {
+	if root == "" {
+		root = a.cfg.PipelineRoot
+	}
+	if root == "" && ir != nil {
+		if d := ir.Spec.GetDefaultPipelineRoot(); strings.HasPrefix(d, "/") {
+			root = d
+		}
+	}
+	switch {
+	case root == "":
+		return storage.NewLocal(filepath.Join(a.cfg.StateDir, "artifacts"))
+	case strings.HasPrefix(root, "file://"):
+		return storage.NewLocal(strings.TrimPrefix(root, "file://"))
+	case strings.HasPrefix(root, "minio://"), strings.HasPrefix(root, "s3://"):
+		return a.openObjectStore(root)
+	case strings.Contains(root, "://"):
+		return nil, usagef("pipeline root %q: supported schemes are file://, minio:// and s3://", root)
+	}
+	return storage.NewLocal(root)
+}
+
+// chooseExecutor returns the executor for the run and says why.
+func (a *app) chooseExecutor(ir *compiler.IR) (runner.Executor, string, error) {
+	choice := a.cfg.Executor
+	switch choice {
+	case "process":
+		return process.New(0), "process executor (--executor process)", nil
+	case "docker":
+		ex, err := a.dockerExecutor(ir)
+		if err != nil {
+			return nil, "", err
+		}
+		return ex, "docker executor (--executor docker)", nil
+	}
+	ex, err := a.dockerExecutor(ir)
+	if err == nil {
+		return ex, "docker executor (auto: the Docker daemon answers)", nil
+	}
+	return process.New(0), fmt.Sprintf("process executor (auto: Docker is not usable: %v)", err), nil
+}
+
+// images lists the images of an IR's container executors.
+func images(ir *compiler.IR) []string {
+	set := map[string]bool{}
+	for _, e := range ir.Executors {
+		if e.Container != nil && e.Container.Image != "" {
+			set[e.Container.Image] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for k := range set {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

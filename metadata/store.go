@@ -1,0 +1,475 @@
+package metadata
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // database/sql driver "sqlite"
+
+	"github.com/mlpipe/mlpipe/runner"
+)
+
+// ErrNotFound is returned for a run that is not in the history.
+var ErrNotFound = errors.New("not found")
+
+// Store is the SQLite run history.
+type Store struct {
+	db *sql.DB
+}
+
+var _ runner.History = (*Store)(nil)
+
+const schema = `
+CREATE TABLE IF NOT EXISTS runs (
+	id TEXT PRIMARY KEY,
+	pipeline TEXT NOT NULL,
+	state TEXT NOT NULL,
+	started_at INTEGER NOT NULL,
+	finished_at INTEGER NOT NULL DEFAULT 0,
+	params TEXT, source TEXT, ir_path TEXT, pipeline_root TEXT, executor TEXT,
+	pid INTEGER, host TEXT, error TEXT, outputs TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_started ON runs(started_at);
+CREATE TABLE IF NOT EXISTS tasks (
+	run_id TEXT NOT NULL,
+	path TEXT NOT NULL,
+	name TEXT, component TEXT, kind TEXT,
+	state TEXT NOT NULL,
+	attempts INTEGER NOT NULL DEFAULT 0,
+	started_at INTEGER NOT NULL DEFAULT 0,
+	finished_at INTEGER NOT NULL DEFAULT 0,
+	cache_key TEXT, cached_from TEXT, outputs TEXT, gpus TEXT, error TEXT,
+	exit_code INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (run_id, path)
+);
+CREATE TABLE IF NOT EXISTS attempts (
+	run_id TEXT NOT NULL,
+	task_path TEXT NOT NULL,
+	attempt INTEGER NOT NULL,
+	started_at INTEGER, finished_at INTEGER, exit_code INTEGER, oom_killed INTEGER,
+	error TEXT, executor TEXT, image TEXT, image_digest TEXT, gpus TEXT, phases TEXT, gpu_samples TEXT, log_path TEXT,
+	PRIMARY KEY (run_id, task_path, attempt)
+);
+CREATE TABLE IF NOT EXISTS artifacts (
+	uri TEXT PRIMARY KEY,
+	run_id TEXT NOT NULL,
+	task_path TEXT NOT NULL,
+	name TEXT NOT NULL,
+	type TEXT, digest TEXT, size INTEGER, dir INTEGER, metadata TEXT,
+	created_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS artifacts_run ON artifacts(run_id);
+CREATE TABLE IF NOT EXISTS lineage (
+	run_id TEXT NOT NULL,
+	task_path TEXT NOT NULL,
+	direction TEXT NOT NULL,
+	name TEXT NOT NULL,
+	uri TEXT NOT NULL,
+	digest TEXT,
+	PRIMARY KEY (run_id, task_path, direction, name, uri)
+);
+CREATE INDEX IF NOT EXISTS lineage_uri ON lineage(uri);
+CREATE TABLE IF NOT EXISTS cache (
+	key TEXT PRIMARY KEY,
+	run_id TEXT NOT NULL,
+	task_path TEXT NOT NULL,
+	outputs TEXT NOT NULL,
+	created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS cache_run ON cache(run_id);
+`
+
+// Open opens (creating if needed) the history database at path.
+func Open(path string) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("create state directory: %w", err)
+	}
+	dsn := "file:" + path + "?_pragma=busy_timeout(15000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open run history %s: %w", path, err)
+	}
+	// One connection per process: SQLite serialises writers anyway, and
+	// busy_timeout handles the other mlpipe processes.
+	db.SetMaxOpenConns(1)
+	if _, err := db.Exec(schema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open run history %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+func ts(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromTS(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+func js(v any) string {
+	if v == nil {
+		return ""
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+func unjs(s string, v any) {
+	if s == "" {
+		return
+	}
+	_ = json.Unmarshal([]byte(s), v)
+}
+
+// CreateRun implements runner.History.
+func (s *Store) CreateRun(ctx context.Context, r *runner.RunRecord) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO runs (id, pipeline, state, started_at, finished_at, params, source, ir_path, pipeline_root, executor, pid, host, error, outputs)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		r.ID, r.Pipeline, string(r.State), ts(r.StartedAt), ts(r.FinishedAt), js(r.Params), r.Source, r.IRPath, r.PipelineRoot, r.Executor, r.PID, r.Host, r.Error, js(r.Outputs))
+	if err != nil {
+		return fmt.Errorf("record run %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// UpdateRun implements runner.History.
+func (s *Store) UpdateRun(ctx context.Context, r *runner.RunRecord) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE runs SET pipeline=?, state=?, started_at=?, finished_at=?, params=?, source=?, ir_path=?, pipeline_root=?, executor=?, pid=?, host=?, error=?, outputs=? WHERE id=?`,
+		r.Pipeline, string(r.State), ts(r.StartedAt), ts(r.FinishedAt), js(r.Params), r.Source, r.IRPath, r.PipelineRoot, r.Executor, r.PID, r.Host, r.Error, js(r.Outputs), r.ID)
+	if err != nil {
+		return fmt.Errorf("update run %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+const runCols = `id, pipeline, state, started_at, finished_at, params, source, ir_path, pipeline_root, executor, pid, host, error, outputs`
+
+func scanRun(sc interface{ Scan(...any) error }) (*runner.RunRecord, error) {
+	r := &runner.RunRecord{}
+	var state string
+	var started, finished int64
+	var params, source, irPath, root, executor, host, errMsg, outputs sql.NullString
+	var pid sql.NullInt64
+	if err := sc.Scan(&r.ID, &r.Pipeline, &state, &started, &finished, &params, &source, &irPath, &root, &executor, &pid, &host, &errMsg, &outputs); err != nil {
+		return nil, err
+	}
+	r.State = runner.State(state)
+	r.StartedAt, r.FinishedAt = fromTS(started), fromTS(finished)
+	unjs(params.String, &r.Params)
+	unjs(outputs.String, &r.Outputs)
+	r.Source, r.IRPath, r.PipelineRoot, r.Executor, r.Host, r.Error = source.String, irPath.String, root.String, executor.String, host.String, errMsg.String
+	r.PID = int(pid.Int64)
+	return r, nil
+}
+
+// Run implements runner.History.
+func (s *Store) Run(ctx context.Context, id string) (*runner.RunRecord, error) {
+	r, err := scanRun(s.db.QueryRowContext(ctx, `SELECT `+runCols+` FROM runs WHERE id=?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("run %s: %w", id, ErrNotFound)
+	}
+	return r, err
+}
+
+// ResolveRun finds a run by id, unique id prefix, or "latest".
+func (s *Store) ResolveRun(ctx context.Context, ref string) (*runner.RunRecord, error) {
+	if ref == "latest" || ref == "last" {
+		r, err := scanRun(s.db.QueryRowContext(ctx, `SELECT `+runCols+` FROM runs ORDER BY started_at DESC LIMIT 1`))
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("no runs yet: %w", ErrNotFound)
+		}
+		return r, err
+	}
+	if r, err := s.Run(ctx, ref); err == nil {
+		return r, nil
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+runCols+` FROM runs WHERE id LIKE ? ESCAPE '\' ORDER BY started_at DESC LIMIT 3`,
+		strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(ref)+"%")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var found []*runner.RunRecord
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, err
+		}
+		found = append(found, r)
+	}
+	switch len(found) {
+	case 0:
+		return nil, fmt.Errorf("run %s: %w", ref, ErrNotFound)
+	case 1:
+		return found[0], nil
+	}
+	return nil, fmt.Errorf("run %s is ambiguous (%s, %s, ...)", ref, found[0].ID, found[1].ID)
+}
+
+// ListRuns returns the most recent runs first.
+func (s *Store) ListRuns(ctx context.Context, limit int) ([]*runner.RunRecord, error) {
+	if limit <= 0 {
+		limit = 1 << 30
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+runCols+` FROM runs ORDER BY started_at DESC LIMIT ?`, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*runner.RunRecord
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// SaveTask implements runner.History: it upserts the task, its output
+// artifacts and its lineage in one transaction.
+func (s *Store) SaveTask(ctx context.Context, t *runner.TaskRecord) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	_, err = tx.ExecContext(ctx, `INSERT INTO tasks (run_id, path, name, component, kind, state, attempts, started_at, finished_at, cache_key, cached_from, outputs, gpus, error, exit_code)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT(run_id, path) DO UPDATE SET name=excluded.name, component=excluded.component, kind=excluded.kind, state=excluded.state,
+			attempts=excluded.attempts,
+			started_at=CASE WHEN excluded.started_at=0 THEN tasks.started_at ELSE excluded.started_at END,
+			finished_at=excluded.finished_at, cache_key=excluded.cache_key,
+			cached_from=excluded.cached_from, outputs=excluded.outputs, gpus=excluded.gpus, error=excluded.error, exit_code=excluded.exit_code`,
+		t.RunID, t.Path, t.Name, t.Component, t.Kind, string(t.State), t.Attempts, ts(t.StartedAt), ts(t.FinishedAt), t.CacheKey, t.CachedFrom,
+		js(t.Outputs), js(t.GPUs), t.Error, t.ExitCode)
+	if err != nil {
+		return fmt.Errorf("record task %s: %w", t.Path, err)
+	}
+	now := time.Now().UnixNano()
+	if t.State == runner.Succeeded {
+		for name, arts := range t.Outputs.Artifacts {
+			for _, a := range arts {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO artifacts (uri, run_id, task_path, name, type, digest, size, dir, metadata, created_at)
+					VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(uri) DO UPDATE SET run_id=excluded.run_id, task_path=excluded.task_path, name=excluded.name,
+					type=excluded.type, digest=excluded.digest, size=excluded.size, dir=excluded.dir, metadata=excluded.metadata, created_at=excluded.created_at`,
+					a.URI, t.RunID, t.Path, name, a.Type, a.Digest, a.Size, a.Dir, js(a.Metadata), now); err != nil {
+					return fmt.Errorf("record artifact %s: %w", a.URI, err)
+				}
+				if err := lineage(ctx, tx, t.RunID, t.Path, "output", name, a); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if t.State.Final() && t.State != runner.Skipped {
+		for name, arts := range t.Inputs {
+			for _, a := range arts {
+				if err := lineage(ctx, tx, t.RunID, t.Path, "input", name, a); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return tx.Commit()
+}
+
+func lineage(ctx context.Context, tx *sql.Tx, run, task, dir, name string, a runner.ArtifactRecord) error {
+	_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO lineage (run_id, task_path, direction, name, uri, digest) VALUES (?,?,?,?,?,?)`,
+		run, task, dir, name, a.URI, a.Digest)
+	if err != nil {
+		return fmt.Errorf("record lineage of %s: %w", task, err)
+	}
+	return nil
+}
+
+// Tasks implements runner.History.
+func (s *Store) Tasks(ctx context.Context, runID string) ([]*runner.TaskRecord, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT path, name, component, kind, state, attempts, started_at, finished_at, cache_key, cached_from, outputs, gpus, error, exit_code
+		FROM tasks WHERE run_id=? ORDER BY started_at, path`, runID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*runner.TaskRecord
+	for rows.Next() {
+		t := &runner.TaskRecord{RunID: runID}
+		var name, comp, kind, cacheKey, cachedFrom, outputs, gpus, errMsg sql.NullString
+		var state string
+		var started, finished int64
+		if err := rows.Scan(&t.Path, &name, &comp, &kind, &state, &t.Attempts, &started, &finished, &cacheKey, &cachedFrom, &outputs, &gpus, &errMsg, &t.ExitCode); err != nil {
+			return nil, err
+		}
+		t.Name, t.Component, t.Kind, t.CacheKey, t.CachedFrom, t.Error = name.String, comp.String, kind.String, cacheKey.String, cachedFrom.String, errMsg.String
+		t.State = runner.State(state)
+		t.StartedAt, t.FinishedAt = fromTS(started), fromTS(finished)
+		unjs(outputs.String, &t.Outputs)
+		unjs(gpus.String, &t.GPUs)
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// SaveAttempt implements runner.History.
+func (s *Store) SaveAttempt(ctx context.Context, a *runner.AttemptRecord) error {
+	_, err := s.db.ExecContext(ctx, `INSERT OR REPLACE INTO attempts (run_id, task_path, attempt, started_at, finished_at, exit_code, oom_killed, error, executor, image, image_digest, gpus, phases, gpu_samples, log_path)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		a.RunID, a.TaskPath, a.Attempt, ts(a.StartedAt), ts(a.FinishedAt), a.ExitCode, a.OOMKilled, a.Error, a.Executor, a.Image, a.ImageDigest,
+		js(a.GPUs), js(a.Phases), js(a.GPUSamples), a.LogPath)
+	if err != nil {
+		return fmt.Errorf("record attempt %d of %s: %w", a.Attempt, a.TaskPath, err)
+	}
+	return nil
+}
+
+// Attempts returns the attempts of a run's tasks (all tasks when path is
+// empty), in order.
+func (s *Store) Attempts(ctx context.Context, runID, path string) ([]*runner.AttemptRecord, error) {
+	q := `SELECT task_path, attempt, started_at, finished_at, exit_code, oom_killed, error, executor, image, image_digest, gpus, phases, gpu_samples, log_path FROM attempts WHERE run_id=?`
+	args := []any{runID}
+	if path != "" {
+		q += ` AND task_path=?`
+		args = append(args, path)
+	}
+	q += ` ORDER BY started_at, task_path, attempt`
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*runner.AttemptRecord
+	for rows.Next() {
+		a := &runner.AttemptRecord{RunID: runID}
+		var started, finished sql.NullInt64
+		var errMsg, executor, image, digest, gpus, phases, samples, logPath sql.NullString
+		var oom sql.NullBool
+		if err := rows.Scan(&a.TaskPath, &a.Attempt, &started, &finished, &a.ExitCode, &oom, &errMsg, &executor, &image, &digest, &gpus, &phases, &samples, &logPath); err != nil {
+			return nil, err
+		}
+		a.StartedAt, a.FinishedAt = fromTS(started.Int64), fromTS(finished.Int64)
+		a.OOMKilled = oom.Bool
+		a.Error, a.Executor, a.Image, a.ImageDigest, a.LogPath = errMsg.String, executor.String, image.String, digest.String, logPath.String
+		unjs(gpus.String, &a.GPUs)
+		unjs(phases.String, &a.Phases)
+		unjs(samples.String, &a.GPUSamples)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// LookupCache implements runner.History: nil, nil on a miss.
+func (s *Store) LookupCache(ctx context.Context, key string) (*runner.CacheEntry, error) {
+	e := &runner.CacheEntry{Key: key}
+	var outputs string
+	var created int64
+	err := s.db.QueryRowContext(ctx, `SELECT run_id, task_path, outputs, created_at FROM cache WHERE key=?`, key).Scan(&e.RunID, &e.TaskPath, &outputs, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	unjs(outputs, &e.Outputs)
+	e.CreatedAt = fromTS(created)
+	return e, nil
+}
+
+// StoreCache implements runner.History (the newest entry wins).
+func (s *Store) StoreCache(ctx context.Context, e *runner.CacheEntry) error {
+	_, err := s.db.ExecContext(ctx, `INSERT OR REPLACE INTO cache (key, run_id, task_path, outputs, created_at) VALUES (?,?,?,?,?)`,
+		e.Key, e.RunID, e.TaskPath, js(e.Outputs), ts(e.CreatedAt))
+	return err
+}
+
+// Artifact is a stored artifact with its producer.
+type Artifact struct {
+	URI      string
+	RunID    string
+	TaskPath string
+	Name     string
+	Type     string
+	Digest   string
+	Size     int64
+	Dir      bool
+	Metadata map[string]any
+}
+
+// RunArtifacts lists the artifacts a run produced.
+func (s *Store) RunArtifacts(ctx context.Context, runID string) ([]Artifact, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT uri, task_path, name, type, digest, size, dir, metadata FROM artifacts WHERE run_id=? ORDER BY task_path, name`, runID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Artifact
+	for rows.Next() {
+		a := Artifact{RunID: runID}
+		var typ, digest, md sql.NullString
+		if err := rows.Scan(&a.URI, &a.TaskPath, &a.Name, &typ, &digest, &a.Size, &a.Dir, &md); err != nil {
+			return nil, err
+		}
+		a.Type, a.Digest = typ.String, digest.String
+		unjs(md.String, &a.Metadata)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// Lineage returns the tasks that read (direction "input") or wrote
+// ("output") an artifact.
+func (s *Store) Lineage(ctx context.Context, uri string) ([][3]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT run_id, task_path, direction FROM lineage WHERE uri=? ORDER BY run_id, task_path`, uri)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out [][3]string
+	for rows.Next() {
+		var r [3]string
+		if err := rows.Scan(&r[0], &r[1], &r[2]); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// DeleteRun removes a run and everything recorded about it, cache entries
+// included (their artifacts go with the run).
+func (s *Store) DeleteRun(ctx context.Context, runID string) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, q := range []string{
+		`DELETE FROM runs WHERE id=?`, `DELETE FROM tasks WHERE run_id=?`, `DELETE FROM attempts WHERE run_id=?`,
+		`DELETE FROM artifacts WHERE run_id=?`, `DELETE FROM lineage WHERE run_id=?`, `DELETE FROM cache WHERE run_id=?`,
+	} {
+		if _, err := tx.ExecContext(ctx, q, runID); err != nil {
+			return fmt.Errorf("delete run %s: %w", runID, err)
+		}
+	}
+	return tx.Commit()
+}

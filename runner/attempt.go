@@ -1,0 +1,490 @@
+package runner
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	pb "github.com/kubeflow/pipelines/api/v2alpha1/go/pipelinespec"
+
+	"github.com/mlpipe/mlpipe/compiler"
+)
+
+// attempt runs one attempt. It returns the outputs on success, or the
+// failure message; canceled is true when ctx ended it.
+func (c *containerTask) attempt(ctx context.Context, n int, lease GPULease, queueWait time.Duration) (out *outputs, msg string, canceled bool) {
+	r := c.r
+	arec := &AttemptRecord{RunID: r.runID, TaskPath: c.path, Attempt: n, StartedAt: time.Now(), Executor: r.opts.Executor.Name(), Image: c.image, ImageDigest: c.digest}
+	if queueWait > 0 {
+		arec.Phases = append(arec.Phases, Phase{Name: "queue", Start: arec.StartedAt.Add(-queueWait), End: arec.StartedAt})
+	}
+	var phaseMu sync.Mutex
+	addPhase := func(name string, start, end time.Time) {
+		phaseMu.Lock()
+		defer phaseMu.Unlock()
+		arec.Phases = append(arec.Phases, Phase{Name: name, Start: start, End: end})
+	}
+	if lease != nil {
+		arec.GPUs = lease.UUIDs()
+	}
+	defer func() {
+		arec.FinishedAt = time.Now()
+		if msg != "" {
+			arec.Error = msg
+		}
+		r.historyMu.Lock()
+		if err := r.opts.History.SaveAttempt(context.Background(), arec); err != nil {
+			r.log.Error("save attempt", "task", c.path, "err", err)
+		}
+		r.historyMu.Unlock()
+	}()
+	c.rec.State = Running
+	r.saveTask(c.rec)
+	r.emit(Event{Task: c.name, Path: c.path, State: Running, Attempt: n, GPUs: arec.GPUs})
+
+	// Fresh task directory for this attempt.
+	if err := os.MkdirAll(c.dir, 0o755); err != nil {
+		return nil, "create task directory: " + err.Error(), false
+	}
+	ei, err := c.executorInput(ctx, addPhase)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, "", true
+		}
+		return nil, err.Error(), false
+	}
+	dockerPaths := r.opts.Executor.Name() == "docker" && r.opts.Store.Remote()
+	pc := &placeholderContext{in: ei, job: r.jobInfo(c.path, c.key), present: c.in.present, path: func(a *RuntimeArtifact) string {
+		if dockerPaths {
+			return KFPLocalPath(a.URI)
+		}
+		return a.local
+	}}
+	if err := pc.resolveSelfReferences(); err != nil {
+		return nil, err.Error(), false
+	}
+	eiJSON, err := json.Marshal(ei)
+	if err != nil {
+		return nil, err.Error(), false
+	}
+	pc.json = eiJSON
+	if err := writeFileAtomic(filepath.Join(c.dir, "executor_input.json"), eiJSON); err != nil {
+		return nil, err.Error(), false
+	}
+	cmd, err := pc.resolveArgs(c.ct.Command)
+	if err != nil {
+		return nil, "command: " + err.Error(), false
+	}
+	args, err := pc.resolveArgs(c.ct.Args)
+	if err != nil {
+		return nil, "args: " + err.Error(), false
+	}
+	logPath := filepath.Join(c.dir, fmt.Sprintf("attempt-%d.log", n))
+	arec.LogPath = logPath
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, "create log: " + err.Error(), false
+	}
+	defer logFile.Close()
+	term := r.outputWriter(c.name)
+	var stdout, stderr io.Writer = logFile, logFile
+	if term != nil {
+		stdout = io.MultiWriter(logFile, term)
+		stderr = stdout
+		defer term.Flush()
+	}
+	env := append([]string(nil), c.env...)
+	env = append(env, "MLPIPE_RUN_ID="+r.runID, "MLPIPE_TASK="+c.path, "MLPIPE_ATTEMPT="+strconv.Itoa(n), "MLPIPE_PIPELINE="+r.pipeline)
+	et := &ExecTask{
+		RunID: r.runID, Pipeline: r.pipeline, TaskPath: c.path, Name: c.name, Attempt: n, Image: c.image,
+		Command: cmd, Args: args, Env: env, Dir: c.dir, Mounts: c.mounts(ei, dockerPaths),
+		CPU: c.cpuLimit(), Memory: c.memLimit(), Stdout: stdout, Stderr: stderr,
+		Phase: addPhase,
+	}
+	if lease != nil {
+		et.GPUs = lease.UUIDs()
+		et.GPULease = lease
+		env = append(env, "MLPIPE_GPU_UUIDS="+strings.Join(et.GPUs, ","), "MLPIPE_GPU_COUNT="+strconv.Itoa(len(et.GPUs)))
+		et.Env = env
+		et.Started = lease.SetHolder
+	}
+	var stopSampling func() []GPUSample
+	if lease != nil && r.opts.GPUs != nil {
+		stopSampling = r.opts.GPUs.Sample(ctx, et.GPUs)
+	}
+	res, runErr := r.opts.Executor.Run(ctx, et)
+	if stopSampling != nil {
+		arec.GPUSamples = stopSampling()
+	}
+	if res != nil {
+		arec.ExitCode = res.ExitCode
+		arec.OOMKilled = res.OOMKilled
+		if res.ImageDigest != "" {
+			arec.ImageDigest = res.ImageDigest
+		}
+	}
+	if ctx.Err() != nil {
+		return nil, "cancelled", true
+	}
+	if runErr != nil {
+		fmt.Fprintf(stderr, "mlpipe: %v\n", runErr)
+		return nil, runErr.Error(), false
+	}
+	if res.ExitCode != 0 || res.OOMKilled {
+		m := fmt.Sprintf("exit code %d", res.ExitCode)
+		if res.OOMKilled {
+			m = fmt.Sprintf("killed: out of memory (limit %s)", compiler.FormatBytes(float64(c.memLimit())))
+		} else if res.Signal != "" {
+			m = fmt.Sprintf("killed by %s", res.Signal)
+		}
+		if res.Message != "" {
+			m += ": " + res.Message
+		}
+		if tail := lastLines(logPath, 3); tail != "" {
+			m += "; last output: " + tail
+		}
+		return nil, m, false
+	}
+	start := time.Now()
+	out, err = c.collect(ctx, ei)
+	addPhase("collect", start, time.Now())
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, "", true
+		}
+		fmt.Fprintf(stderr, "mlpipe: %v\n", err)
+		return nil, err.Error(), false
+	}
+	return out, "", false
+}
+
+// executorInput builds the ExecutorInput of an attempt (§3.2), staging
+// input artifacts from a remote store first.
+func (c *containerTask) executorInput(ctx context.Context, addPhase func(string, time.Time, time.Time)) (*ExecutorInput, error) {
+	r := c.r
+	ei := &ExecutorInput{}
+	ei.Inputs.ParameterValues = withDefaults(c.comp, c.in.params)
+	if len(c.in.artifacts) > 0 {
+		ei.Inputs.Artifacts = map[string]ArtifactList{}
+	}
+	start := time.Now()
+	for _, name := range sortedStrings(c.in.artifacts) {
+		var list []*RuntimeArtifact
+		for i, a := range c.in.artifacts[name] {
+			cp := *a
+			cp.Name = name
+			if cp.Metadata == nil {
+				cp.Metadata = map[string]any{}
+			}
+			if r.opts.Store.Remote() && isRemoteURI(cp.URI) {
+				cp.local = filepath.Join(c.dir, "artifacts", "in", name, strconv.Itoa(i))
+				if _, err := r.opts.Store.Get(ctx, cp.URI, cp.local, cp.Digest); err != nil {
+					return nil, fmt.Errorf("stage input %s from %s: %w", name, cp.URI, err)
+				}
+				if r.opts.Executor.Name() != "docker" {
+					cp.CustomPath = cp.local
+				}
+			} else {
+				cp.local = localPathOf(cp.URI)
+			}
+			list = append(list, &cp)
+		}
+		ei.Inputs.Artifacts[name] = ArtifactList{Artifacts: list}
+	}
+	if r.opts.Store.Remote() && len(c.in.artifacts) > 0 {
+		addPhase("stage_in", start, time.Now())
+	}
+	outDir := filepath.Join(c.dir, "outputs")
+	if err := os.RemoveAll(outDir); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return nil, err
+	}
+	ei.Outputs.OutputFile = filepath.Join(c.dir, "executor_output.json")
+	_ = os.Remove(ei.Outputs.OutputFile)
+	if ps := c.comp.GetOutputDefinitions().GetParameters(); len(ps) > 0 {
+		ei.Outputs.Parameters = map[string]OutputParameter{}
+		for name := range ps {
+			ei.Outputs.Parameters[name] = OutputParameter{OutputFile: filepath.Join(outDir, name)}
+		}
+	}
+	if as := c.comp.GetOutputDefinitions().GetArtifacts(); len(as) > 0 {
+		ei.Outputs.Artifacts = map[string]ArtifactList{}
+		for _, name := range sortedStrings(as) {
+			spec := as[name]
+			uri := strings.TrimSuffix(r.runRoot, "/") + "/" + dirName(c.path) + "/" + name
+			a := &RuntimeArtifact{Name: name, URI: uri, Metadata: map[string]any{},
+				Type: ArtifactType{SchemaTitle: compiler.SchemaTitle(spec.GetArtifactType()), SchemaVersion: spec.GetArtifactType().GetSchemaVersion()}}
+			if md := spec.GetMetadata(); md != nil {
+				a.Metadata = md.AsMap()
+			}
+			if r.opts.Store.Remote() {
+				a.local = filepath.Join(c.dir, "artifacts", "out", name)
+				if r.opts.Executor.Name() != "docker" {
+					a.CustomPath = a.local
+				}
+			} else {
+				a.local = localPathOf(uri)
+			}
+			// Each attempt starts from nothing.
+			if err := os.RemoveAll(a.local); err != nil {
+				return nil, err
+			}
+			if err := os.MkdirAll(filepath.Dir(a.local), 0o755); err != nil {
+				return nil, err
+			}
+			ei.Outputs.Artifacts[name] = ArtifactList{Artifacts: []*RuntimeArtifact{a}}
+		}
+	}
+	return ei, nil
+}
+
+// mounts lists what a container needs: the task directory, the input
+// artifacts (read-only) and the output artifacts' directory.
+func (c *containerTask) mounts(ei *ExecutorInput, kfpPaths bool) []Mount {
+	ms := []Mount{{HostPath: c.dir, ContainerPath: c.dir}}
+	seen := map[string]bool{c.dir: true}
+	add := func(m Mount) {
+		if !seen[m.ContainerPath] {
+			seen[m.ContainerPath] = true
+			ms = append(ms, m)
+		}
+	}
+	for _, name := range sortedStrings(ei.Inputs.Artifacts) {
+		for _, a := range ei.Inputs.Artifacts[name].Artifacts {
+			if a.local == "" {
+				continue
+			}
+			if _, err := os.Stat(a.local); err != nil {
+				continue
+			}
+			cp := a.local
+			if kfpPaths {
+				cp = KFPLocalPath(a.URI)
+			}
+			add(Mount{HostPath: a.local, ContainerPath: cp, ReadOnly: true})
+		}
+	}
+	for _, name := range sortedStrings(ei.Outputs.Artifacts) {
+		for _, a := range ei.Outputs.Artifacts[name].Artifacts {
+			host := filepath.Dir(a.local)
+			cp := host
+			if kfpPaths {
+				cp = path.Dir(KFPLocalPath(a.URI))
+			}
+			add(Mount{HostPath: host, ContainerPath: cp})
+		}
+	}
+	return ms
+}
+
+func (c *containerTask) cpuLimit() float64 {
+	if q, err := compiler.ParseQuantity(c.ct.Resources.CPULimit); err == nil && q > 0 {
+		return q
+	}
+	return c.cpu
+}
+
+func (c *containerTask) memLimit() int64 {
+	if q, err := compiler.ParseQuantity(c.ct.Resources.MemoryLimit); err == nil && q > 0 {
+		return int64(q)
+	}
+	return c.mem
+}
+
+// executorOutput is the file a component may write (§3.3).
+type executorOutput struct {
+	ParameterValues map[string]any `json:"parameterValues"`
+	Parameters      map[string]struct {
+		StringValue *string  `json:"stringValue"`
+		IntValue    *float64 `json:"intValue"`
+		DoubleValue *float64 `json:"doubleValue"`
+	} `json:"parameters"`
+	Artifacts map[string]struct {
+		Artifacts []struct {
+			URI          string         `json:"uri"`
+			Metadata     map[string]any `json:"metadata"`
+			CustomPath   string         `json:"customPath"`
+			CustomPathSC string         `json:"custom_path"`
+		} `json:"artifacts"`
+	} `json:"artifacts"`
+}
+
+// collect gathers the outputs of a successful attempt as the backend does:
+// the executor-output file wins, then the per-parameter files; every
+// declared output artifact is collected, merged with the file (§3.3).
+func (c *containerTask) collect(ctx context.Context, ei *ExecutorInput) (*outputs, error) {
+	var eo executorOutput
+	if b, err := os.ReadFile(ei.Outputs.OutputFile); err == nil {
+		dec := json.NewDecoder(bytes.NewReader(b))
+		if err := dec.Decode(&eo); err != nil {
+			return nil, fmt.Errorf("executor output %s is not valid JSON: %v", ei.Outputs.OutputFile, err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	out := newOutputs()
+	for _, name := range sortedStrings(ei.Outputs.Parameters) {
+		typ := c.comp.GetOutputDefinitions().GetParameters()[name].GetParameterType()
+		if v, ok := eo.ParameterValues[name]; ok {
+			cv, err := coerceParam(typ, v)
+			if err != nil {
+				return nil, fmt.Errorf("output parameter %s: %v", name, err)
+			}
+			out.params[name] = cv
+			continue
+		}
+		if p, ok := eo.Parameters[name]; ok {
+			var v any
+			switch {
+			case p.StringValue != nil:
+				v = *p.StringValue
+			case p.IntValue != nil:
+				v = *p.IntValue
+			case p.DoubleValue != nil:
+				v = *p.DoubleValue
+			}
+			if v != nil {
+				cv, err := coerceParam(typ, v)
+				if err != nil {
+					return nil, fmt.Errorf("output parameter %s: %v", name, err)
+				}
+				out.params[name] = cv
+				continue
+			}
+		}
+		b, err := os.ReadFile(ei.Outputs.Parameters[name].OutputFile)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return nil, fmt.Errorf("declared output parameter %q was not written (expected %s or an entry in the executor output file)", name, ei.Outputs.Parameters[name].OutputFile)
+			}
+			return nil, err
+		}
+		v, err := ParseOutputFile(typ, string(b))
+		if err != nil {
+			return nil, fmt.Errorf("output parameter %s: %v", name, err)
+		}
+		out.params[name] = v
+	}
+	for _, name := range sortedStrings(ei.Outputs.Artifacts) {
+		a := *ei.Outputs.Artifacts[name].Artifacts[0]
+		if ov, ok := eo.Artifacts[name]; ok && len(ov.Artifacts) > 0 {
+			o := ov.Artifacts[0]
+			if o.URI != "" && o.URI != a.URI {
+				a.URI = o.URI
+				a.local = localPathOf(o.URI)
+			}
+			for k, v := range o.Metadata {
+				a.Metadata[k] = v
+			}
+			if cp := firstNonEmpty(o.CustomPath, o.CustomPathSC); cp != "" {
+				a.local = cp
+			}
+		}
+		a.CustomPath = ""
+		if _, err := os.Lstat(a.local); err == nil {
+			info, err := c.r.opts.Store.Put(ctx, a.URI, a.local)
+			if err != nil {
+				return nil, fmt.Errorf("store output artifact %s: %w", name, err)
+			}
+			a.Digest, a.Size, a.Dir = info.Digest, info.Size, info.Dir
+		}
+		out.artifacts[name] = []*RuntimeArtifact{&a}
+	}
+	return out, nil
+}
+
+// ParseOutputFile converts the text of an output parameter file by type,
+// as the backend does (§3.3): strings verbatim, numbers and booleans
+// trimmed, lists and structs as JSON.
+func ParseOutputFile(t pb.ParameterType_ParameterTypeEnum, text string) (any, error) {
+	s := strings.TrimSpace(text)
+	switch t {
+	case pb.ParameterType_STRING:
+		return text, nil
+	case pb.ParameterType_NUMBER_INTEGER:
+		i, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			f, ferr := strconv.ParseFloat(s, 64)
+			if ferr != nil || f != float64(int64(f)) {
+				return nil, fmt.Errorf("%q is not an integer", clip(s))
+			}
+			i = int64(f)
+		}
+		return float64(i), nil
+	case pb.ParameterType_NUMBER_DOUBLE:
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a number", clip(s))
+		}
+		return f, nil
+	case pb.ParameterType_BOOLEAN:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a boolean", clip(s))
+		}
+		return b, nil
+	case pb.ParameterType_LIST, pb.ParameterType_STRUCT:
+		var v any
+		if err := json.Unmarshal([]byte(s), &v); err != nil {
+			return nil, fmt.Errorf("not valid JSON: %v", err)
+		}
+		return compiler.CheckValue(t, v)
+	}
+	return text, nil
+}
+
+func clip(s string) string {
+	if len(s) > 60 {
+		return s[:60] + "..."
+	}
+	return s
+}
+
+func lastLines(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	if len(b) > 4096 {
+		b = b[len(b)-4096:]
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.TrimSpace(strings.Join(lines, " | "))
+}
+
+// KFPLocalPath maps an artifact URI to the local path KFP components use
+// for it (KFP-IR.md §3.4).
+func KFPLocalPath(uri string) string {
+	for _, m := range []struct{ prefix, local string }{{"gs://", "/gcs/"}, {"minio://", "/minio/"}, {"s3://", "/s3/"}} {
+		if strings.HasPrefix(uri, m.prefix) {
+			return m.local + strings.TrimPrefix(uri, m.prefix)
+		}
+	}
+	return localPathOf(uri)
+}
+
+func localPathOf(uri string) string {
+	if rest, ok := strings.CutPrefix(uri, "file://"); ok {
+		return rest
+	}
+	return uri
+}
+
+func isRemoteURI(uri string) bool {
+	return strings.HasPrefix(uri, "minio://") || strings.HasPrefix(uri, "s3://") || strings.HasPrefix(uri, "gs://")
+}

@@ -1,0 +1,67 @@
+package runner
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+
+	"github.com/mlpipe/mlpipe/compiler"
+)
+
+// cacheKey fingerprints a task execution. It closes the holes of KFP's key
+// (KFP-IR.md §4.11): besides the component spec, the command and args
+// templates and the input values, it covers the container env, the content
+// digests of the input artifacts and, where the executor knows it, the
+// image digest, so a rebuilt image or a changed input file is a miss. A
+// cachingOptions.cacheKey given in the IR replaces the fingerprint.
+func (c *containerTask) cacheKey() (string, error) {
+	if k := c.r.ir.CacheKeys[c.parentComp()+"/"+c.key]; k != "" {
+		sum := sha256.Sum256([]byte(c.compName + "\x00" + k))
+		return hex.EncodeToString(sum[:]), nil
+	}
+	compMap, err := compiler.ToMap(c.comp)
+	if err != nil {
+		return "", err
+	}
+	delete(compMap, "executorLabel")
+	type art struct {
+		Digest   string         `json:"digest"`
+		URI      string         `json:"uri,omitempty"`
+		Type     string         `json:"type"`
+		Metadata map[string]any `json:"metadata"`
+	}
+	inputs := map[string][]art{}
+	for name, arts := range c.in.artifacts {
+		for _, a := range arts {
+			x := art{Digest: a.Digest, Type: a.Type.SchemaTitle, Metadata: a.Metadata}
+			if a.Digest == "" {
+				// Without a content digest the location must match.
+				x.URI = a.URI
+			}
+			inputs[name] = append(inputs[name], x)
+		}
+	}
+	key := map[string]any{
+		"v":           1,
+		"component":   compMap,
+		"image":       c.image,
+		"imageDigest": c.digest,
+		"command":     c.ct.Command,
+		"args":        c.ct.Args,
+		"env":         c.env,
+		"resources":   c.ct.Resources,
+		"parameters":  withDefaults(c.comp, c.in.params),
+		"artifacts":   inputs,
+	}
+	b, err := json.Marshal(key)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// parentComp is the name of the component whose DAG holds the task.
+func (c *containerTask) parentComp() string {
+	return c.r.parentOf(c.path)
+}

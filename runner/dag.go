@@ -1,0 +1,475 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	pb "github.com/kubeflow/pipelines/api/v2alpha1/go/pipelinespec"
+
+	"github.com/mlpipe/mlpipe/compiler"
+)
+
+// dagRun is one execution of a DAG component: the root, a sub-pipeline, a
+// group, or one iteration of a loop body.
+type dagRun struct {
+	r         *run
+	comp      *pb.ComponentSpec
+	compName  string
+	path      string // "" for the root
+	params    map[string]any
+	artifacts map[string][]*RuntimeArtifact
+	// exempt DAGs belong to an exit handler: fail-fast does not stop them.
+	exempt bool
+	// base is the remaining path length after this DAG (priority).
+	base int
+}
+
+func (d *dagRun) taskPath(key string) string {
+	if d.path == "" {
+		return key
+	}
+	return d.path + "/" + key
+}
+
+// execute runs the DAG's tasks as their dependencies finish and returns
+// the DAG's state and the results of its tasks.
+func (d *dagRun) execute(ctx context.Context) (State, map[string]*taskResult) {
+	tasks := d.comp.GetDag().GetTasks()
+	deps := map[string][]string{}
+	for k, t := range tasks {
+		deps[k] = compiler.IRDependencies(t)
+	}
+	heights := d.r.heights(d.compName, d.comp)
+	keys := make([]string, 0, len(tasks))
+	for k := range tasks {
+		keys = append(keys, k)
+	}
+	// Longest remaining path first, then by name.
+	sort.Slice(keys, func(i, j int) bool {
+		if heights[keys[i]] != heights[keys[j]] {
+			return heights[keys[i]] > heights[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	results := map[string]*taskResult{}
+	started := map[string]bool{}
+	done := make(chan *taskResult)
+	running := 0
+	for {
+		for progressed := true; progressed; {
+			progressed = false
+			for _, k := range keys {
+				if started[k] || results[k] != nil {
+					continue
+				}
+				ready := true
+				for _, dep := range deps[k] {
+					if res := results[dep]; res == nil {
+						ready = false
+						break
+					}
+				}
+				if !ready {
+					continue
+				}
+				t := tasks[k]
+				res, launch := d.decide(ctx, k, t, deps[k], results)
+				if res != nil {
+					results[k] = res
+					progressed = true
+					continue
+				}
+				started[k] = true
+				running++
+				go func() { done <- launch() }()
+			}
+		}
+		if running == 0 {
+			break
+		}
+		res := <-done
+		running--
+		results[res.key] = res
+	}
+	state := Succeeded
+	for _, res := range results {
+		switch res.state {
+		case Failed:
+			state = Failed
+		case Canceled:
+			if state != Failed {
+				state = Canceled
+			}
+		}
+	}
+	if len(results) < len(tasks) && state == Succeeded {
+		state = Failed
+	}
+	return state, results
+}
+
+// decide either finishes a ready task at once (skipped, failed to resolve,
+// cancelled) or returns the function that runs it.
+func (d *dagRun) decide(ctx context.Context, key string, t *pb.PipelineTaskSpec, deps []string, results map[string]*taskResult) (*taskResult, func() *taskResult) {
+	path := d.taskPath(key)
+	finish := func(state State, msg string) *taskResult {
+		d.r.recordSimple(path, t, state, msg)
+		return &taskResult{key: key, state: state, message: msg}
+	}
+	if ctx.Err() != nil {
+		return finish(Canceled, "run cancelled"), nil
+	}
+	strategy := t.GetTriggerPolicy().GetStrategy()
+	completedStrategy := strategy == pb.PipelineTaskSpec_TriggerPolicy_ALL_UPSTREAM_TASKS_COMPLETED
+	if !completedStrategy {
+		for _, dep := range deps {
+			if res := results[dep]; !res.state.OK() {
+				why := "upstream task " + dep + " " + strings.ToLower(string(res.state))
+				if res.state == Canceled {
+					return finish(Canceled, why), nil
+				}
+				return finish(Skipped, why), nil
+			}
+		}
+		if d.r.failing() && !d.exempt {
+			return finish(Skipped, "not started: the run is failing (fail-fast; --keep-going runs independent tasks)"), nil
+		}
+	}
+	callee := d.r.ir.Component(t.GetComponentRef().GetName())
+	if callee == nil {
+		d.r.fail()
+		return finish(Failed, fmt.Sprintf("component %q is not defined", t.GetComponentRef().GetName())), nil
+	}
+	in, err := d.resolveInputs(t, callee, results)
+	if err != nil {
+		d.r.fail()
+		return finish(Failed, err.Error()), nil
+	}
+	if cond := t.GetTriggerPolicy().GetCondition(); cond != "" {
+		ok, err := compiler.EvalCondition(cond, in.params)
+		if err != nil {
+			d.r.fail()
+			return finish(Failed, err.Error()), nil
+		}
+		if !ok {
+			return finish(Skipped, "condition is false: "+cond), nil
+		}
+	}
+	exempt := d.exempt || completedStrategy
+	prio := d.r.heights(d.compName, d.comp)[key] + d.base
+	return nil, func() *taskResult {
+		res := d.r.execTask(ctx, d, key, t, callee, in, exempt, prio)
+		res.key = key
+		return res
+	}
+}
+
+// execTask runs a task whose inputs are resolved: a loop, a nested DAG, an
+// importer or a container.
+func (r *run) execTask(ctx context.Context, d *dagRun, key string, t *pb.PipelineTaskSpec, callee *pb.ComponentSpec, in *resolvedInputs, exempt bool, prio int) *taskResult {
+	path := d.taskPath(key)
+	compName := t.GetComponentRef().GetName()
+	if callee.GetDag() != nil {
+		if t.GetParameterIterator() != nil || t.GetArtifactIterator() != nil {
+			return r.execLoop(ctx, d, key, t, callee, in, exempt, prio)
+		}
+		sub := &dagRun{r: r, comp: callee, compName: compName, path: path, exempt: exempt, base: prio - 1,
+			params: dagParams(callee, in.params), artifacts: in.artifacts}
+		r.recordGroup(path, t, Running, "")
+		state, results := sub.execute(ctx)
+		out, err := dagOutputs(callee, results)
+		msg := ""
+		if err != nil && state == Succeeded {
+			state, msg = Failed, err.Error()
+			r.fail()
+		}
+		if state == Failed && msg == "" {
+			msg = firstFailure(results)
+		}
+		r.recordGroup(path, t, state, msg)
+		return &taskResult{state: state, out: out, message: msg}
+	}
+	if err := r.checkLiterals(compName, in.params); err != nil {
+		r.fail()
+		r.recordSimple(path, t, Failed, err.Error())
+		return &taskResult{state: Failed, message: err.Error()}
+	}
+	e := r.ir.Executors[callee.GetExecutorLabel()]
+	if e == nil {
+		msg := fmt.Sprintf("executor %q is not defined", callee.GetExecutorLabel())
+		r.fail()
+		r.recordSimple(path, t, Failed, msg)
+		return &taskResult{state: Failed, message: msg}
+	}
+	if e.Importer != nil {
+		return r.execImporter(ctx, d, key, t, callee, e.Importer, in)
+	}
+	return r.execContainer(ctx, d, key, t, callee, e.Container, in, exempt, prio)
+}
+
+func firstFailure(results map[string]*taskResult) string {
+	keys := make([]string, 0, len(results))
+	for k := range results {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if results[k].state == Failed {
+			if results[k].message != "" {
+				return k + ": " + results[k].message
+			}
+			return k + " failed"
+		}
+	}
+	return ""
+}
+
+// dagParams gives a DAG its inputs: the resolved values, and for optional
+// inputs not supplied their default or null (§4.2 step 6).
+func dagParams(callee *pb.ComponentSpec, params map[string]any) map[string]any {
+	out := withDefaults(callee, params)
+	for name := range callee.GetInputDefinitions().GetParameters() {
+		if _, ok := out[name]; !ok {
+			out[name] = nil
+		}
+	}
+	return out
+}
+
+// dagOutputs computes a DAG's outputs from its tasks' results (§4.7, §4.8).
+func dagOutputs(comp *pb.ComponentSpec, results map[string]*taskResult) (*outputs, error) {
+	out := newOutputs()
+	spec := comp.GetDag().GetOutputs()
+	for name, p := range spec.GetParameters() {
+		var sels []*pb.DagOutputsSpec_ParameterSelectorSpec
+		if v := p.GetValueFromParameter(); v != nil {
+			sels = append(sels, v)
+		}
+		sels = append(sels, p.GetValueFromOneof().GetParameterSelectors()...)
+		for _, s := range sels {
+			res := results[s.GetProducerSubtask()]
+			if res == nil || !res.state.OK() || res.out == nil {
+				continue
+			}
+			if v, ok := res.out.params[s.GetOutputParameterKey()]; ok {
+				out.params[name] = v
+				break
+			}
+		}
+		if _, ok := out.params[name]; !ok && p.GetValueFromOneof() != nil {
+			return out, fmt.Errorf("OneOf output %s: no branch produced a value", name)
+		}
+	}
+	for name, a := range spec.GetArtifacts() {
+		for _, s := range a.GetArtifactSelectors() {
+			res := results[s.GetProducerSubtask()]
+			if res == nil || !res.state.OK() || res.out == nil {
+				continue
+			}
+			if arts, ok := res.out.artifacts[s.GetOutputArtifactKey()]; ok {
+				out.artifacts[name] = arts
+				break
+			}
+		}
+		if _, ok := out.artifacts[name]; !ok && len(a.GetArtifactSelectors()) > 1 {
+			return out, fmt.Errorf("OneOf output %s: no branch produced an artifact", name)
+		}
+	}
+	return out, nil
+}
+
+// execLoop runs a ParallelFor: one body DAG per item, at most
+// parallelismLimit at once, outputs collected in item order (§4.4, §4.5).
+func (r *run) execLoop(ctx context.Context, d *dagRun, key string, t *pb.PipelineTaskSpec, body *pb.ComponentSpec, in *resolvedInputs, exempt bool, prio int) *taskResult {
+	path := d.taskPath(key)
+	var itemKey string
+	var items []any
+	var artItems []*RuntimeArtifact
+	isArt := false
+	if it := t.GetParameterIterator(); it != nil {
+		itemKey = it.GetItemInput()
+		var v any
+		if raw := it.GetItems().GetRaw(); raw != "" {
+			if err := json.Unmarshal([]byte(raw), &v); err != nil {
+				return r.groupFailed(path, t, fmt.Sprintf("loop items %q are not JSON: %v", raw, err))
+			}
+		} else {
+			name := it.GetItems().GetInputParameter()
+			var ok bool
+			v, ok = in.params[name]
+			if !ok {
+				return r.groupFailed(path, t, fmt.Sprintf("loop items input %q has no value", name))
+			}
+		}
+		if s, ok := v.(string); ok {
+			if err := json.Unmarshal([]byte(s), &v); err != nil {
+				return r.groupFailed(path, t, fmt.Sprintf("loop items %q are not a JSON list", s))
+			}
+		}
+		l, ok := v.([]any)
+		if !ok {
+			return r.groupFailed(path, t, fmt.Sprintf("loop items are a %T, not a list", v))
+		}
+		items = l
+	} else {
+		it := t.GetArtifactIterator()
+		itemKey = it.GetItemInput()
+		isArt = true
+		artItems = in.artifacts[it.GetItems().GetInputArtifact()]
+	}
+	n := len(items)
+	if isArt {
+		n = len(artItems)
+	}
+	limit := int(t.GetIteratorPolicy().GetParallelismLimit())
+	if limit <= 0 || limit > n {
+		limit = n
+	}
+	r.recordGroup(path, t, Running, "")
+	itemType := body.GetInputDefinitions().GetParameters()[itemKey].GetParameterType()
+	results := make([]*taskResult, n)
+	bodyResults := make([]map[string]*taskResult, n)
+	sem := make(chan struct{}, max(limit, 1))
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		sem <- struct{}{}
+		if ctx.Err() != nil || (r.failing() && !exempt) {
+			<-sem
+			st := Skipped
+			if ctx.Err() != nil {
+				st = Canceled
+			}
+			results[i] = &taskResult{state: st}
+			continue
+		}
+		params := map[string]any{}
+		for k, v := range in.params {
+			params[k] = v
+		}
+		arts := map[string][]*RuntimeArtifact{}
+		for k, v := range in.artifacts {
+			arts[k] = v
+		}
+		if isArt {
+			arts[itemKey] = []*RuntimeArtifact{artItems[i]}
+		} else {
+			v := items[i]
+			if itemType != pb.ParameterType_PARAMETER_TYPE_ENUM_UNSPECIFIED {
+				if cv, err := coerceLoopItem(itemType, v); err == nil {
+					v = cv
+				}
+			}
+			params[itemKey] = v
+		}
+		sub := &dagRun{r: r, comp: body, compName: t.GetComponentRef().GetName(), path: fmt.Sprintf("%s[%d]", path, i),
+			exempt: exempt, base: prio - 1, params: dagParams(body, params), artifacts: arts}
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			state, res := sub.execute(ctx)
+			out, err := dagOutputs(body, res)
+			msg := ""
+			if state == Failed {
+				msg = firstFailure(res)
+			}
+			if err != nil && state == Succeeded {
+				state, msg = Failed, err.Error()
+			}
+			results[i] = &taskResult{state: state, out: out, message: msg}
+			bodyResults[i] = res
+		}(i)
+	}
+	wg.Wait()
+	state := Succeeded
+	msg := ""
+	out := newOutputs()
+	for name, ps := range body.GetOutputDefinitions().GetParameters() {
+		_ = ps
+		out.params[name] = []any{}
+	}
+	for name := range body.GetOutputDefinitions().GetArtifacts() {
+		out.artifacts[name] = nil
+	}
+	for i, res := range results {
+		switch res.state {
+		case Failed:
+			state = Failed
+			if msg == "" {
+				msg = fmt.Sprintf("iteration %d: %s", i, res.message)
+			}
+		case Canceled:
+			if state != Failed {
+				state = Canceled
+			}
+		}
+		if res.out == nil {
+			continue
+		}
+		for name, v := range res.out.params {
+			out.params[name] = append(out.params[name].([]any), v)
+		}
+		for name, a := range res.out.artifacts {
+			out.artifacts[name] = append(out.artifacts[name], a...)
+		}
+	}
+	r.recordGroup(path, t, state, msg)
+	return &taskResult{state: state, out: out, message: msg}
+}
+
+func coerceLoopItem(t pb.ParameterType_ParameterTypeEnum, v any) (any, error) {
+	if t == pb.ParameterType_STRING {
+		if _, ok := v.(string); !ok {
+			return FormatValue(v), nil
+		}
+	}
+	return coerceParam(t, v)
+}
+
+func (r *run) groupFailed(path string, t *pb.PipelineTaskSpec, msg string) *taskResult {
+	r.fail()
+	r.recordGroup(path, t, Failed, msg)
+	return &taskResult{state: Failed, message: msg}
+}
+
+// heights returns, for each task of a DAG, the length of the longest chain
+// of tasks from it to the end of the DAG (1 for a sink).
+func (r *run) heights(name string, comp *pb.ComponentSpec) map[string]int {
+	r.heightsMu.Lock()
+	defer r.heightsMu.Unlock()
+	if h, ok := r.heightCache[name]; ok {
+		return h
+	}
+	tasks := comp.GetDag().GetTasks()
+	dependents := map[string][]string{}
+	for k, t := range tasks {
+		for _, d := range compiler.IRDependencies(t) {
+			dependents[d] = append(dependents[d], k)
+		}
+	}
+	h := map[string]int{}
+	var visit func(string, int) int
+	visit = func(k string, depth int) int {
+		if v, ok := h[k]; ok {
+			return v
+		}
+		if depth > len(tasks) {
+			return 1 // cycle guard; validation reports cycles
+		}
+		best := 0
+		for _, d := range dependents[k] {
+			best = max(best, visit(d, depth+1))
+		}
+		h[k] = best + 1
+		return best + 1
+	}
+	for k := range tasks {
+		visit(k, 0)
+	}
+	r.heightCache[name] = h
+	return h
+}

@@ -1,0 +1,64 @@
+package runner
+
+import (
+	"bytes"
+	"io"
+	"sync"
+)
+
+// lineWriter prefixes every line of a task's output with its name and
+// writes whole lines to a shared writer.
+type lineWriter struct {
+	mu     *sync.Mutex
+	w      io.Writer
+	prefix []byte
+	buf    []byte
+}
+
+// outputWriter returns the terminal writer for a task, or nil.
+func (r *run) outputWriter(name string) *lineWriter {
+	if r.opts.Output == nil {
+		return nil
+	}
+	return &lineWriter{mu: &r.outMu, w: r.opts.Output, prefix: []byte(name + " | ")}
+}
+
+func (l *lineWriter) Write(p []byte) (int, error) {
+	if l == nil {
+		return len(p), nil
+	}
+	l.buf = append(l.buf, p...)
+	for {
+		i := bytes.IndexByte(l.buf, '\n')
+		if i < 0 {
+			break
+		}
+		l.emit(l.buf[:i+1])
+		l.buf = l.buf[i+1:]
+	}
+	if len(l.buf) > 64<<10 {
+		l.Flush()
+	}
+	return len(p), nil
+}
+
+func (l *lineWriter) emit(line []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]byte, 0, len(l.prefix)+len(line)+1)
+	out = append(out, l.prefix...)
+	out = append(out, line...)
+	if out[len(out)-1] != '\n' {
+		out = append(out, '\n')
+	}
+	_, _ = l.w.Write(out)
+}
+
+// Flush writes a trailing partial line.
+func (l *lineWriter) Flush() {
+	if l == nil || len(l.buf) == 0 {
+		return
+	}
+	l.emit(l.buf)
+	l.buf = nil
+}

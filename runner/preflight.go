@@ -1,0 +1,113 @@
+package runner
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	pb "github.com/kubeflow/pipelines/api/v2alpha1/go/pipelinespec"
+
+	"github.com/mlpipe/mlpipe/compiler"
+)
+
+// preflight refuses, before anything runs, a pipeline that can never run
+// here: GPU tasks without GPUs, tasks larger than the machine, commands the
+// process executor cannot run.
+func (r *run) preflight() error {
+	var problems []string
+	uses := r.componentUses()
+	for _, compName := range sortedStrings(uses) {
+		comp := r.ir.Component(compName)
+		e := r.ir.Executors[comp.GetExecutorLabel()]
+		if e == nil || e.Container == nil {
+			continue
+		}
+		ct := e.Container
+		tasks := strings.Join(uses[compName], ", ")
+		if n, err := strconv.Atoi(strings.TrimSpace(ct.Resources.AcceleratorCount)); err == nil && n > 0 {
+			req := GPURequest{Count: n, Type: ct.Resources.AcceleratorType, Task: tasks}
+			switch {
+			case r.opts.GPUs == nil:
+				reason := r.opts.GPUUnavailable
+				if reason == "" {
+					reason = "no GPU allocator is configured"
+				}
+				problems = append(problems, fmt.Sprintf("task %s needs %d GPU(s) but no GPU can be used: %s", tasks, n, reason))
+			default:
+				if err := r.opts.GPUs.Check(req); err != nil {
+					problems = append(problems, fmt.Sprintf("task %s: %v", tasks, err))
+				}
+			}
+		}
+		if q, err := compiler.ParseQuantity(firstNonEmpty(ct.Resources.CPURequest, ct.Resources.CPULimit)); err == nil && q > r.opts.CPUs {
+			problems = append(problems, fmt.Sprintf("task %s requests %s CPUs but the budget is %s", tasks, fmtFloat(q), fmtFloat(r.opts.CPUs)))
+		}
+		if q, err := compiler.ParseQuantity(firstNonEmpty(ct.Resources.MemoryRequest, ct.Resources.MemoryLimit)); err == nil && int64(q) > r.opts.Memory {
+			problems = append(problems, fmt.Sprintf("task %s requests %s of memory but the machine has %s", tasks, compiler.FormatBytes(q), compiler.FormatBytes(float64(r.opts.Memory))))
+		}
+		if r.opts.Executor.Name() == "process" && len(ct.Command) == 0 {
+			problems = append(problems, fmt.Sprintf("task %s has no command (it relies on the image's entrypoint, %s); the process executor cannot run it: use --executor docker", tasks, ct.Image))
+		}
+	}
+	if len(problems) > 0 {
+		return &PreflightError{Problems: problems}
+	}
+	return nil
+}
+
+func fmtFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+
+// componentUses maps each component to the paths of the tasks that use it
+// (loops not expanded), and remembers each DAG's component name.
+func (r *run) componentUses() map[string][]string {
+	uses := map[string][]string{}
+	r.parents = map[string]string{}
+	var walk func(compName string, cs *pb.ComponentSpec, prefix string, depth int)
+	walk = func(compName string, cs *pb.ComponentSpec, prefix string, depth int) {
+		if depth > 64 {
+			return
+		}
+		for _, k := range sortedStrings(cs.GetDag().GetTasks()) {
+			t := cs.GetDag().GetTasks()[k]
+			p := k
+			if prefix != "" {
+				p = prefix + "/" + k
+			}
+			ref := t.GetComponentRef().GetName()
+			callee := r.ir.Component(ref)
+			if callee == nil {
+				continue
+			}
+			if callee.GetDag() != nil {
+				walk(ref, callee, p+"[*]", depth+1)
+				continue
+			}
+			uses[ref] = append(uses[ref], DisplayName(strings.ReplaceAll(p, "[*]", "")))
+		}
+	}
+	walk("root", r.ir.Spec.GetRoot(), "", 0)
+	for k := range uses {
+		sort.Strings(uses[k])
+	}
+	return uses
+}
+
+// parentOf returns the component whose DAG holds the task at path.
+func (r *run) parentOf(path string) string {
+	parts := strings.Split(path, "/")
+	comp := "root"
+	cs := r.ir.Spec.GetRoot()
+	for _, p := range parts[:len(parts)-1] {
+		if i := strings.IndexByte(p, '['); i >= 0 {
+			p = p[:i]
+		}
+		t := cs.GetDag().GetTasks()[p]
+		if t == nil {
+			return comp
+		}
+		comp = t.GetComponentRef().GetName()
+		cs = r.ir.Component(comp)
+	}
+	return comp
+}

@@ -1,0 +1,132 @@
+// Package process is the executor that runs each task as a host process:
+// the resolved command and args in the task's directory, with its
+// environment, in its own process group, stopped with SIGTERM and then
+// SIGKILL when the run is cancelled. The container image is ignored.
+package process
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/mlpipe/mlpipe/runner"
+)
+
+// Executor runs tasks as host processes.
+type Executor struct {
+	// Grace is the time between SIGTERM and SIGKILL on cancel.
+	Grace time.Duration
+	// BaseEnv is the environment tasks start from (default: os.Environ()).
+	BaseEnv []string
+}
+
+var _ runner.Executor = (*Executor)(nil)
+
+// New returns a process executor.
+func New(grace time.Duration) *Executor {
+	if grace <= 0 {
+		grace = 10 * time.Second
+	}
+	return &Executor{Grace: grace}
+}
+
+// Name implements runner.Executor.
+func (e *Executor) Name() string { return "process" }
+
+// Run implements runner.Executor.
+func (e *Executor) Run(ctx context.Context, t *runner.ExecTask) (*runner.ExecResult, error) {
+	argv := append(append([]string(nil), t.Command...), t.Args...)
+	if len(argv) == 0 {
+		return nil, errors.New("the task has no command; the process executor cannot run an image's entrypoint")
+	}
+	env := e.BaseEnv
+	if env == nil {
+		env = os.Environ()
+	}
+	env = append(append([]string(nil), env...), t.Env...)
+	if len(t.GPUs) > 0 {
+		ids := strings.Join(t.GPUs, ",")
+		env = append(env, "CUDA_VISIBLE_DEVICES="+ids, "CUDA_DEVICE_ORDER=PCI_BUS_ID", "NVIDIA_VISIBLE_DEVICES="+ids)
+	}
+	path, err := lookPath(argv[0], env)
+	if err != nil {
+		return nil, err
+	}
+	cmd := &exec.Cmd{Path: path, Args: argv, Dir: t.Dir, Env: env, Stdout: t.Stdout, Stderr: t.Stderr}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if t.GPULease != nil {
+		for _, f := range t.GPULease.Files() {
+			cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(f.Fd(), f.Name()))
+		}
+	}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", argv[0], err)
+	}
+	if t.Started != nil {
+		t.Started(fmt.Sprintf("pid:%d", cmd.Process.Pid))
+	}
+	waitDone := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			pgid := cmd.Process.Pid
+			_ = syscall.Kill(-pgid, syscall.SIGTERM)
+			select {
+			case <-waitDone:
+			case <-time.After(e.Grace):
+				_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			}
+		case <-waitDone:
+		}
+	}()
+	err = cmd.Wait()
+	close(waitDone)
+	// Whatever the leader did, leave no process of the group behind.
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	if t.Phase != nil {
+		t.Phase("execute", start, time.Now())
+	}
+	res := &runner.ExecResult{}
+	if err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			return nil, err
+		}
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			res.ExitCode = 128 + int(ws.Signal())
+			res.Signal = ws.Signal().String()
+		} else {
+			res.ExitCode = ee.ExitCode()
+		}
+	}
+	return res, nil
+}
+
+// lookPath resolves a command with the task's PATH.
+func lookPath(name string, env []string) (string, error) {
+	if strings.Contains(name, "/") {
+		return name, nil
+	}
+	pathEnv := ""
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			pathEnv = v
+		}
+	}
+	for _, dir := range strings.Split(pathEnv, ":") {
+		if dir == "" {
+			dir = "."
+		}
+		p := dir + "/" + name
+		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("command %q not found in PATH (the process executor runs commands on this machine; is it installed?)", name)
+}

@@ -1,0 +1,441 @@
+package runner
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	pb "github.com/kubeflow/pipelines/api/v2alpha1/go/pipelinespec"
+
+	"github.com/mlpipe/mlpipe/compiler"
+)
+
+// Options configure one run.
+type Options struct {
+	IR       *compiler.IR
+	Params   map[string]any // resolved run parameters (compiler.ResolveParams)
+	RunID    string         // generated when empty
+	Resume   bool           // continue run RunID
+	Source   string         // what the user ran, for the history
+	Executor Executor
+	Store    ArtifactStore
+	GPUs     GPUAllocator // nil: tasks that need GPUs fail before the run starts
+	// GPUUnavailable says why GPUs is nil (e.g. "libnvidia-ml.so.1 not found").
+	GPUUnavailable string
+	History  History
+	StateDir string // task directories go to StateDir/runs/<run>/
+
+	MaxParallel int     // parallel tasks (default: number of CPUs)
+	CPUs        float64 // CPU budget (default: number of CPUs)
+	Memory      int64   // memory budget in bytes (default: physical memory)
+	KeepGoing   bool    // let independent branches finish after a failure
+	NoCache     bool    // do not look up the cache
+	// PipelineRoot is shown to components as {{$.pipeline_root}}.
+	PipelineRoot string
+
+	// Events receives every task and run state change (synchronously, from
+	// several goroutines one at a time).
+	Events func(Event)
+	// Output receives the tasks' stdout and stderr, line by line, prefixed
+	// with the task name (nil: logs go to the task log files only).
+	Output io.Writer
+	Logger *slog.Logger
+	// GracePeriod between SIGTERM and SIGKILL on cancel (executors).
+	GracePeriod time.Duration
+}
+
+// Result is how a run ended.
+type Result struct {
+	RunID   string
+	State   State
+	Outputs map[string]any
+	Message string
+}
+
+// RunError is returned when a run ends in a failed or cancelled state.
+type RunError struct {
+	RunID   string
+	State   State
+	Message string
+}
+
+func (e *RunError) Error() string {
+	if e.Message != "" {
+		return fmt.Sprintf("run %s %s: %s", e.RunID, strings.ToLower(string(e.State)), e.Message)
+	}
+	return fmt.Sprintf("run %s %s", e.RunID, strings.ToLower(string(e.State)))
+}
+
+// ExitCode maps the state to mlpipe's exit codes: 3 failed, 130 cancelled.
+func (e *RunError) ExitCode() int {
+	if e.State == Canceled {
+		return 130
+	}
+	return 3
+}
+
+// PreflightError is a pipeline that cannot run on this machine at all (a
+// GPU task without GPUs, a task larger than the machine).
+type PreflightError struct{ Problems []string }
+
+func (e *PreflightError) Error() string {
+	return "the pipeline cannot run here:\n  " + strings.Join(e.Problems, "\n  ")
+}
+
+// InvalidInput marks preflight problems as invalid input (exit code 2).
+func (e *PreflightError) InvalidInput() bool { return true }
+
+type run struct {
+	opts      Options
+	ir        *compiler.IR
+	runID     string
+	pipeline  string
+	runDir    string
+	runRoot   string
+	log       *slog.Logger
+	sched     *scheduler
+	failFlag  atomic.Bool
+	eventsMu  sync.Mutex
+	historyMu sync.Mutex
+	prior     map[string]*TaskRecord // resume: tasks of the earlier attempt of this run
+	parents   map[string]string
+	created   time.Time
+
+	heightsMu   sync.Mutex
+	heightCache map[string]map[string]int
+
+	imageNotice sync.Once
+	imageMu     sync.Mutex
+	imageDigest map[string]imageResult
+	outMu       sync.Mutex
+}
+
+type imageResult struct {
+	digest string
+	err    error
+	done   chan struct{}
+}
+
+// NewRunID returns a fresh run id: a sortable timestamp and random suffix.
+func NewRunID() string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return time.Now().UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b[:])
+}
+
+var runIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// Run executes the pipeline to completion and records it in the history.
+func Run(ctx context.Context, opts Options) (*Result, error) {
+	if opts.IR == nil || opts.Executor == nil || opts.Store == nil || opts.History == nil {
+		return nil, errors.New("runner: IR, Executor, Store and History are required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxParallel <= 0 {
+		opts.MaxParallel = runtime.NumCPU()
+	}
+	if opts.CPUs <= 0 {
+		opts.CPUs = float64(runtime.NumCPU())
+	}
+	if opts.Memory <= 0 {
+		opts.Memory = physicalMemory()
+	}
+	if opts.GracePeriod <= 0 {
+		opts.GracePeriod = 10 * time.Second
+	}
+	r := &run{opts: opts, ir: opts.IR, pipeline: opts.IR.Spec.GetPipelineInfo().GetName(), log: opts.Logger,
+		heightCache: map[string]map[string]int{}, imageDigest: map[string]imageResult{}}
+	r.sched = newScheduler(opts.MaxParallel, opts.CPUs, opts.Memory)
+	if err := r.preflight(); err != nil {
+		return nil, err
+	}
+	hctx := context.WithoutCancel(ctx)
+	rec := &RunRecord{}
+	if opts.Resume {
+		prev, err := opts.History.Run(hctx, opts.RunID)
+		if err != nil {
+			return nil, fmt.Errorf("resume %s: %w", opts.RunID, err)
+		}
+		if prev.State == Running && prev.PID > 0 && prev.PID != os.Getpid() && processAlive(prev.PID) {
+			return nil, fmt.Errorf("run %s is still running (pid %d)", prev.ID, prev.PID)
+		}
+		if prev.State == Succeeded {
+			return nil, &PreflightError{Problems: []string{fmt.Sprintf("run %s already succeeded; nothing to resume", prev.ID)}}
+		}
+		tasks, err := opts.History.Tasks(hctx, prev.ID)
+		if err != nil {
+			return nil, err
+		}
+		r.prior = map[string]*TaskRecord{}
+		for _, t := range tasks {
+			r.prior[t.Path] = t
+		}
+		rec = prev
+		r.runID = prev.ID
+		r.created = prev.StartedAt
+	} else {
+		r.runID = opts.RunID
+		if r.runID == "" {
+			r.runID = NewRunID()
+		}
+		if !runIDPattern.MatchString(r.runID) {
+			return nil, &PreflightError{Problems: []string{fmt.Sprintf("run id %q: use letters, digits, '.', '_' and '-'", r.runID)}}
+		}
+		r.created = time.Now()
+		rec.ID = r.runID
+		rec.StartedAt = r.created
+		rec.Params = opts.Params
+		rec.Source = opts.Source
+	}
+	r.runDir = filepath.Join(opts.StateDir, "runs", r.runID)
+	r.runRoot = opts.Store.RunRoot(r.pipeline, r.runID)
+	if err := os.MkdirAll(r.runDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create run directory: %w", err)
+	}
+	irPath := filepath.Join(r.runDir, "pipeline.json")
+	if !opts.Resume {
+		b, err := compiler.Marshal(opts.IR.Spec, compiler.JSON)
+		if err != nil {
+			return nil, err
+		}
+		if err := writeFileAtomic(irPath, b); err != nil {
+			return nil, fmt.Errorf("save the run's IR: %w", err)
+		}
+	}
+	host, _ := os.Hostname()
+	rec.Pipeline = r.pipeline
+	rec.State = Running
+	rec.FinishedAt = time.Time{}
+	rec.IRPath = irPath
+	rec.PipelineRoot = r.runRoot
+	rec.Executor = opts.Executor.Name()
+	rec.PID = os.Getpid()
+	rec.Host = host
+	rec.Error = ""
+	if opts.Resume {
+		if err := opts.History.UpdateRun(hctx, rec); err != nil {
+			return nil, err
+		}
+	} else if err := opts.History.CreateRun(hctx, rec); err != nil {
+		return nil, err
+	}
+	r.emit(Event{State: Running, Message: r.pipeline})
+
+	params := map[string]any{}
+	for k, v := range opts.Params {
+		params[k] = v
+	}
+	root := &dagRun{r: r, comp: r.ir.Spec.GetRoot(), compName: "root", params: dagParams(r.ir.Spec.GetRoot(), params), artifacts: map[string][]*RuntimeArtifact{}}
+	state, results := root.execute(ctx)
+	out, oerr := dagOutputs(r.ir.Spec.GetRoot(), results)
+	msg := ""
+	if state == Failed {
+		msg = firstFailure(results)
+	}
+	if oerr != nil && state == Succeeded {
+		state, msg = Failed, oerr.Error()
+	}
+	if ctx.Err() != nil && state != Failed {
+		state = Canceled
+		if msg == "" {
+			msg = "cancelled"
+		}
+	}
+	rec.State = state
+	rec.FinishedAt = time.Now()
+	rec.Error = msg
+	rec.Outputs = map[string]any{}
+	for k, v := range out.params {
+		rec.Outputs[k] = v
+	}
+	for k, arts := range out.artifacts {
+		var uris []any
+		for _, a := range arts {
+			uris = append(uris, a.URI)
+		}
+		rec.Outputs[k] = uris
+	}
+	if err := opts.History.UpdateRun(hctx, rec); err != nil {
+		return nil, err
+	}
+	r.emit(Event{State: state, Message: msg, Duration: rec.FinishedAt.Sub(rec.StartedAt), Outputs: rec.Outputs})
+	res := &Result{RunID: r.runID, State: state, Outputs: rec.Outputs, Message: msg}
+	if state != Succeeded {
+		return res, &RunError{RunID: r.runID, State: state, Message: msg}
+	}
+	return res, nil
+}
+
+func (r *run) failing() bool { return !r.opts.KeepGoing && r.failFlag.Load() }
+func (r *run) fail()         { r.failFlag.Store(true) }
+
+func (r *run) emit(e Event) {
+	if r.opts.Events == nil {
+		return
+	}
+	e.Time = time.Now()
+	e.RunID = r.runID
+	if e.Duration > 0 {
+		e.DurMS = e.Duration.Milliseconds()
+	}
+	r.eventsMu.Lock()
+	defer r.eventsMu.Unlock()
+	r.opts.Events(e)
+}
+
+// DisplayName turns a task path into what people read: generated groups are
+// dropped and loop indexes kept ("exit-handler-1/for-loop-2[0]/train" ->
+// "train[0]").
+func DisplayName(path string) string {
+	parts := strings.Split(path, "/")
+	var out []string
+	idx := ""
+	for _, p := range parts {
+		base, index := p, ""
+		if i := strings.IndexByte(p, '['); i >= 0 {
+			base, index = p[:i], p[i:]
+		}
+		if generatedGroup.MatchString(base) {
+			idx += index
+			continue
+		}
+		out = append(out, base+idx+index)
+		idx = ""
+	}
+	if len(out) == 0 {
+		return path
+	}
+	return strings.Join(out, "/")
+}
+
+var generatedGroup = regexp.MustCompile(`^(condition|condition-branches|for-loop|exit-handler)-[0-9]+$`)
+
+// dirName turns a task path into a relative directory name.
+func dirName(path string) string {
+	r := strings.NewReplacer("[", ".", "]", "")
+	return r.Replace(path)
+}
+
+// recordSimple records a task that finished without running (skipped,
+// cancelled, failed before start).
+func (r *run) recordSimple(path string, t *pb.PipelineTaskSpec, state State, msg string) {
+	now := time.Now()
+	kind := "container"
+	if c := r.ir.Component(t.GetComponentRef().GetName()); c != nil && c.GetDag() != nil {
+		kind = "dag"
+	}
+	rec := &TaskRecord{RunID: r.runID, Path: path, Name: DisplayName(path), Component: t.GetComponentRef().GetName(), Kind: kind,
+		State: state, StartedAt: now, FinishedAt: now, Error: msg}
+	r.saveTask(rec)
+	r.emit(Event{Task: rec.Name, Path: path, State: state, Message: msg})
+}
+
+// recordGroup records a DAG task (group, loop, sub-pipeline).
+func (r *run) recordGroup(path string, t *pb.PipelineTaskSpec, state State, msg string) {
+	now := time.Now()
+	rec := &TaskRecord{RunID: r.runID, Path: path, Name: DisplayName(path), Component: t.GetComponentRef().GetName(), Kind: "dag",
+		State: state, Error: msg}
+	if state == Running {
+		rec.StartedAt = now
+	} else {
+		rec.FinishedAt = now
+	}
+	r.saveTask(rec)
+}
+
+func (r *run) saveTask(rec *TaskRecord) {
+	r.historyMu.Lock()
+	defer r.historyMu.Unlock()
+	if err := r.opts.History.SaveTask(context.Background(), rec); err != nil {
+		r.log.Error("save task", "run_id", r.runID, "task", rec.Path, "err", err)
+	}
+}
+
+var jobPlaceholder = regexp.MustCompile(`\{\{\$\.(pipeline_job_name|pipeline_job_resource_name|pipeline_job_uuid|pipeline_task_name|pipeline_task_uuid|pipeline_root|pipeline_job_create_time_utc|pipeline_job_schedule_time_utc|workspace_path)\}\}`)
+
+// substituteJobPlaceholders resolves job and task placeholders anywhere in
+// a constant input value (KFP-IR.md §2.1 [REC]).
+func (r *run) substituteJobPlaceholders(s string, d *dagRun, t *pb.PipelineTaskSpec) string {
+	if !strings.Contains(s, "{{$.") {
+		return s
+	}
+	job := r.jobInfo(d.taskPath(t.GetTaskInfo().GetName()), t.GetTaskInfo().GetName())
+	return jobPlaceholder.ReplaceAllStringFunc(s, func(m string) string {
+		switch m[4 : len(m)-2] {
+		case "pipeline_job_name":
+			return job.JobName
+		case "pipeline_job_resource_name":
+			return job.ResourceName
+		case "pipeline_job_uuid":
+			return job.JobUUID
+		case "pipeline_task_name":
+			return job.TaskName
+		case "pipeline_task_uuid":
+			return job.TaskUUID
+		case "pipeline_root":
+			return job.PipelineRoot
+		case "workspace_path":
+			return job.Workspace
+		}
+		return job.CreateTime
+	})
+}
+
+func (r *run) jobInfo(path, taskName string) JobInfo {
+	return JobInfo{
+		JobName:      r.pipeline + "-" + r.runID,
+		ResourceName: r.runID,
+		JobUUID:      r.runID,
+		TaskName:     taskName,
+		TaskUUID:     r.runID + "/" + path,
+		PipelineRoot: r.runRoot,
+		CreateTime:   r.created.UTC().Format(time.RFC3339),
+		Workspace:    filepath.Join(r.runDir, "workspace"),
+	}
+}
+
+func writeFileAtomic(path string, b []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+func physicalMemory() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+				f := strings.Fields(rest)
+				if len(f) > 0 {
+					if kb, err := strconv.ParseInt(f[0], 10, 64); err == nil {
+						return kb * 1024
+					}
+				}
+			}
+		}
+	}
+	return 8 << 30
+}

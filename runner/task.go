@@ -1,0 +1,509 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	pb "github.com/kubeflow/pipelines/api/v2alpha1/go/pipelinespec"
+
+	"github.com/mlpipe/mlpipe/compiler"
+)
+
+// containerTask is the state of one container task across its attempts.
+type containerTask struct {
+	r        *run
+	path     string
+	name     string
+	key      string
+	t        *pb.PipelineTaskSpec
+	comp     *pb.ComponentSpec
+	compName string
+	ct       *compiler.Container
+	in       *resolvedInputs
+	dir      string // task root directory
+	rec      *TaskRecord
+	image    string
+	digest   string
+	cpu      float64
+	mem      int64
+	gpus     int
+	gpuType  string
+	env      []string
+}
+
+// execContainer runs a container task: resume and cache checks, resource
+// and GPU acquisition, attempts with retries, output collection.
+func (r *run) execContainer(ctx context.Context, d *dagRun, key string, t *pb.PipelineTaskSpec, comp *pb.ComponentSpec, ct *compiler.Container, in *resolvedInputs, exempt bool, prio int) *taskResult {
+	path := d.taskPath(key)
+	c := &containerTask{r: r, path: path, name: DisplayName(path), key: key, t: t, comp: comp, compName: t.GetComponentRef().GetName(), ct: ct, in: in,
+		dir: filepath.Join(r.runDir, dirName(path))}
+	c.rec = &TaskRecord{RunID: r.runID, Path: path, Name: c.name, Component: c.compName, Kind: "container", State: Pending,
+		Inputs: inputRecords(in)}
+	if res := c.resumed(ctx); res != nil {
+		return res
+	}
+	if err := c.prepare(); err != nil {
+		return c.finish(Failed, nil, err.Error())
+	}
+	// Image digest (Docker), for the cache key.
+	if resolver, ok := r.opts.Executor.(ImageResolver); ok {
+		start := time.Now()
+		digest, err := r.resolveImage(ctx, resolver, c.image)
+		c.rec.StartedAt = start
+		if err != nil {
+			if ctx.Err() != nil {
+				return c.finish(Canceled, nil, "cancelled")
+			}
+			return c.finish(Failed, nil, err.Error())
+		}
+		c.digest = digest
+	}
+	enableCache := t.GetCachingOptions().GetEnableCache()
+	key2, keyErr := c.cacheKey()
+	if keyErr == nil {
+		c.rec.CacheKey = key2
+	}
+	if enableCache && !r.opts.NoCache && keyErr == nil {
+		if out := c.cacheLookup(ctx, key2); out != nil {
+			return out
+		}
+	}
+	// Wait for GPUs, then for a slot and CPU/memory.
+	c.rec.State = Pending
+	var lease GPULease
+	if c.gpus > 0 {
+		if r.opts.GPUs == nil {
+			return c.finish(Failed, nil, "task needs GPUs but none are available")
+		}
+		l, err := r.opts.GPUs.Acquire(ctx, GPURequest{RunID: r.runID, Task: path, Count: c.gpus, Type: c.gpuType})
+		if err != nil {
+			if ctx.Err() != nil {
+				return c.finish(Canceled, nil, "cancelled while waiting for GPUs")
+			}
+			return c.finish(Failed, nil, fmt.Sprintf("acquire %d GPU(s): %v", c.gpus, err))
+		}
+		lease = l
+		defer lease.Release()
+		c.rec.GPUs = lease.UUIDs()
+	}
+	queued := time.Now()
+	release, err := r.sched.acquire(ctx, c.cpu, c.mem, prio)
+	if err != nil {
+		return c.finish(Canceled, nil, "cancelled while waiting for a slot")
+	}
+	defer release()
+	if r.failing() && !exempt {
+		return c.finish(Skipped, nil, "not started: the run is failing (fail-fast)")
+	}
+	queueWait := time.Since(queued)
+	return c.attempts(ctx, lease, queueWait)
+}
+
+// prepare resolves the executor's image, resources and environment.
+func (c *containerTask) prepare() error {
+	params := withDefaults(c.comp, c.in.params)
+	resolve := func(s string) (string, error) {
+		if !strings.Contains(s, "{{$") {
+			return s, nil
+		}
+		pc := &placeholderContext{in: &ExecutorInput{Inputs: ExecInputs{ParameterValues: params}}, job: c.r.jobInfo(c.path, c.key)}
+		return pc.substitute(s)
+	}
+	var err error
+	if c.image, err = resolve(c.ct.Image); err != nil {
+		return fmt.Errorf("image: %w", err)
+	}
+	res := c.ct.Resources
+	cpuS, _ := resolve(firstNonEmpty(res.CPURequest, res.CPULimit))
+	if cpuS != "" {
+		q, err := compiler.ParseQuantity(cpuS)
+		if err != nil {
+			return fmt.Errorf("cpu: %w", err)
+		}
+		c.cpu = q
+	}
+	memS, _ := resolve(firstNonEmpty(res.MemoryRequest, res.MemoryLimit))
+	if memS != "" {
+		q, err := compiler.ParseQuantity(memS)
+		if err != nil {
+			return fmt.Errorf("memory: %w", err)
+		}
+		c.mem = int64(q)
+	}
+	if res.AcceleratorCount != "" {
+		n, err := resolve(res.AcceleratorCount)
+		if err != nil {
+			return fmt.Errorf("accelerator count: %w", err)
+		}
+		cnt, err := strconv.ParseFloat(strings.TrimSpace(n), 64)
+		if err != nil || cnt < 0 || cnt != math.Trunc(cnt) {
+			return fmt.Errorf("accelerator count %q is not a whole number", n)
+		}
+		c.gpus = int(cnt)
+		c.gpuType, _ = resolve(res.AcceleratorType)
+	}
+	c.env = expandEnv(c.ct.Env)
+	return nil
+}
+
+func firstNonEmpty(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// expandEnv applies Kubernetes $(VAR) expansion over the container's own
+// earlier variables; $$(VAR) escapes.
+func expandEnv(env []compiler.EnvVar) []string {
+	vals := map[string]string{}
+	var out []string
+	for _, e := range env {
+		v := e.Value
+		var b strings.Builder
+		for i := 0; i < len(v); i++ {
+			if v[i] == '$' && i+1 < len(v) && v[i+1] == '$' && i+2 < len(v) && v[i+2] == '(' {
+				b.WriteString("$(")
+				i += 2
+				continue
+			}
+			if v[i] == '$' && i+1 < len(v) && v[i+1] == '(' {
+				if end := strings.IndexByte(v[i+2:], ')'); end >= 0 {
+					name := v[i+2 : i+2+end]
+					if val, ok := vals[name]; ok {
+						b.WriteString(val)
+						i += 2 + end
+						continue
+					}
+				}
+			}
+			b.WriteByte(v[i])
+		}
+		vals[e.Name] = b.String()
+		out = append(out, e.Name+"="+b.String())
+	}
+	return out
+}
+
+// resolveImage asks the executor for an image's digest once per image.
+func (r *run) resolveImage(ctx context.Context, res ImageResolver, image string) (string, error) {
+	r.imageMu.Lock()
+	ir, ok := r.imageDigest[image]
+	if !ok {
+		ir = imageResult{done: make(chan struct{})}
+		r.imageDigest[image] = ir
+		r.imageMu.Unlock()
+		digest, err := res.ResolveImage(ctx, image, r.outputWriter("image "+image))
+		r.imageMu.Lock()
+		ir.digest, ir.err = digest, err
+		r.imageDigest[image] = ir
+		close(ir.done)
+		r.imageMu.Unlock()
+		return digest, err
+	}
+	r.imageMu.Unlock()
+	select {
+	case <-ir.done:
+	case <-ctx.Done():
+		return "", context.Cause(ctx)
+	}
+	r.imageMu.Lock()
+	defer r.imageMu.Unlock()
+	ir = r.imageDigest[image]
+	return ir.digest, ir.err
+}
+
+// resumed returns the earlier result of this task when a resumed run had
+// already finished it and its artifacts are still there.
+func (c *containerTask) resumed(ctx context.Context) *taskResult {
+	prev := c.r.prior[c.path]
+	if prev == nil || !prev.State.OK() {
+		return nil
+	}
+	out, ok := c.r.outputsFromRecord(ctx, prev.Outputs)
+	if !ok {
+		return nil
+	}
+	c.r.emit(Event{Task: c.name, Path: c.path, State: prev.State, Message: "finished before the resume", Outputs: prev.Outputs.Parameters})
+	return &taskResult{state: prev.State, out: out}
+}
+
+// outputsFromRecord rebuilds outputs from the history, checking that every
+// artifact still exists with its recorded size.
+func (r *run) outputsFromRecord(ctx context.Context, rec OutputsRecord) (*outputs, bool) {
+	out := newOutputs()
+	for k, v := range rec.Parameters {
+		out.params[k] = v
+	}
+	for name, arts := range rec.Artifacts {
+		for _, a := range arts {
+			info, err := r.opts.Store.Stat(ctx, a.URI)
+			if err != nil || info.Size != a.Size {
+				return nil, false
+			}
+			out.artifacts[name] = append(out.artifacts[name], &RuntimeArtifact{Name: name, URI: a.URI,
+				Type: ArtifactType{SchemaTitle: a.Type, SchemaVersion: a.SchemaVersion}, Metadata: a.Metadata, Digest: a.Digest, Size: a.Size, Dir: a.Dir})
+		}
+	}
+	return out, true
+}
+
+// cacheLookup returns the cached result, or nil on a miss.
+func (c *containerTask) cacheLookup(ctx context.Context, key string) *taskResult {
+	e, err := c.r.opts.History.LookupCache(ctx, key)
+	if err != nil || e == nil {
+		return nil
+	}
+	out, ok := c.r.outputsFromRecord(ctx, e.Outputs)
+	if !ok {
+		return nil
+	}
+	now := time.Now()
+	c.rec.State = Cached
+	c.rec.StartedAt, c.rec.FinishedAt = now, now
+	c.rec.CachedFrom = e.RunID + "/" + e.TaskPath
+	c.rec.Outputs = e.Outputs
+	c.r.saveTask(c.rec)
+	c.r.emit(Event{Task: c.name, Path: c.path, State: Cached, Message: "from " + c.rec.CachedFrom, Outputs: e.Outputs.Parameters})
+	return &taskResult{state: Cached, out: out}
+}
+
+// attempts runs the task with its retry policy.
+func (c *containerTask) attempts(ctx context.Context, lease GPULease, queueWait time.Duration) *taskResult {
+	rp := c.t.GetRetryPolicy()
+	maxAttempts := 1 + int(rp.GetMaxRetryCount())
+	backoff := rp.GetBackoffDuration().AsDuration()
+	factor := rp.GetBackoffFactor()
+	if factor <= 0 {
+		factor = 2
+	}
+	maxRetry := time.Hour
+	if rp.GetBackoffMaxDuration() != nil {
+		maxRetry = rp.GetBackoffMaxDuration().AsDuration()
+	}
+	first := 1
+	if prev := c.r.prior[c.path]; prev != nil {
+		first = prev.Attempts + 1
+	}
+	if c.rec.StartedAt.IsZero() {
+		c.rec.StartedAt = time.Now()
+	}
+	var retryStart time.Time
+	var lastMsg string
+	for i := 0; i < maxAttempts; i++ {
+		attempt := first + i
+		c.rec.Attempts = attempt
+		out, msg, canceled := c.attempt(ctx, attempt, lease, queueWait)
+		queueWait = 0
+		if canceled {
+			return c.finish(Canceled, nil, "cancelled")
+		}
+		if out != nil {
+			return c.finish(Succeeded, out, "")
+		}
+		lastMsg = msg
+		if i == maxAttempts-1 {
+			break
+		}
+		delay := time.Duration(float64(backoff) * math.Pow(factor, float64(i)))
+		if retryStart.IsZero() {
+			retryStart = time.Now()
+		}
+		if time.Since(retryStart)+delay > maxRetry {
+			lastMsg += " (retry window of " + maxRetry.String() + " exhausted)"
+			break
+		}
+		c.r.emit(Event{Task: c.name, Path: c.path, State: Pending, Attempt: attempt, Message: fmt.Sprintf("attempt %d failed: %s; retrying in %s", attempt, msg, delay)})
+		if delay > 0 {
+			timer := time.NewTimer(delay)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				timer.Stop()
+				return c.finish(Canceled, nil, "cancelled")
+			}
+		}
+		if c.r.failing() && !c.exemptRetry() {
+			break
+		}
+	}
+	return c.finish(Failed, nil, lastMsg)
+}
+
+// exemptRetry: retries go on during fail-fast only for exit tasks.
+func (c *containerTask) exemptRetry() bool {
+	return c.t.GetTriggerPolicy().GetStrategy() == pb.PipelineTaskSpec_TriggerPolicy_ALL_UPSTREAM_TASKS_COMPLETED
+}
+
+// finish records the task's final state.
+func (c *containerTask) finish(state State, out *outputs, msg string) *taskResult {
+	now := time.Now()
+	if c.rec.StartedAt.IsZero() {
+		c.rec.StartedAt = now
+	}
+	c.rec.FinishedAt = now
+	c.rec.State = state
+	c.rec.Error = msg
+	if out != nil {
+		c.rec.Outputs = outputsRecord(out)
+	}
+	if state == Failed {
+		c.r.fail()
+	}
+	c.r.saveTask(c.rec)
+	if state == Succeeded && c.rec.CacheKey != "" && c.t.GetCachingOptions().GetEnableCache() {
+		err := c.r.opts.History.StoreCache(context.Background(), &CacheEntry{Key: c.rec.CacheKey, RunID: c.r.runID, TaskPath: c.path, Outputs: c.rec.Outputs, CreatedAt: now})
+		if err != nil {
+			c.r.log.Warn("store cache entry", "task", c.path, "err", err)
+		}
+	}
+	ev := Event{Task: c.name, Path: c.path, State: state, Attempt: c.rec.Attempts, Message: msg, Duration: c.rec.FinishedAt.Sub(c.rec.StartedAt), GPUs: c.rec.GPUs}
+	if out != nil {
+		ev.Outputs = c.rec.Outputs.Parameters
+	}
+	c.r.emit(ev)
+	return &taskResult{state: state, out: out, message: msg}
+}
+
+func outputsRecord(out *outputs) OutputsRecord {
+	rec := OutputsRecord{Parameters: map[string]any{}, Artifacts: map[string][]ArtifactRecord{}}
+	for k, v := range out.params {
+		rec.Parameters[k] = v
+	}
+	for k, arts := range out.artifacts {
+		for _, a := range arts {
+			rec.Artifacts[k] = append(rec.Artifacts[k], artifactRecord(k, a))
+		}
+	}
+	return rec
+}
+
+func artifactRecord(name string, a *RuntimeArtifact) ArtifactRecord {
+	md := a.Metadata
+	if md == nil {
+		md = map[string]any{}
+	}
+	return ArtifactRecord{Name: name, URI: a.URI, Type: a.Type.SchemaTitle, SchemaVersion: a.Type.SchemaVersion, Digest: a.Digest, Size: a.Size, Dir: a.Dir, Metadata: md}
+}
+
+func inputRecords(in *resolvedInputs) map[string][]ArtifactRecord {
+	out := map[string][]ArtifactRecord{}
+	for k, arts := range in.artifacts {
+		for _, a := range arts {
+			out[k] = append(out[k], artifactRecord(k, a))
+		}
+	}
+	return out
+}
+
+// execImporter produces the importer's artifact without running anything
+// (KFP-IR.md §3.6).
+func (r *run) execImporter(ctx context.Context, d *dagRun, key string, t *pb.PipelineTaskSpec, comp *pb.ComponentSpec, im *compiler.Importer, in *resolvedInputs) *taskResult {
+	path := d.taskPath(key)
+	name := DisplayName(path)
+	now := time.Now()
+	rec := &TaskRecord{RunID: r.runID, Path: path, Name: name, Component: t.GetComponentRef().GetName(), Kind: "importer", StartedAt: now, Attempts: 1}
+	fail := func(msg string) *taskResult {
+		rec.State, rec.Error, rec.FinishedAt = Failed, msg, time.Now()
+		r.fail()
+		r.saveTask(rec)
+		r.emit(Event{Task: name, Path: path, State: Failed, Message: msg})
+		return &taskResult{state: Failed, message: msg}
+	}
+	uri := im.URIConstant
+	if im.URIParameter != "" {
+		v, ok := in.params[im.URIParameter]
+		if !ok {
+			return fail(fmt.Sprintf("importer input %q has no value", im.URIParameter))
+		}
+		uri = FormatValue(v)
+	}
+	if uri == "" {
+		return fail("importer artifact URI is empty")
+	}
+	pc := &placeholderContext{in: &ExecutorInput{Inputs: ExecInputs{ParameterValues: withDefaults(comp, in.params)}}, job: r.jobInfo(path, key)}
+	md, err := resolveMetadata(pc, im.Metadata, 0)
+	if err != nil {
+		return fail(err.Error())
+	}
+	mdMap, _ := md.(map[string]any)
+	if mdMap == nil {
+		mdMap = map[string]any{}
+	}
+	outKey := "artifact"
+	for k := range comp.GetOutputDefinitions().GetArtifacts() {
+		outKey = k
+	}
+	a := &RuntimeArtifact{Name: outKey, URI: uri, Type: ArtifactType{SchemaTitle: im.TypeSchema, SchemaVersion: im.SchemaVersion}, Metadata: mdMap}
+	if info, err := r.opts.Store.Stat(ctx, uri); err == nil {
+		a.Size, a.Dir, a.Digest = info.Size, info.Dir, info.Digest
+	} else if strings.HasPrefix(uri, "/") {
+		if _, serr := os.Stat(uri); serr != nil {
+			return fail(fmt.Sprintf("imported artifact %s does not exist", uri))
+		}
+	}
+	out := newOutputs()
+	out.artifacts[outKey] = []*RuntimeArtifact{a}
+	rec.State, rec.FinishedAt, rec.Outputs = Succeeded, time.Now(), outputsRecord(out)
+	r.saveTask(rec)
+	r.emit(Event{Task: name, Path: path, State: Succeeded, Message: "imported " + uri})
+	return &taskResult{state: Succeeded, out: out}
+}
+
+func resolveMetadata(pc *placeholderContext, v any, depth int) (any, error) {
+	if depth > 32 {
+		return nil, errors.New("importer metadata nested too deeply")
+	}
+	switch x := v.(type) {
+	case string:
+		return pc.substitute(x)
+	case map[string]any:
+		out := map[string]any{}
+		for k, e := range x {
+			nk, err := pc.substitute(k)
+			if err != nil {
+				return nil, err
+			}
+			nv, err := resolveMetadata(pc, e, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out[nk] = nv
+		}
+		return out, nil
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			nv, err := resolveMetadata(pc, e, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = nv
+		}
+		return out, nil
+	}
+	return v, nil
+}
+
+// sortedStrings returns the keys of a map, sorted.
+func sortedStrings[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+var _ = json.Marshal

@@ -1,0 +1,180 @@
+package runner
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// State is the state of a run or a task.
+type State string
+
+// States, as in ARCHITECTURE.md.
+const (
+	Pending   State = "PENDING"
+	Running   State = "RUNNING"
+	Succeeded State = "SUCCEEDED"
+	Failed    State = "FAILED"
+	Skipped   State = "SKIPPED"
+	Cached    State = "CACHED"
+	Canceled  State = "CANCELED"
+)
+
+// Final reports whether the state is terminal.
+func (s State) Final() bool {
+	switch s {
+	case Succeeded, Failed, Skipped, Cached, Canceled:
+		return true
+	}
+	return false
+}
+
+// OK reports whether the state counts as success for dependents.
+func (s State) OK() bool { return s == Succeeded || s == Cached }
+
+// Executor runs one resolved container task to completion. It blocks;
+// cancelling ctx stops the process or container (gracefully, then by force)
+// and Run returns promptly.
+type Executor interface {
+	// Name is "process" or "docker".
+	Name() string
+	Run(ctx context.Context, t *ExecTask) (*ExecResult, error)
+}
+
+// ExecTask is everything an executor needs to run one attempt of a task.
+type ExecTask struct {
+	RunID    string
+	Pipeline string
+	TaskPath string // unique path of the task in the run, e.g. exit-handler-1/train
+	Name     string // display name
+	Attempt  int
+	Image    string
+	Command  []string // resolved; Kubernetes semantics (replaces ENTRYPOINT)
+	Args     []string // resolved; (replaces CMD)
+	Env      []string // KEY=VALUE, container env after the executor's own
+	Dir      string   // the task's root directory on the host (executor_input.json etc.)
+	Mounts   []Mount  // host paths the task reads or writes, for container executors
+	CPU      float64  // cores (limit), 0 = unlimited
+	Memory   int64    // bytes (limit), 0 = unlimited
+	GPUs     []string // UUIDs of the GPUs leased to this attempt
+	// GPULease carries files that keep GPU leases alive as long as the
+	// process lives (process executor: inherited lock files).
+	GPULease GPULease
+	Stdout   io.Writer
+	Stderr   io.Writer
+	// Phase is called when the executor starts and ends a phase of the
+	// attempt ("image", "create", "start", "execute", "teardown").
+	Phase func(name string, start, end time.Time)
+	// Started is called once the user's code is running, with an id the
+	// GPU leases can record (a PID or a container id).
+	Started func(id string)
+}
+
+// Mount is a host path made visible to a task.
+type Mount struct {
+	HostPath      string
+	ContainerPath string
+	ReadOnly      bool
+}
+
+// ExecResult is how an attempt ended.
+type ExecResult struct {
+	ExitCode    int
+	OOMKilled   bool
+	Signal      string
+	ImageDigest string // image ID, when the executor knows it
+	Message     string // why it failed, beyond the exit code
+}
+
+// ImageResolver is implemented by executors that can tell an image's
+// digest before running it (Docker); the digest enters the cache key.
+type ImageResolver interface {
+	ResolveImage(ctx context.Context, image string, log io.Writer) (digest string, err error)
+}
+
+// GPURequest asks for GPUs for one task.
+type GPURequest struct {
+	RunID, Task string
+	Count       int
+	Type        string // "nvidia.com/gpu", a model name such as NVIDIA_TESLA_A100, or ""
+}
+
+// GPULease is a set of leased GPUs; Release returns them.
+type GPULease interface {
+	UUIDs() []string
+	// Files are lock files a child process may inherit to keep the lease.
+	Files() []ExtraFile
+	SetHolder(id string)
+	Release()
+}
+
+// ExtraFile is an open file descriptor handed to a child process.
+type ExtraFile interface {
+	Fd() uintptr
+	Name() string
+}
+
+// GPUAllocator leases GPUs. Acquire blocks until the GPUs are free or ctx
+// ends. Check tells before a run whether a request can ever be met.
+type GPUAllocator interface {
+	Acquire(ctx context.Context, req GPURequest) (GPULease, error)
+	Check(req GPURequest) error
+	// Sample returns utilisation samples of the given GPUs between calls
+	// of the returned stop function (nil if sampling is not supported).
+	Sample(ctx context.Context, uuids []string) (stop func() []GPUSample)
+}
+
+// GPUSample is one reading of one GPU.
+type GPUSample struct {
+	Time       time.Time `json:"t"`
+	UUID       string    `json:"uuid"`
+	Util       float64   `json:"util"` // percent, -1 when not available (MIG)
+	MemUsed    int64     `json:"mem_used"`
+	PowerWatts float64   `json:"power_w"`
+	EnergyJ    float64   `json:"energy_j,omitempty"` // cumulative since the step began
+}
+
+// ArtifactStore keeps a run's artifacts. URIs are what the executor input
+// carries: absolute host paths for the local store, minio://, s3:// for
+// object stores.
+type ArtifactStore interface {
+	// RunRoot is the URI prefix of the artifacts of one run.
+	RunRoot(pipeline, runID string) string
+	// Remote reports whether artifacts must be staged in and out of the
+	// task's directory (object stores) rather than used in place.
+	Remote() bool
+	// Put finalises an output artifact written at localPath: uploads it (if
+	// remote) and returns its digest and size. A directory is stored as
+	// a directory artifact.
+	Put(ctx context.Context, uri, localPath string) (ArtifactInfo, error)
+	// Get stages an artifact into localPath (remote stores) and verifies
+	// its digest when want is not empty.
+	Get(ctx context.Context, uri, localPath, want string) (ArtifactInfo, error)
+	// Stat returns the info of a stored artifact; storage.ErrNotFound-like
+	// errors when it is missing.
+	Stat(ctx context.Context, uri string) (ArtifactInfo, error)
+	// Delete removes every artifact under a URI prefix.
+	Delete(ctx context.Context, prefix string) error
+}
+
+// ArtifactInfo describes a stored artifact.
+type ArtifactInfo struct {
+	Digest string // "sha256:<hex>"
+	Size   int64
+	Dir    bool
+}
+
+// Event is a state change of a task or of the run.
+type Event struct {
+	Time     time.Time      `json:"time"`
+	RunID    string         `json:"run_id"`
+	Task     string         `json:"task,omitempty"` // display path; empty for the run itself
+	Path     string         `json:"path,omitempty"`
+	State    State          `json:"state"`
+	Attempt  int            `json:"attempt,omitempty"`
+	Message  string         `json:"message,omitempty"`
+	Duration time.Duration  `json:"-"`
+	DurMS    int64          `json:"duration_ms,omitempty"`
+	Outputs  map[string]any `json:"outputs,omitempty"`
+	GPUs     []string       `json:"gpus,omitempty"`
+}

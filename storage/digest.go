@@ -1,0 +1,104 @@
+package storage
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// DigestPrefix prefixes every digest mlpipe records.
+const DigestPrefix = "sha256:"
+
+// FileDigest returns the sha256 digest and size of a file.
+func FileDigest(path string) (string, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return "", 0, err
+	}
+	return DigestPrefix + hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+// DirEntry is one file of a directory artifact.
+type DirEntry struct {
+	Path   string // slash-separated, relative to the directory
+	Size   int64
+	Digest string
+}
+
+// TreeDigest combines the entries of a directory artifact into one digest:
+// sha256 over "path\x00size\x00digest\n" for each file in path order. Empty
+// directories are not represented.
+func TreeDigest(entries []DirEntry) string {
+	sorted := append([]DirEntry(nil), entries...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Path < sorted[j].Path })
+	h := sha256.New()
+	for _, e := range sorted {
+		fmt.Fprintf(h, "%s\x00%d\x00%s\n", e.Path, e.Size, e.Digest)
+	}
+	return DigestPrefix + hex.EncodeToString(h.Sum(nil))
+}
+
+// ScanDir lists the regular files under dir with their digests.
+func ScanDir(dir string) ([]DirEntry, error) {
+	var out []DirEntry
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		if !d.Type().IsRegular() {
+			if d.Type()&fs.ModeSymlink != 0 {
+				return fmt.Errorf("%s: symbolic links are not stored in artifacts", p)
+			}
+			return nil
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		dg, n, err := FileDigest(p)
+		if err != nil {
+			return err
+		}
+		out = append(out, DirEntry{Path: filepath.ToSlash(rel), Size: n, Digest: dg})
+		return nil
+	})
+	return out, err
+}
+
+// hashingReader computes a digest while data streams through it.
+type hashingReader struct {
+	r io.Reader
+	h hash.Hash
+	n int64
+}
+
+func newHashingReader(r io.Reader) *hashingReader {
+	return &hashingReader{r: r, h: sha256.New()}
+}
+
+func (h *hashingReader) Read(p []byte) (int, error) {
+	n, err := h.r.Read(p)
+	h.h.Write(p[:n])
+	h.n += int64(n)
+	return n, err
+}
+
+func (h *hashingReader) digest() string { return DigestPrefix + hex.EncodeToString(h.h.Sum(nil)) }
+
+func cleanDigest(d string) string { return strings.TrimPrefix(d, DigestPrefix) }

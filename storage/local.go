@@ -1,0 +1,242 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/mlpipe/mlpipe/runner"
+)
+
+// ErrNotFound is returned when an artifact does not exist.
+var ErrNotFound = errors.New("artifact not found")
+
+// ErrDigestMismatch is returned when an artifact's content does not match
+// its recorded digest.
+var ErrDigestMismatch = errors.New("artifact digest mismatch")
+
+// Local is the default artifact store: a directory on this machine.
+// Artifact URIs are absolute paths under it, which components use in place
+// (the KFP local runner's convention).
+type Local struct {
+	root string
+}
+
+var _ runner.ArtifactStore = (*Local)(nil)
+
+// NewLocal opens (creating if needed) a local store rooted at dir.
+func NewLocal(dir string) (*Local, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return nil, fmt.Errorf("create artifact store: %w", err)
+	}
+	return &Local{root: abs}, nil
+}
+
+// Root is the store's directory.
+func (l *Local) Root() string { return l.root }
+
+// RunRoot implements runner.ArtifactStore.
+func (l *Local) RunRoot(pipeline, runID string) string {
+	return filepath.Join(l.root, pipeline, runID)
+}
+
+// Remote implements runner.ArtifactStore: artifacts are used in place.
+func (l *Local) Remote() bool { return false }
+
+func (l *Local) path(uri string) (string, error) {
+	p := strings.TrimPrefix(uri, "file://")
+	if !filepath.IsAbs(p) {
+		return "", fmt.Errorf("%s: the local store needs an absolute path", uri)
+	}
+	return filepath.Clean(p), nil
+}
+
+// Put implements runner.ArtifactStore: the file or directory at localPath
+// becomes the artifact at uri (moved there when it is elsewhere), and its
+// digest is computed.
+func (l *Local) Put(ctx context.Context, uri, localPath string) (runner.ArtifactInfo, error) {
+	dst, err := l.path(uri)
+	if err != nil {
+		return runner.ArtifactInfo{}, err
+	}
+	if filepath.Clean(localPath) != dst {
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return runner.ArtifactInfo{}, err
+		}
+		if err := os.RemoveAll(dst); err != nil {
+			return runner.ArtifactInfo{}, err
+		}
+		if err := copyTree(ctx, localPath, dst); err != nil {
+			return runner.ArtifactInfo{}, err
+		}
+	}
+	return l.digest(dst)
+}
+
+func (l *Local) digest(p string) (runner.ArtifactInfo, error) {
+	st, err := os.Stat(p)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return runner.ArtifactInfo{}, fmt.Errorf("%s: %w", p, ErrNotFound)
+		}
+		return runner.ArtifactInfo{}, err
+	}
+	if !st.IsDir() {
+		d, n, err := FileDigest(p)
+		return runner.ArtifactInfo{Digest: d, Size: n}, err
+	}
+	entries, err := ScanDir(p)
+	if err != nil {
+		return runner.ArtifactInfo{}, err
+	}
+	var size int64
+	for _, e := range entries {
+		size += e.Size
+	}
+	return runner.ArtifactInfo{Digest: TreeDigest(entries), Size: size, Dir: true}, nil
+}
+
+// Get implements runner.ArtifactStore: it copies the artifact to localPath
+// when that is another place, and verifies the digest when want is set.
+func (l *Local) Get(ctx context.Context, uri, localPath, want string) (runner.ArtifactInfo, error) {
+	src, err := l.path(uri)
+	if err != nil {
+		return runner.ArtifactInfo{}, err
+	}
+	if localPath != "" && filepath.Clean(localPath) != src {
+		if err := os.MkdirAll(filepath.Dir(localPath), 0o755); err != nil {
+			return runner.ArtifactInfo{}, err
+		}
+		if err := copyTree(ctx, src, localPath); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return runner.ArtifactInfo{}, fmt.Errorf("%s: %w", uri, ErrNotFound)
+			}
+			return runner.ArtifactInfo{}, err
+		}
+		src = localPath
+	}
+	if want == "" {
+		return l.Stat(ctx, src)
+	}
+	info, err := l.digest(src)
+	if err != nil {
+		return info, err
+	}
+	if info.Digest != want {
+		return info, fmt.Errorf("%s: %w (recorded %s, found %s)", uri, ErrDigestMismatch, want, info.Digest)
+	}
+	return info, nil
+}
+
+// Stat implements runner.ArtifactStore. It reports size and kind without
+// reading the content (Digest is empty).
+func (l *Local) Stat(_ context.Context, uri string) (runner.ArtifactInfo, error) {
+	p, err := l.path(uri)
+	if err != nil {
+		return runner.ArtifactInfo{}, err
+	}
+	st, err := os.Stat(p)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return runner.ArtifactInfo{}, fmt.Errorf("%s: %w", uri, ErrNotFound)
+		}
+		return runner.ArtifactInfo{}, err
+	}
+	if !st.IsDir() {
+		return runner.ArtifactInfo{Size: st.Size()}, nil
+	}
+	var size int64
+	err = filepath.WalkDir(p, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			size += fi.Size()
+		}
+		return nil
+	})
+	return runner.ArtifactInfo{Size: size, Dir: true}, err
+}
+
+// Delete implements runner.ArtifactStore.
+func (l *Local) Delete(_ context.Context, prefix string) error {
+	p, err := l.path(prefix)
+	if err != nil {
+		return err
+	}
+	if p == l.root || !strings.HasPrefix(p, l.root+string(filepath.Separator)) {
+		return fmt.Errorf("refusing to delete %s: not inside the store %s", p, l.root)
+	}
+	return os.RemoveAll(p)
+}
+
+// copyTree copies a file or a directory tree.
+func copyTree(ctx context.Context, src, dst string) error {
+	st, err := os.Stat(src)
+	if err != nil {
+		return err
+	}
+	if !st.IsDir() {
+		return copyFile(src, dst, st.Mode())
+	}
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		return copyFile(p, target, fi.Mode())
+	})
+}
+
+func copyFile(src, dst string, mode fs.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	tmp := dst + ".mlpipe-tmp"
+	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode.Perm()|0o200)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := out.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, dst)
+}
