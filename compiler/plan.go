@@ -14,13 +14,13 @@ import (
 // Plan is how a run will unfold: executor tasks (loop iterations expanded
 // where the items are known) in dependency stages.
 type Plan struct {
-	Pipeline     string            `json:"pipeline"`
-	Parameters   map[string]any    `json:"parameters"`
-	Tasks        []*PlanTask       `json:"tasks"`
-	Stages       [][]string        `json:"stages"`
-	CriticalPath []string          `json:"critical_path"`
-	Totals       PlanTotals        `json:"totals"`
-	Notes        []string          `json:"notes,omitempty"`
+	Pipeline     string         `json:"pipeline"`
+	Parameters   map[string]any `json:"parameters"`
+	Tasks        []*PlanTask    `json:"tasks"`
+	Stages       [][]string     `json:"stages"`
+	CriticalPath []string       `json:"critical_path"`
+	Totals       PlanTotals     `json:"totals"`
+	Notes        []string       `json:"notes,omitempty"`
 	byID         map[string]*PlanTask
 }
 

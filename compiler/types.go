@@ -67,7 +67,7 @@ var artifactTypeNames = map[string]string{
 	"artifact": "system.Artifact", "dataset": "system.Dataset", "model": "system.Model",
 	"metrics": "system.Metrics", "classificationmetrics": "system.ClassificationMetrics",
 	"slicedclassificationmetrics": "system.SlicedClassificationMetrics",
-	"html": "system.HTML", "markdown": "system.Markdown",
+	"html":                        "system.HTML", "markdown": "system.Markdown",
 }
 
 // ParseTypeName maps a KFP component type name ("String", "Integer", "List",

@@ -40,22 +40,22 @@ type RunRecord struct {
 // TaskRecord is one executor task of a run (loop iterations are separate
 // tasks), or a group.
 type TaskRecord struct {
-	RunID      string          `json:"-"`
-	Path       string          `json:"path"`
-	Name       string          `json:"name"`
-	Component  string          `json:"component,omitempty"`
-	Kind       string          `json:"kind,omitempty"` // container, importer, dag
-	State      State           `json:"state"`
-	Attempts   int             `json:"attempts"`
-	StartedAt  time.Time       `json:"started_at"`
-	FinishedAt time.Time       `json:"finished_at"`
-	CacheKey   string          `json:"cache_key,omitempty"`
-	CachedFrom string          `json:"cached_from,omitempty"`
-	Outputs    OutputsRecord   `json:"outputs"`
+	RunID      string                      `json:"-"`
+	Path       string                      `json:"path"`
+	Name       string                      `json:"name"`
+	Component  string                      `json:"component,omitempty"`
+	Kind       string                      `json:"kind,omitempty"` // container, importer, dag
+	State      State                       `json:"state"`
+	Attempts   int                         `json:"attempts"`
+	StartedAt  time.Time                   `json:"started_at"`
+	FinishedAt time.Time                   `json:"finished_at"`
+	CacheKey   string                      `json:"cache_key,omitempty"`
+	CachedFrom string                      `json:"cached_from,omitempty"`
+	Outputs    OutputsRecord               `json:"outputs"`
 	Inputs     map[string][]ArtifactRecord `json:"-"`
-	GPUs       []string        `json:"gpus"`
-	Error      string          `json:"error,omitempty"`
-	ExitCode   int             `json:"exit_code,omitempty"`
+	GPUs       []string                    `json:"gpus"`
+	Error      string                      `json:"error,omitempty"`
+	ExitCode   int                         `json:"exit_code,omitempty"`
 }
 
 // OutputsRecord holds a task's outputs.
@@ -78,21 +78,21 @@ type ArtifactRecord struct {
 
 // AttemptRecord is one attempt of a task.
 type AttemptRecord struct {
-	RunID       string        `json:"-"`
-	TaskPath    string        `json:"-"`
-	Attempt     int           `json:"attempt"`
-	StartedAt   time.Time     `json:"started_at"`
-	FinishedAt  time.Time     `json:"finished_at"`
-	ExitCode    int           `json:"exit_code"`
-	OOMKilled   bool          `json:"oom_killed,omitempty"`
-	Error       string        `json:"error,omitempty"`
-	Executor    string        `json:"executor,omitempty"`
-	Image       string        `json:"image,omitempty"`
-	ImageDigest string        `json:"image_digest,omitempty"`
-	GPUs        []string      `json:"gpus,omitempty"`
-	Phases      []Phase       `json:"phases,omitempty"`
-	GPUSamples  []GPUSample   `json:"gpu_samples,omitempty"`
-	LogPath     string        `json:"log,omitempty"`
+	RunID       string      `json:"-"`
+	TaskPath    string      `json:"-"`
+	Attempt     int         `json:"attempt"`
+	StartedAt   time.Time   `json:"started_at"`
+	FinishedAt  time.Time   `json:"finished_at"`
+	ExitCode    int         `json:"exit_code"`
+	OOMKilled   bool        `json:"oom_killed,omitempty"`
+	Error       string      `json:"error,omitempty"`
+	Executor    string      `json:"executor,omitempty"`
+	Image       string      `json:"image,omitempty"`
+	ImageDigest string      `json:"image_digest,omitempty"`
+	GPUs        []string    `json:"gpus,omitempty"`
+	Phases      []Phase     `json:"phases,omitempty"`
+	GPUSamples  []GPUSample `json:"gpu_samples,omitempty"`
+	LogPath     string      `json:"log,omitempty"`
 }
 
 // Phase is one timed phase of an attempt.

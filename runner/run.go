@@ -36,8 +36,8 @@ type Options struct {
 	GPUs     GPUAllocator // nil: tasks that need GPUs fail before the run starts
 	// GPUUnavailable says why GPUs is nil (e.g. "libnvidia-ml.so.1 not found").
 	GPUUnavailable string
-	History  History
-	StateDir string // task directories go to StateDir/runs/<run>/
+	History        History
+	StateDir       string // task directories go to StateDir/runs/<run>/
 
 	MaxParallel int     // parallel tasks (default: number of CPUs)
 	CPUs        float64 // CPU budget (default: number of CPUs)

@@ -102,15 +102,15 @@ func loadConfig(configFile string, flags *pflag.FlagSet) (*Config, error) {
 	v.AutomaticEnv()
 	// The ecosystem's own variables, after mlpipe's.
 	binds := map[string][]string{
-		"minio.access_key":     {"MLPIPE_MINIO_ACCESS_KEY", "AWS_ACCESS_KEY_ID"},
-		"minio.secret_key":     {"MLPIPE_MINIO_SECRET_KEY", "AWS_SECRET_ACCESS_KEY"},
-		"minio.region":         {"MLPIPE_MINIO_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"},
-		"kfp.host":             {"MLPIPE_KFP_HOST", "KF_PIPELINES_ENDPOINT"},
-		"kfp.token_file":       {"MLPIPE_KFP_TOKEN_FILE", "KF_PIPELINES_SA_TOKEN_PATH"},
-		"kfp.experiment":       {"MLPIPE_KFP_EXPERIMENT", "KF_PIPELINES_DEFAULT_EXPERIMENT_NAME"},
-		"kfp.namespace":        {"MLPIPE_KFP_NAMESPACE", "KF_PIPELINES_NAMESPACE"},
-		"gpu.mock":             {"MLPIPE_GPU_MOCK"},
-		"gpu.lock_dir":         {"MLPIPE_GPU_LOCK_DIR"},
+		"minio.access_key": {"MLPIPE_MINIO_ACCESS_KEY", "AWS_ACCESS_KEY_ID"},
+		"minio.secret_key": {"MLPIPE_MINIO_SECRET_KEY", "AWS_SECRET_ACCESS_KEY"},
+		"minio.region":     {"MLPIPE_MINIO_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"},
+		"kfp.host":         {"MLPIPE_KFP_HOST", "KF_PIPELINES_ENDPOINT"},
+		"kfp.token_file":   {"MLPIPE_KFP_TOKEN_FILE", "KF_PIPELINES_SA_TOKEN_PATH"},
+		"kfp.experiment":   {"MLPIPE_KFP_EXPERIMENT", "KF_PIPELINES_DEFAULT_EXPERIMENT_NAME"},
+		"kfp.namespace":    {"MLPIPE_KFP_NAMESPACE", "KF_PIPELINES_NAMESPACE"},
+		"gpu.mock":         {"MLPIPE_GPU_MOCK"},
+		"gpu.lock_dir":     {"MLPIPE_GPU_LOCK_DIR"},
 	}
 	for k, envs := range binds {
 		if err := v.BindEnv(append([]string{k}, envs...)...); err != nil {
