@@ -1,0 +1,101 @@
+package process
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mlpipe/mlpipe/runner"
+)
+
+func task(t *testing.T, argv ...string) (*runner.ExecTask, *bytes.Buffer) {
+	var out bytes.Buffer
+	return &runner.ExecTask{Command: argv[:1], Args: argv[1:], Dir: t.TempDir(), Stdout: &out, Stderr: &out, Name: "t"}, &out
+}
+
+func TestRunCapturesOutputExitCodeEnvAndDir(t *testing.T) {
+	tk, out := task(t, "sh", "-c", `echo "hi $GREETING from $(pwd)"; exit 3`)
+	tk.Env = []string{"GREETING=there"}
+	res, err := New(time.Second).Run(t.Context(), tk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ExitCode != 3 {
+		t.Errorf("exit code = %d", res.ExitCode)
+	}
+	if want := "hi there from " + tk.Dir + "\n"; out.String() != want {
+		t.Errorf("output = %q, want %q", out.String(), want)
+	}
+}
+
+func TestGPUEnvironment(t *testing.T) {
+	tk, out := task(t, "sh", "-c", `echo "$CUDA_VISIBLE_DEVICES|$CUDA_DEVICE_ORDER|$NVIDIA_VISIBLE_DEVICES"`)
+	tk.GPUs = []string{"GPU-a", "GPU-b"}
+	if _, err := New(time.Second).Run(t.Context(), tk); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(out.String()); got != "GPU-a,GPU-b|PCI_BUS_ID|GPU-a,GPU-b" {
+		t.Errorf("env = %q", got)
+	}
+}
+
+func TestCommandNotFound(t *testing.T) {
+	tk, _ := task(t, "no-such-command-mlpipe")
+	_, err := New(time.Second).Run(t.Context(), tk)
+	if err == nil || !strings.Contains(err.Error(), `"no-such-command-mlpipe" not found`) {
+		t.Errorf("err = %v", err)
+	}
+}
+
+// TestCancelKillsProcessGroup starts a shell with a background child that
+// ignores SIGTERM; cancelling must end both, the child after the grace
+// period.
+func TestCancelKillsProcessGroup(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "child.pid")
+	tk, _ := task(t, "sh", "-c", `(trap "" TERM; sleep 60) & echo $! > `+pidFile+`; wait`)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan *runner.ExecResult)
+	go func() {
+		res, err := New(300*time.Millisecond).Run(ctx, tk)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- res
+	}()
+	var childPID int
+	deadline := time.Now().Add(5 * time.Second)
+	for childPID == 0 && time.Now().Before(deadline) {
+		if b, err := os.ReadFile(pidFile); err == nil {
+			childPID, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if childPID == 0 {
+		t.Fatal("child never started")
+	}
+	start := time.Now()
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("cancel took %s", d)
+	}
+	// The child that ignored SIGTERM is gone too.
+	deadline = time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		if err := syscall.Kill(childPID, 0); err != nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Errorf("child %d survived the cancel", childPID)
+}
