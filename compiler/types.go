@@ -223,7 +223,7 @@ func CheckValue(p pb.ParameterType_ParameterTypeEnum, v any) (any, error) {
 	default:
 		return nil, fmt.Errorf("unsupported parameter type %s", p)
 	}
-	return nil, fmt.Errorf("%s is not a %s", describeValue(v), ParamTypeName(p))
+	return nil, fmt.Errorf("%s is not %s", describeValue(v), withArticle(ParamTypeName(p)))
 }
 
 func describeValue(v any) string {
@@ -282,4 +282,11 @@ func ParseParamValue(p pb.ParameterType_ParameterTypeEnum, s string) (any, error
 		return CheckValue(p, v)
 	}
 	return nil, fmt.Errorf("parameters of type %s cannot be set", ParamTypeName(p))
+}
+
+func withArticle(s string) string {
+	if s != "" && strings.ContainsRune("AEIOU", rune(s[0])) {
+		return "an " + s
+	}
+	return "a " + s
 }
