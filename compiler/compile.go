@@ -29,6 +29,7 @@ func Compile(p *Pipeline) (*pb.PipelineSpec, error) {
 		executors: map[string]*pb.PipelineDeploymentConfig_ExecutorSpec{},
 		used:      map[string]bool{},
 		dedup:     map[string]string{},
+		fastDedup: map[string]string{},
 	}
 	root, err := c.compileDAG(p)
 	if err != nil {
@@ -49,6 +50,8 @@ type compiler struct {
 	executors map[string]*pb.PipelineDeploymentConfig_ExecutorSpec
 	used      map[string]bool   // component names and executor labels in use
 	dedup     map[string]string // content key -> component name
+	fastDedup map[string]string // component pointer and task settings -> name
+	lastComp  string
 	groupN    int
 }
 

@@ -35,6 +35,20 @@ func (c *compiler) reserve(name string) string {
 // component with the same settings share one component and executor.
 func (c *compiler) taskComponent(t *Task) (string, error) {
 	comp := t.Component
+	// Tasks that use a component with the same settings share it; this
+	// cheap key avoids re-encoding the component for each of them.
+	fast := fmt.Sprintf("%p|%+v|%q", comp, t.Resources, t.Env)
+	if !comp.IsDAG() {
+		if name, ok := c.fastDedup[fast]; ok {
+			return name, nil
+		}
+		defer func() {
+			if name := c.lastComp; name != "" {
+				c.fastDedup[fast] = name
+			}
+		}()
+	}
+	c.lastComp = ""
 	switch {
 	case comp.Pipeline != nil:
 		dag, err := c.compileDAG(comp.Pipeline)
@@ -94,6 +108,7 @@ func (c *compiler) taskComponent(t *Task) (string, error) {
 		return "", err
 	}
 	if name, ok := c.dedup[key]; ok {
+		c.lastComp = name
 		return name, nil
 	}
 	name := c.reserve("comp-" + base)
@@ -102,6 +117,7 @@ func (c *compiler) taskComponent(t *Task) (string, error) {
 	c.spec.Components[name] = cs
 	c.executors[label] = es
 	c.dedup[key] = name
+	c.lastComp = name
 	return name, nil
 }
 

@@ -95,10 +95,45 @@ func SanitizeName(s string) string {
 // component.yaml (or pipeline.yaml), a component.yaml file, an IR file
 // compiled by the KFP SDK, or a pipeline.yaml.
 func LoadComponent(path string) (*Component, error) {
-	return loadComponent(path, nil)
+	return newLoader().component(path, nil)
 }
 
-func loadComponent(path string, stack []string) (*Component, error) {
+// loader loads the components of one pipeline, each file once.
+type loader struct {
+	cache map[string]*Component
+	errs  map[string]error
+}
+
+func newLoader() *loader {
+	return &loader{cache: map[string]*Component{}, errs: map[string]error{}}
+}
+
+func (l *loader) component(path string, stack []string) (*Component, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range stack {
+		if s == abs || s == filepath.Join(abs, "pipeline.yaml") {
+			return l.load(path, stack)
+		}
+	}
+	if c, ok := l.cache[abs]; ok {
+		return c, nil
+	}
+	if err, ok := l.errs[abs]; ok {
+		return nil, err
+	}
+	c, err := l.load(path, stack)
+	if err != nil {
+		l.errs[abs] = err
+		return nil, err
+	}
+	l.cache[abs] = c
+	return c, nil
+}
+
+func (l *loader) load(path string, stack []string) (*Component, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, err
@@ -142,7 +177,7 @@ func loadComponent(path string, stack []string) (*Component, error) {
 		c, err = ParseComponent(abs, src)
 	case KindPipeline:
 		var p *Pipeline
-		p, err = parsePipeline(abs, src, append(stack, abs))
+		p, err = l.parsePipeline(abs, src, append(stack, abs))
 		if err == nil {
 			c = p.AsComponent()
 		}

@@ -10,7 +10,6 @@ import (
 	pb "github.com/kubeflow/pipelines/api/v2alpha1/go/pipelinespec"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
-	"sigs.k8s.io/yaml"
 )
 
 // Format is an output format for IR.
@@ -26,6 +25,14 @@ const (
 // protojson's bytes are deliberately unstable, so everything mlpipe writes
 // goes through this normalisation first.
 func ToMap(m proto.Message) (map[string]any, error) {
+	if m == nil {
+		return map[string]any{}, nil
+	}
+	return protoMap(m.ProtoReflect()), nil
+}
+
+// toMapViaJSON is ToMap through protojson, the reference for tests.
+func toMapViaJSON(m proto.Message) (map[string]any, error) {
 	b, err := protojson.Marshal(m)
 	if err != nil {
 		return nil, err
@@ -55,11 +62,10 @@ func Marshal(spec *pb.PipelineSpec, f Format) ([]byte, error) {
 		}
 		return buf.Bytes(), nil
 	case YAML, "":
-		body, err := yaml.Marshal(m)
-		if err != nil {
-			return nil, err
-		}
-		return append([]byte(header(spec)), body...), nil
+		var buf bytes.Buffer
+		buf.WriteString(header(spec))
+		writeYAML(&buf, m)
+		return buf.Bytes(), nil
 	}
 	return nil, fmt.Errorf("unknown format %q (want yaml or json)", f)
 }

@@ -26,6 +26,7 @@ type Pipeline struct {
 	Tasks       []*Task // regular tasks, in file order
 	Finally     []*Task // exit-handler tasks, in file order
 	Pos         yamlnode.Pos
+	byName      map[string]*Task
 }
 
 // PipelineOutput maps a pipeline output to a task output.
@@ -265,7 +266,7 @@ func LoadPipeline(path string) (*Pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
-	return parsePipeline(abs, src, []string{abs})
+	return newLoader().parsePipeline(abs, src, []string{abs})
 }
 
 // ParsePipeline parses pipeline.yaml bytes; components are resolved
@@ -275,10 +276,10 @@ func ParsePipeline(file string, src []byte) (*Pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
-	return parsePipeline(abs, src, []string{abs})
+	return newLoader().parsePipeline(abs, src, []string{abs})
 }
 
-func parsePipeline(file string, src []byte, stack []string) (*Pipeline, error) {
+func (l *loader) parsePipeline(file string, src []byte, stack []string) (*Pipeline, error) {
 	d := &diags{file: file}
 	n, err := yamlnode.Parse(src)
 	if err != nil {
@@ -324,7 +325,7 @@ func parsePipeline(file string, src []byte, stack []string) (*Pipeline, error) {
 			d.node(tasks, "pipeline has no tasks")
 		}
 		for i, k := range tasks.Keys {
-			if t := parseTask(d, k, tasks.Vals[i], false, p.Dir, stack); t != nil {
+			if t := l.parseTask(d, k, tasks.Vals[i], false, p.Dir, stack); t != nil {
 				p.Tasks = append(p.Tasks, t)
 			}
 		}
@@ -332,7 +333,7 @@ func parsePipeline(file string, src []byte, stack []string) (*Pipeline, error) {
 	if fin := n.Get("finally"); fin != nil && fin.Kind != yamlnode.Null {
 		if expectMap(d, fin, "finally") {
 			for i, k := range fin.Keys {
-				if t := parseTask(d, k, fin.Vals[i], true, p.Dir, stack); t != nil {
+				if t := l.parseTask(d, k, fin.Vals[i], true, p.Dir, stack); t != nil {
 					p.Finally = append(p.Finally, t)
 				}
 			}
@@ -398,7 +399,7 @@ func parsePipelineInputs(d *diags, n *yamlnode.Node) []*Param {
 	return out
 }
 
-func parseTask(d *diags, k, v *yamlnode.Node, finally bool, dir string, stack []string) *Task {
+func (l *loader) parseTask(d *diags, k, v *yamlnode.Node, finally bool, dir string, stack []string) *Task {
 	t := &Task{Name: k.Str, Pos: k.Pos, Finally: finally}
 	switch {
 	case !taskPattern.MatchString(t.Name):
@@ -421,7 +422,7 @@ func parseTask(d *diags, k, v *yamlnode.Node, finally bool, dir string, stack []
 		if !filepath.IsAbs(path) {
 			path = filepath.Join(dir, path)
 		}
-		c, err := loadComponent(path, stack)
+		c, err := l.component(path, stack)
 		if err != nil {
 			if ds, ok := err.(Diagnostics); ok {
 				d.addAll(ds)
@@ -698,6 +699,18 @@ func (p *Pipeline) outputType(r *Ref) (Type, bool) {
 }
 
 func (p *Pipeline) task(name string) *Task {
+	if p.byName == nil {
+		p.byName = make(map[string]*Task, len(p.Tasks)+len(p.Finally))
+		for _, t := range p.Finally {
+			p.byName[t.Name] = t
+		}
+		for i := len(p.Tasks) - 1; i >= 0; i-- {
+			p.byName[p.Tasks[i].Name] = p.Tasks[i]
+		}
+	}
+	if t, ok := p.byName[name]; ok {
+		return t
+	}
 	for _, t := range p.Tasks {
 		if t.Name == name {
 			return t

@@ -198,7 +198,7 @@ func validateComponent(d *diags, ir *IR, path string, cs *pb.ComponentSpec, used
 				if it := t.GetParameterIterator(); it != nil && it.GetItemInput() == n {
 					continue
 				}
-				if ps.GetParameterType() == pb.ParameterType_TASK_FINAL_STATUS {
+				if ps.GetParameterType() == pb.ParameterType_TASK_FINAL_STATUS || ir.TaskConfig[ref+"/"+n] {
 					continue
 				}
 				d.path(tp+".inputs.parameters", "missing required input %q of %s", n, ref)

@@ -1,0 +1,60 @@
+package compiler
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// The fuzz targets feed arbitrary bytes to the parsers; they must return
+// errors, never panic or hang. Run one with e.g.
+//
+//	go test ./compiler -run '^$' -fuzz FuzzParsePipeline -fuzztime 60s
+func addSeeds(f *testing.F, pattern string) {
+	files, _ := filepath.Glob(pattern)
+	for _, p := range files {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
+		}
+	}
+}
+
+func FuzzParsePipeline(f *testing.F) {
+	addSeeds(f, "../pipelines/*/pipeline.yaml")
+	f.Add([]byte("name: x\ntasks:\n  a: {component: c.yaml, for_each: [1, 2], when: 'item > 1'}\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		dir := t.TempDir()
+		_ = os.WriteFile(filepath.Join(dir, "c.yaml"), []byte(echoComponent), 0o644)
+		p, err := ParsePipeline(filepath.Join(dir, "pipeline.yaml"), b)
+		if err == nil {
+			if _, err := Compile(p); err != nil {
+				t.Fatalf("a pipeline that validates failed to compile: %v", err)
+			}
+		}
+	})
+}
+
+func FuzzParseComponent(f *testing.F) {
+	addSeeds(f, "../pipelines/*/components/*.yaml")
+	addSeeds(f, "../components/*/component.yaml")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _ = ParseComponent("component.yaml", b)
+	})
+}
+
+func FuzzLoadIR(f *testing.F) {
+	addSeeds(f, "testdata/golden/*.json")
+	addSeeds(f, "../runner/testdata/*.yaml")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ir, err := LoadIRBytes("ir.yaml", b)
+		if err != nil {
+			return
+		}
+		if ValidateIR(ir) == nil {
+			// Valid IR must also plan without trouble.
+			if params, err := ResolveParams(ir, nil, nil); err == nil {
+				_, _ = MakePlan(ir, params)
+			}
+		}
+	})
+}
