@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"math"
 	"regexp"
-	"strconv"
 	"sort"
+	"strconv"
 	"strings"
 )
 

@@ -1,6 +1,8 @@
 package storage
 
 import (
+	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -18,13 +20,19 @@ const DigestPrefix = "sha256:"
 
 // FileDigest returns the sha256 digest and size of a file.
 func FileDigest(path string) (string, int64, error) {
+	return fileDigest(context.TODO(), path)
+}
+
+// fileDigest is FileDigest that stops when ctx ends.
+func fileDigest(ctx context.Context, path string) (string, int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", 0, err
 	}
 	defer f.Close()
 	h := sha256.New()
-	n, err := io.Copy(h, f)
+	buf := make([]byte, 1<<20)
+	n, err := io.CopyBuffer(h, ctxReader{ctx, f}, buf)
 	if err != nil {
 		return "", 0, err
 	}
@@ -53,9 +61,17 @@ func TreeDigest(entries []DirEntry) string {
 
 // ScanDir lists the regular files under dir with their digests.
 func ScanDir(dir string) ([]DirEntry, error) {
+	return scanDir(context.TODO(), dir)
+}
+
+// scanDir is ScanDir that stops when ctx ends.
+func scanDir(ctx context.Context, dir string) ([]DirEntry, error) {
 	var out []DirEntry
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
 			return err
 		}
 		if d.IsDir() {
@@ -71,7 +87,7 @@ func ScanDir(dir string) ([]DirEntry, error) {
 		if err != nil {
 			return err
 		}
-		dg, n, err := FileDigest(p)
+		dg, n, err := fileDigest(ctx, p)
 		if err != nil {
 			return err
 		}
@@ -102,3 +118,24 @@ func (h *hashingReader) Read(p []byte) (int, error) {
 func (h *hashingReader) digest() string { return DigestPrefix + hex.EncodeToString(h.h.Sum(nil)) }
 
 func cleanDigest(d string) string { return strings.TrimPrefix(d, DigestPrefix) }
+
+// ctxReader fails reads once ctx is done, so long copies stop on
+// cancellation.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// randomHex returns 2n random hex digits, for temporary names.
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -27,7 +27,7 @@ type Local struct {
 	root string
 }
 
-var _ runner.ArtifactStore = (*Local)(nil)
+var _ Store = (*Local)(nil)
 
 // NewLocal opens (creating if needed) a local store rooted at dir.
 func NewLocal(dir string) (*Local, error) {
@@ -61,28 +61,57 @@ func (l *Local) path(uri string) (string, error) {
 }
 
 // Put implements runner.ArtifactStore: the file or directory at localPath
-// becomes the artifact at uri (moved there when it is elsewhere), and its
+// becomes the artifact at uri (copied there when it is elsewhere, into a
+// temporary name that is renamed into place only once complete), and its
 // digest is computed.
 func (l *Local) Put(ctx context.Context, uri, localPath string) (runner.ArtifactInfo, error) {
 	dst, err := l.path(uri)
 	if err != nil {
 		return runner.ArtifactInfo{}, err
 	}
+	if err := ctx.Err(); err != nil {
+		return runner.ArtifactInfo{}, fmt.Errorf("put %s: %w", uri, err)
+	}
 	if filepath.Clean(localPath) != dst {
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 			return runner.ArtifactInfo{}, err
 		}
-		if err := os.RemoveAll(dst); err != nil {
-			return runner.ArtifactInfo{}, err
-		}
-		if err := copyTree(ctx, localPath, dst); err != nil {
-			return runner.ArtifactInfo{}, err
+		if err := copyInto(ctx, localPath, dst); err != nil {
+			return runner.ArtifactInfo{}, fmt.Errorf("put %s: %w", uri, err)
 		}
 	}
-	return l.digest(dst)
+	return l.digest(ctx, dst)
 }
 
-func (l *Local) digest(p string) (runner.ArtifactInfo, error) {
+// copyInto copies src (a file or a tree) to a temporary name beside dst and
+// renames it over dst once complete.
+func copyInto(ctx context.Context, src, dst string) error {
+	tmp := tempName(dst)
+	if err := copyTree(ctx, src, tmp); err != nil {
+		os.RemoveAll(tmp)
+		return err
+	}
+	if err := os.RemoveAll(dst); err != nil {
+		os.RemoveAll(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		os.RemoveAll(tmp)
+		return err
+	}
+	return nil
+}
+
+// tempSuffix marks files and directories that are still being written.
+const tempSuffix = ".mlpipe-tmp"
+
+func tempName(p string) string {
+	return fmt.Sprintf("%s.%s%s", p, randomHex(6), tempSuffix)
+}
+
+func isTempName(p string) bool { return strings.HasSuffix(p, tempSuffix) }
+
+func (l *Local) digest(ctx context.Context, p string) (runner.ArtifactInfo, error) {
 	st, err := os.Stat(p)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -91,10 +120,10 @@ func (l *Local) digest(p string) (runner.ArtifactInfo, error) {
 		return runner.ArtifactInfo{}, err
 	}
 	if !st.IsDir() {
-		d, n, err := FileDigest(p)
+		d, n, err := fileDigest(ctx, p)
 		return runner.ArtifactInfo{Digest: d, Size: n}, err
 	}
-	entries, err := ScanDir(p)
+	entries, err := scanDir(ctx, p)
 	if err != nil {
 		return runner.ArtifactInfo{}, err
 	}
@@ -106,33 +135,63 @@ func (l *Local) digest(p string) (runner.ArtifactInfo, error) {
 }
 
 // Get implements runner.ArtifactStore: it copies the artifact to localPath
-// when that is another place, and verifies the digest when want is set.
+// when that is another place, and verifies the digest when want is set. A
+// copy that fails verification is removed.
 func (l *Local) Get(ctx context.Context, uri, localPath, want string) (runner.ArtifactInfo, error) {
 	src, err := l.path(uri)
 	if err != nil {
 		return runner.ArtifactInfo{}, err
 	}
-	if localPath != "" && filepath.Clean(localPath) != src {
-		if err := os.MkdirAll(filepath.Dir(localPath), 0o755); err != nil {
-			return runner.ArtifactInfo{}, err
-		}
-		if err := copyTree(ctx, src, localPath); err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return runner.ArtifactInfo{}, fmt.Errorf("%s: %w", uri, ErrNotFound)
-			}
-			return runner.ArtifactInfo{}, err
-		}
-		src = localPath
+	if err := ctx.Err(); err != nil {
+		return runner.ArtifactInfo{}, fmt.Errorf("get %s: %w", uri, err)
 	}
-	if want == "" {
-		return l.Stat(ctx, src)
+	if localPath == "" || filepath.Clean(localPath) == src {
+		if want == "" {
+			return l.Stat(ctx, uri)
+		}
+		return l.verify(ctx, uri, src, want)
 	}
-	info, err := l.digest(src)
+	if _, err := os.Stat(src); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return runner.ArtifactInfo{}, fmt.Errorf("get %s: %w", uri, ErrNotFound)
+		}
+		return runner.ArtifactInfo{}, err
+	}
+	if err := os.MkdirAll(filepath.Dir(localPath), 0o755); err != nil {
+		return runner.ArtifactInfo{}, err
+	}
+	tmp := tempName(localPath)
+	if err := copyTree(ctx, src, tmp); err != nil {
+		os.RemoveAll(tmp)
+		if errors.Is(err, fs.ErrNotExist) {
+			return runner.ArtifactInfo{}, fmt.Errorf("get %s: %w", uri, ErrNotFound)
+		}
+		return runner.ArtifactInfo{}, fmt.Errorf("get %s: %w", uri, err)
+	}
+	info, err := statPath(uri, tmp)
+	if want != "" {
+		info, err = l.verify(ctx, uri, tmp, want)
+	}
+	if err == nil {
+		if err = os.RemoveAll(localPath); err == nil {
+			err = os.Rename(tmp, localPath)
+		}
+	}
+	if err != nil {
+		os.RemoveAll(tmp)
+		return runner.ArtifactInfo{}, err
+	}
+	return info, nil
+}
+
+// verify digests the artifact at p and compares it with want.
+func (l *Local) verify(ctx context.Context, uri, p, want string) (runner.ArtifactInfo, error) {
+	info, err := l.digest(ctx, p)
 	if err != nil {
 		return info, err
 	}
 	if info.Digest != want {
-		return info, fmt.Errorf("%s: %w (recorded %s, found %s)", uri, ErrDigestMismatch, want, info.Digest)
+		return info, fmt.Errorf("get %s: %w (recorded %s, found %s)", uri, ErrDigestMismatch, want, info.Digest)
 	}
 	return info, nil
 }
@@ -144,6 +203,11 @@ func (l *Local) Stat(_ context.Context, uri string) (runner.ArtifactInfo, error)
 	if err != nil {
 		return runner.ArtifactInfo{}, err
 	}
+	return statPath(uri, p)
+}
+
+// statPath reports size and kind of the file or tree at p.
+func statPath(uri, p string) (runner.ArtifactInfo, error) {
 	st, err := os.Stat(p)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -171,6 +235,44 @@ func (l *Local) Stat(_ context.Context, uri string) (runner.ArtifactInfo, error)
 	return runner.ArtifactInfo{Size: size, Dir: true}, err
 }
 
+// List implements Store: every regular file at or under prefix, except
+// copies still being written.
+func (l *Local) List(ctx context.Context, prefix string, fn func(Object) error) error {
+	p, err := l.path(prefix)
+	if err != nil {
+		return err
+	}
+	err = filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) && q == p {
+				return fs.SkipAll
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if isTempName(q) {
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		return fn(Object{URI: q, Size: fi.Size()})
+	})
+	if err != nil {
+		return fmt.Errorf("list %s: %w", prefix, err)
+	}
+	return nil
+}
+
 // Delete implements runner.ArtifactStore.
 func (l *Local) Delete(_ context.Context, prefix string) error {
 	p, err := l.path(prefix)
@@ -190,7 +292,7 @@ func copyTree(ctx context.Context, src, dst string) error {
 		return err
 	}
 	if !st.IsDir() {
-		return copyFile(src, dst, st.Mode())
+		return copyFile(ctx, src, dst, st.Mode())
 	}
 	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -214,22 +316,22 @@ func copyTree(ctx context.Context, src, dst string) error {
 		if err != nil {
 			return err
 		}
-		return copyFile(p, target, fi.Mode())
+		return copyFile(ctx, p, target, fi.Mode())
 	})
 }
 
-func copyFile(src, dst string, mode fs.FileMode) error {
+func copyFile(ctx context.Context, src, dst string, mode fs.FileMode) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	tmp := dst + ".mlpipe-tmp"
+	tmp := dst + tempSuffix
 	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode.Perm()|0o200)
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(out, in); err != nil {
+	if _, err := io.CopyBuffer(out, ctxReader{ctx, in}, make([]byte, 1<<20)); err != nil {
 		out.Close()
 		os.Remove(tmp)
 		return err
