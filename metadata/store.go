@@ -283,6 +283,16 @@ func (s *Store) SaveTask(ctx context.Context, t *runner.TaskRecord) error {
 			}
 		}
 	}
+	if t.Attempt != nil {
+		if err := saveAttempt(ctx, tx, t.Attempt); err != nil {
+			return err
+		}
+	}
+	if t.Cache != nil {
+		if err := storeCache(ctx, tx, t.Cache); err != nil {
+			return err
+		}
+	}
 	if t.State.Final() && t.State != runner.Skipped {
 		for name, arts := range t.Inputs {
 			for _, a := range arts {
@@ -333,7 +343,15 @@ func (s *Store) Tasks(ctx context.Context, runID string) ([]*runner.TaskRecord, 
 
 // SaveAttempt implements runner.History.
 func (s *Store) SaveAttempt(ctx context.Context, a *runner.AttemptRecord) error {
-	_, err := s.db.ExecContext(ctx, `INSERT OR REPLACE INTO attempts (run_id, task_path, attempt, started_at, finished_at, exit_code, oom_killed, error, executor, image, image_digest, gpus, phases, gpu_samples, log_path)
+	return saveAttempt(ctx, s.db, a)
+}
+
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func saveAttempt(ctx context.Context, db execer, a *runner.AttemptRecord) error {
+	_, err := db.ExecContext(ctx, `INSERT OR REPLACE INTO attempts (run_id, task_path, attempt, started_at, finished_at, exit_code, oom_killed, error, executor, image, image_digest, gpus, phases, gpu_samples, log_path)
 		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		a.RunID, a.TaskPath, a.Attempt, ts(a.StartedAt), ts(a.FinishedAt), a.ExitCode, a.OOMKilled, a.Error, a.Executor, a.Image, a.ImageDigest,
 		js(a.GPUs), js(a.Phases), js(a.GPUSamples), a.LogPath)
@@ -395,9 +413,13 @@ func (s *Store) LookupCache(ctx context.Context, key string) (*runner.CacheEntry
 	return e, nil
 }
 
-// StoreCache implements runner.History (the newest entry wins).
+// StoreCache records a cache entry (the newest entry wins).
 func (s *Store) StoreCache(ctx context.Context, e *runner.CacheEntry) error {
-	_, err := s.db.ExecContext(ctx, `INSERT OR REPLACE INTO cache (key, run_id, task_path, outputs, created_at) VALUES (?,?,?,?,?)`,
+	return storeCache(ctx, s.db, e)
+}
+
+func storeCache(ctx context.Context, db execer, e *runner.CacheEntry) error {
+	_, err := db.ExecContext(ctx, `INSERT OR REPLACE INTO cache (key, run_id, task_path, outputs, created_at) VALUES (?,?,?,?,?)`,
 		e.Key, e.RunID, e.TaskPath, js(e.Outputs), ts(e.CreatedAt))
 	return err
 }

@@ -20,14 +20,21 @@ import (
 	"github.com/mlpipe/mlpipe/compiler"
 )
 
-// attempt runs one attempt. It returns the outputs on success, or the
-// failure message; canceled is true when ctx ended it.
-func (c *containerTask) attempt(ctx context.Context, n int, lease GPULease, queueWait time.Duration) (out *outputs, msg string, canceled bool) {
+// outcome is how one attempt ended.
+type outcome struct {
+	out      *outputs // on success
+	msg      string   // why it failed
+	canceled bool     // ctx ended it
+	skipped  bool     // not started: fail-fast
+	rec      *AttemptRecord
+}
+
+// attempt runs one attempt. The slot (and CPU and memory) is held only
+// while the user's code runs; preparing and collecting happen outside it.
+func (c *containerTask) attempt(ctx context.Context, n int, lease GPULease) (o outcome) {
 	r := c.r
 	arec := &AttemptRecord{RunID: r.runID, TaskPath: c.path, Attempt: n, StartedAt: time.Now(), Executor: r.opts.Executor.Name(), Image: c.image, ImageDigest: c.digest}
-	if queueWait > 0 {
-		arec.Phases = append(arec.Phases, Phase{Name: "queue", Start: arec.StartedAt.Add(-queueWait), End: arec.StartedAt})
-	}
+	o.rec = arec
 	var phaseMu sync.Mutex
 	addPhase := func(name string, start, end time.Time) {
 		phaseMu.Lock()
@@ -39,29 +46,22 @@ func (c *containerTask) attempt(ctx context.Context, n int, lease GPULease, queu
 	}
 	defer func() {
 		arec.FinishedAt = time.Now()
-		if msg != "" {
-			arec.Error = msg
+		if o.msg != "" {
+			arec.Error = o.msg
 		}
-		r.historyMu.Lock()
-		if err := r.opts.History.SaveAttempt(context.Background(), arec); err != nil {
-			r.log.Error("save attempt", "task", c.path, "err", err)
-		}
-		r.historyMu.Unlock()
 	}()
-	c.rec.State = Running
-	r.saveTask(c.rec)
-	r.emit(Event{Task: c.name, Path: c.path, State: Running, Attempt: n, GPUs: arec.GPUs})
-
+	fail := func(msg string) outcome { o.msg = msg; return o }
+	cancelled := func() outcome { o.canceled = true; o.msg = "cancelled"; return o }
 	// Fresh task directory for this attempt.
 	if err := os.MkdirAll(c.dir, 0o755); err != nil {
-		return nil, "create task directory: " + err.Error(), false
+		return fail("create task directory: " + err.Error())
 	}
 	ei, err := c.executorInput(ctx, addPhase)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, "", true
+			return cancelled()
 		}
-		return nil, err.Error(), false
+		return fail(err.Error())
 	}
 	dockerPaths := r.opts.Executor.Name() == "docker" && r.opts.Store.Remote()
 	pc := &placeholderContext{in: ei, job: r.jobInfo(c.path, c.key), present: c.in.present, path: func(a *RuntimeArtifact) string {
@@ -71,29 +71,29 @@ func (c *containerTask) attempt(ctx context.Context, n int, lease GPULease, queu
 		return a.local
 	}}
 	if err := pc.resolveSelfReferences(); err != nil {
-		return nil, err.Error(), false
+		return fail(err.Error())
 	}
 	eiJSON, err := json.Marshal(ei)
 	if err != nil {
-		return nil, err.Error(), false
+		return fail(err.Error())
 	}
 	pc.json = eiJSON
 	if err := writeFileAtomic(filepath.Join(c.dir, "executor_input.json"), eiJSON); err != nil {
-		return nil, err.Error(), false
+		return fail(err.Error())
 	}
 	cmd, err := pc.resolveArgs(c.ct.Command)
 	if err != nil {
-		return nil, "command: " + err.Error(), false
+		return fail("command: " + err.Error())
 	}
 	args, err := pc.resolveArgs(c.ct.Args)
 	if err != nil {
-		return nil, "args: " + err.Error(), false
+		return fail("args: " + err.Error())
 	}
 	logPath := filepath.Join(c.dir, fmt.Sprintf("attempt-%d.log", n))
 	arec.LogPath = logPath
 	logFile, err := os.Create(logPath)
 	if err != nil {
-		return nil, "create log: " + err.Error(), false
+		return fail("create log: " + err.Error())
 	}
 	defer logFile.Close()
 	term := r.outputWriter(c.name)
@@ -118,11 +118,29 @@ func (c *containerTask) attempt(ctx context.Context, n int, lease GPULease, queu
 		et.Env = env
 		et.Started = lease.SetHolder
 	}
+	// Wait for a slot, CPU and memory; then run.
+	queued := time.Now()
+	release, err := r.sched.acquire(ctx, c.cpu, c.mem, c.prio)
+	if err != nil {
+		return cancelled()
+	}
+	if r.failing() && !c.exempt {
+		release()
+		o.skipped = true
+		return o
+	}
+	if wait := time.Since(queued); wait > time.Millisecond {
+		addPhase("queue", queued, time.Now())
+	}
+	c.rec.State = Running
+	r.saveTask(c.rec)
+	r.emit(Event{Task: c.name, Path: c.path, State: Running, Attempt: n, GPUs: arec.GPUs})
 	var stopSampling func() []GPUSample
 	if lease != nil && r.opts.GPUs != nil {
 		stopSampling = r.opts.GPUs.Sample(ctx, et.GPUs)
 	}
 	res, runErr := r.opts.Executor.Run(ctx, et)
+	release()
 	if stopSampling != nil {
 		arec.GPUSamples = stopSampling()
 	}
@@ -134,11 +152,11 @@ func (c *containerTask) attempt(ctx context.Context, n int, lease GPULease, queu
 		}
 	}
 	if ctx.Err() != nil {
-		return nil, "cancelled", true
+		return cancelled()
 	}
 	if runErr != nil {
 		fmt.Fprintf(stderr, "mlpipe: %v\n", runErr)
-		return nil, runErr.Error(), false
+		return fail(runErr.Error())
 	}
 	if res.ExitCode != 0 || res.OOMKilled {
 		m := fmt.Sprintf("exit code %d", res.ExitCode)
@@ -153,19 +171,20 @@ func (c *containerTask) attempt(ctx context.Context, n int, lease GPULease, queu
 		if tail := lastLines(logPath, 3); tail != "" {
 			m += "; last output: " + tail
 		}
-		return nil, m, false
+		return fail(m)
 	}
 	start := time.Now()
-	out, err = c.collect(ctx, ei)
+	out, err := c.collect(ctx, ei)
 	addPhase("collect", start, time.Now())
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, "", true
+			return cancelled()
 		}
 		fmt.Fprintf(stderr, "mlpipe: %v\n", err)
-		return nil, err.Error(), false
+		return fail(err.Error())
 	}
-	return out, "", false
+	o.out = out
+	return o
 }
 
 // executorInput builds the ExecutorInput of an attempt (§3.2), staging

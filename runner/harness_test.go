@@ -143,7 +143,9 @@ func (h *memHistory) CreateRun(_ context.Context, r *runner.RunRecord) error {
 	h.runs[r.ID] = &cp
 	return nil
 }
-func (h *memHistory) UpdateRun(ctx context.Context, r *runner.RunRecord) error { return h.CreateRun(ctx, r) }
+func (h *memHistory) UpdateRun(ctx context.Context, r *runner.RunRecord) error {
+	return h.CreateRun(ctx, r)
+}
 func (h *memHistory) Run(_ context.Context, id string) (*runner.RunRecord, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -161,7 +163,14 @@ func (h *memHistory) SaveTask(_ context.Context, t *runner.TaskRecord) error {
 		h.tasks[t.RunID] = map[string]*runner.TaskRecord{}
 	}
 	cp := *t
+	cp.Attempt, cp.Cache = nil, nil
 	h.tasks[t.RunID][t.Path] = &cp
+	if t.Attempt != nil {
+		h.attempts = append(h.attempts, t.Attempt)
+	}
+	if t.Cache != nil {
+		h.cache[t.Cache.Key] = t.Cache
+	}
 	return nil
 }
 func (h *memHistory) Tasks(_ context.Context, runID string) ([]*runner.TaskRecord, error) {
@@ -185,12 +194,6 @@ func (h *memHistory) LookupCache(_ context.Context, key string) (*runner.CacheEn
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.cache[key], nil
-}
-func (h *memHistory) StoreCache(_ context.Context, e *runner.CacheEntry) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.cache[e.Key] = e
-	return nil
 }
 
 // task returns the record of a task by display name.

@@ -16,7 +16,6 @@ type History interface {
 	Tasks(ctx context.Context, runID string) ([]*TaskRecord, error)
 	SaveAttempt(ctx context.Context, a *AttemptRecord) error
 	LookupCache(ctx context.Context, key string) (*CacheEntry, error)
-	StoreCache(ctx context.Context, e *CacheEntry) error
 }
 
 // RunRecord is one run.
@@ -53,9 +52,13 @@ type TaskRecord struct {
 	CachedFrom string                      `json:"cached_from,omitempty"`
 	Outputs    OutputsRecord               `json:"outputs"`
 	Inputs     map[string][]ArtifactRecord `json:"-"`
-	GPUs       []string                    `json:"gpus"`
-	Error      string                      `json:"error,omitempty"`
-	ExitCode   int                         `json:"exit_code,omitempty"`
+	// Attempt and Cache, when set, are saved with the task in one write:
+	// the last attempt, and the cache entry of a successful task.
+	Attempt  *AttemptRecord `json:"-"`
+	Cache    *CacheEntry    `json:"-"`
+	GPUs     []string       `json:"gpus"`
+	Error    string         `json:"error,omitempty"`
+	ExitCode int            `json:"exit_code,omitempty"`
 }
 
 // OutputsRecord holds a task's outputs.

@@ -100,20 +100,19 @@ func (e *PreflightError) Error() string {
 func (e *PreflightError) InvalidInput() bool { return true }
 
 type run struct {
-	opts      Options
-	ir        *compiler.IR
-	runID     string
-	pipeline  string
-	runDir    string
-	runRoot   string
-	log       *slog.Logger
-	sched     *scheduler
-	failFlag  atomic.Bool
-	eventsMu  sync.Mutex
-	historyMu sync.Mutex
-	prior     map[string]*TaskRecord // resume: tasks of the earlier attempt of this run
-	parents   map[string]string
-	created   time.Time
+	opts     Options
+	ir       *compiler.IR
+	runID    string
+	pipeline string
+	runDir   string
+	runRoot  string
+	log      *slog.Logger
+	sched    *scheduler
+	failFlag atomic.Bool
+	eventsMu sync.Mutex
+	prior    map[string]*TaskRecord // resume: tasks of the earlier attempt of this run
+	parents  map[string]string
+	created  time.Time
 
 	heightsMu   sync.Mutex
 	heightCache map[string]map[string]int
@@ -359,9 +358,13 @@ func (r *run) recordGroup(path string, t *pb.PipelineTaskSpec, state State, msg 
 	r.saveTask(rec)
 }
 
+func (r *run) saveAttempt(a *AttemptRecord) {
+	if err := r.opts.History.SaveAttempt(context.Background(), a); err != nil {
+		r.log.Error("save attempt", "run_id", r.runID, "task", a.TaskPath, "err", err)
+	}
+}
+
 func (r *run) saveTask(rec *TaskRecord) {
-	r.historyMu.Lock()
-	defer r.historyMu.Unlock()
 	if err := r.opts.History.SaveTask(context.Background(), rec); err != nil {
 		r.log.Error("save task", "run_id", r.runID, "task", rec.Path, "err", err)
 	}

@@ -357,7 +357,11 @@ func TestCachingAndNoCache(t *testing.T) {
 func TestCacheKeyCoversInputArtifactContent(t *testing.T) {
 	content := "v1"
 	e := newEnv(t, map[string]behavior{
-		"produce": func(_ context.Context, w *taskIO) int { w.writeArtifact("data", content); w.setParam("flag", "go"); return 0 },
+		"produce": func(_ context.Context, w *taskIO) int {
+			w.writeArtifact("data", content)
+			w.setParam("flag", "go")
+			return 0
+		},
 	})
 	ir := loadIR(t, strings.Replace(readFixture(t, "appendix_a.yaml"), "cachingOptions: {enableCache: true}\n        componentRef: {name: comp-produce}", "cachingOptions: {}\n        componentRef: {name: comp-produce}", 1))
 	for _, c := range []string{"v1", "v1", "v2"} {

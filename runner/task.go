@@ -38,6 +38,8 @@ type containerTask struct {
 	gpus     int
 	gpuType  string
 	env      []string
+	prio     int
+	exempt   bool
 }
 
 // execContainer runs a container task: resume and cache checks, resource
@@ -95,17 +97,8 @@ func (r *run) execContainer(ctx context.Context, d *dagRun, key string, t *pb.Pi
 		defer lease.Release()
 		c.rec.GPUs = lease.UUIDs()
 	}
-	queued := time.Now()
-	release, err := r.sched.acquire(ctx, c.cpu, c.mem, prio)
-	if err != nil {
-		return c.finish(Canceled, nil, "cancelled while waiting for a slot")
-	}
-	defer release()
-	if r.failing() && !exempt {
-		return c.finish(Skipped, nil, "not started: the run is failing (fail-fast)")
-	}
-	queueWait := time.Since(queued)
-	return c.attempts(ctx, lease, queueWait)
+	c.prio, c.exempt = prio, exempt
+	return c.attempts(ctx, lease)
 }
 
 // prepare resolves the executor's image, resources and environment.
@@ -280,7 +273,7 @@ func (c *containerTask) cacheLookup(ctx context.Context, key string) *taskResult
 }
 
 // attempts runs the task with its retry policy.
-func (c *containerTask) attempts(ctx context.Context, lease GPULease, queueWait time.Duration) *taskResult {
+func (c *containerTask) attempts(ctx context.Context, lease GPULease) *taskResult {
 	rp := c.t.GetRetryPolicy()
 	maxAttempts := 1 + int(rp.GetMaxRetryCount())
 	backoff := rp.GetBackoffDuration().AsDuration()
@@ -304,15 +297,20 @@ func (c *containerTask) attempts(ctx context.Context, lease GPULease, queueWait 
 	for i := 0; i < maxAttempts; i++ {
 		attempt := first + i
 		c.rec.Attempts = attempt
-		out, msg, canceled := c.attempt(ctx, attempt, lease, queueWait)
-		queueWait = 0
-		if canceled {
-			return c.finish(Canceled, nil, "cancelled")
+		o := c.attempt(ctx, attempt, lease)
+		switch {
+		case o.canceled:
+			return c.finishWith(Canceled, nil, "cancelled", o.rec)
+		case o.skipped:
+			return c.finish(Skipped, nil, "not started: the run is failing (fail-fast)")
+		case o.out != nil:
+			return c.finishWith(Succeeded, o.out, "", o.rec)
 		}
-		if out != nil {
-			return c.finish(Succeeded, out, "")
+		lastMsg = o.msg
+		if i == maxAttempts-1 {
+			return c.finishWith(Failed, nil, lastMsg, o.rec)
 		}
-		lastMsg = msg
+		c.r.saveAttempt(o.rec)
 		if i == maxAttempts-1 {
 			break
 		}
@@ -324,7 +322,7 @@ func (c *containerTask) attempts(ctx context.Context, lease GPULease, queueWait 
 			lastMsg += " (retry window of " + maxRetry.String() + " exhausted)"
 			break
 		}
-		c.r.emit(Event{Task: c.name, Path: c.path, State: Pending, Attempt: attempt, Message: fmt.Sprintf("attempt %d failed: %s; retrying in %s", attempt, msg, delay)})
+		c.r.emit(Event{Task: c.name, Path: c.path, State: Pending, Attempt: attempt, Message: fmt.Sprintf("attempt %d failed: %s; retrying in %s", attempt, lastMsg, delay)})
 		if delay > 0 {
 			timer := time.NewTimer(delay)
 			select {
@@ -348,6 +346,12 @@ func (c *containerTask) exemptRetry() bool {
 
 // finish records the task's final state.
 func (c *containerTask) finish(state State, out *outputs, msg string) *taskResult {
+	return c.finishWith(state, out, msg, nil)
+}
+
+// finishWith records the final state together with the last attempt and
+// the cache entry, in one write to the history.
+func (c *containerTask) finishWith(state State, out *outputs, msg string, last *AttemptRecord) *taskResult {
 	now := time.Now()
 	if c.rec.StartedAt.IsZero() {
 		c.rec.StartedAt = now
@@ -361,13 +365,12 @@ func (c *containerTask) finish(state State, out *outputs, msg string) *taskResul
 	if state == Failed {
 		c.r.fail()
 	}
-	c.r.saveTask(c.rec)
+	c.rec.Attempt, c.rec.Cache = last, nil
 	if state == Succeeded && c.rec.CacheKey != "" && c.t.GetCachingOptions().GetEnableCache() {
-		err := c.r.opts.History.StoreCache(context.Background(), &CacheEntry{Key: c.rec.CacheKey, RunID: c.r.runID, TaskPath: c.path, Outputs: c.rec.Outputs, CreatedAt: now})
-		if err != nil {
-			c.r.log.Warn("store cache entry", "task", c.path, "err", err)
-		}
+		c.rec.Cache = &CacheEntry{Key: c.rec.CacheKey, RunID: c.r.runID, TaskPath: c.path, Outputs: c.rec.Outputs, CreatedAt: now}
 	}
+	c.r.saveTask(c.rec)
+	c.rec.Attempt, c.rec.Cache = nil, nil
 	ev := Event{Task: c.name, Path: c.path, State: state, Attempt: c.rec.Attempts, Message: msg, Duration: c.rec.FinishedAt.Sub(c.rec.StartedAt), GPUs: c.rec.GPUs}
 	if out != nil {
 		ev.Outputs = c.rec.Outputs.Parameters
