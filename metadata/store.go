@@ -250,12 +250,32 @@ func (s *Store) ListRuns(ctx context.Context, limit int) ([]*runner.RunRecord, e
 // SaveTask implements runner.History: it upserts the task, its output
 // artifacts and its lineage in one transaction.
 func (s *Store) SaveTask(ctx context.Context, t *runner.TaskRecord) error {
+	return s.SaveBatch(ctx, []*runner.TaskRecord{t}, nil)
+}
+
+// SaveBatch implements runner.BatchSaver: tasks and attempts in one
+// transaction.
+func (s *Store) SaveBatch(ctx context.Context, tasks []*runner.TaskRecord, attempts []*runner.AttemptRecord) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	_, err = tx.ExecContext(ctx, `INSERT INTO tasks (run_id, path, name, component, kind, state, attempts, started_at, finished_at, cache_key, cached_from, outputs, gpus, error, exit_code)
+	for _, a := range attempts {
+		if err := saveAttempt(ctx, tx, a); err != nil {
+			return err
+		}
+	}
+	for _, t := range tasks {
+		if err := saveTask(ctx, tx, t); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+func saveTask(ctx context.Context, tx *sql.Tx, t *runner.TaskRecord) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO tasks (run_id, path, name, component, kind, state, attempts, started_at, finished_at, cache_key, cached_from, outputs, gpus, error, exit_code)
 		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT(run_id, path) DO UPDATE SET name=excluded.name, component=excluded.component, kind=excluded.kind, state=excluded.state,
 			attempts=excluded.attempts,
@@ -302,7 +322,7 @@ func (s *Store) SaveTask(ctx context.Context, t *runner.TaskRecord) error {
 			}
 		}
 	}
-	return tx.Commit()
+	return nil
 }
 
 func lineage(ctx context.Context, tx *sql.Tx, run, task, dir, name string, a runner.ArtifactRecord) error {

@@ -139,6 +139,10 @@ func (c *containerTask) attempt(ctx context.Context, n int, lease GPULease) (o o
 	if lease != nil && r.opts.GPUs != nil {
 		stopSampling = r.opts.GPUs.Sample(ctx, et.GPUs)
 	}
+	// Everything recorded before this task (its producers' results) is
+	// durable before its code runs: a crash never leaves a result whose
+	// inputs the history does not know.
+	r.hw.barrier()
 	res, runErr := r.opts.Executor.Run(ctx, et)
 	release()
 	if stopSampling != nil {

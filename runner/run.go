@@ -112,6 +112,7 @@ type run struct {
 	eventsMu sync.Mutex
 	prior    map[string]*TaskRecord // resume: tasks of the earlier attempt of this run
 	parents  map[string]string
+	hw       *historyWriter
 	created  time.Time
 
 	heightsMu   sync.Mutex
@@ -234,6 +235,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	} else if err := opts.History.CreateRun(hctx, rec); err != nil {
 		return nil, err
 	}
+	r.hw = newHistoryWriter(opts.History, r.log)
 	r.emit(Event{State: Running, Message: r.pipeline})
 
 	params := map[string]any{}
@@ -242,6 +244,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	root := &dagRun{r: r, comp: r.ir.Spec.GetRoot(), compName: "root", params: dagParams(r.ir.Spec.GetRoot(), params), artifacts: map[string][]*RuntimeArtifact{}}
 	state, results := root.execute(ctx)
+	r.hw.close()
 	out, oerr := dagOutputs(r.ir.Spec.GetRoot(), results)
 	msg := ""
 	if state == Failed {
@@ -358,17 +361,9 @@ func (r *run) recordGroup(path string, t *pb.PipelineTaskSpec, state State, msg 
 	r.saveTask(rec)
 }
 
-func (r *run) saveAttempt(a *AttemptRecord) {
-	if err := r.opts.History.SaveAttempt(context.Background(), a); err != nil {
-		r.log.Error("save attempt", "run_id", r.runID, "task", a.TaskPath, "err", err)
-	}
-}
+func (r *run) saveAttempt(a *AttemptRecord) { r.hw.attempt(a) }
 
-func (r *run) saveTask(rec *TaskRecord) {
-	if err := r.opts.History.SaveTask(context.Background(), rec); err != nil {
-		r.log.Error("save task", "run_id", r.runID, "task", rec.Path, "err", err)
-	}
-}
+func (r *run) saveTask(rec *TaskRecord) { r.hw.task(rec) }
 
 var jobPlaceholder = regexp.MustCompile(`\{\{\$\.(pipeline_job_name|pipeline_job_resource_name|pipeline_job_uuid|pipeline_task_name|pipeline_task_uuid|pipeline_root|pipeline_job_create_time_utc|pipeline_job_schedule_time_utc|workspace_path)\}\}`)
 

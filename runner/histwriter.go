@@ -1,0 +1,129 @@
+package runner
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+)
+
+// BatchSaver is implemented by histories that can save many records in one
+// transaction (metadata.Store); the writer then commits whatever queued up
+// while the previous commit ran.
+type BatchSaver interface {
+	SaveBatch(ctx context.Context, tasks []*TaskRecord, attempts []*AttemptRecord) error
+}
+
+// historyWriter takes task and attempt records off the tasks' critical
+// path: records are queued and committed in order by one goroutine, in
+// batches. Order is what keeps the history consistent after a crash: a
+// record is committed only after every record queued before it, and
+// barrier() lets a task wait, before its process starts, until everything
+// queued before it (its producers' results) is durable.
+type historyWriter struct {
+	h   History
+	log *slog.Logger
+
+	mu        sync.Mutex
+	cond      *sync.Cond
+	tasks     []*TaskRecord
+	attempts  []*AttemptRecord
+	queued    uint64 // records queued so far
+	committed uint64 // records committed so far
+	closed    bool
+	done      chan struct{}
+}
+
+func newHistoryWriter(h History, log *slog.Logger) *historyWriter {
+	w := &historyWriter{h: h, log: log, done: make(chan struct{})}
+	w.cond = sync.NewCond(&w.mu)
+	go w.loop()
+	return w
+}
+
+// task queues a task record (a copy is taken) and returns its sequence.
+func (w *historyWriter) task(t *TaskRecord) uint64 {
+	cp := *t
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.tasks = append(w.tasks, &cp)
+	w.queued++
+	w.cond.Broadcast()
+	return w.queued
+}
+
+// attempt queues an attempt record.
+func (w *historyWriter) attempt(a *AttemptRecord) uint64 {
+	cp := *a
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.attempts = append(w.attempts, &cp)
+	w.queued++
+	w.cond.Broadcast()
+	return w.queued
+}
+
+// barrier waits until every record queued so far is committed.
+func (w *historyWriter) barrier() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	target := w.queued
+	for w.committed < target && !w.closed {
+		w.cond.Wait()
+	}
+}
+
+// close commits what is queued and stops the writer.
+func (w *historyWriter) close() {
+	w.barrier()
+	w.mu.Lock()
+	w.closed = true
+	w.cond.Broadcast()
+	w.mu.Unlock()
+	<-w.done
+}
+
+func (w *historyWriter) loop() {
+	defer close(w.done)
+	ctx := context.Background()
+	for {
+		w.mu.Lock()
+		for len(w.tasks) == 0 && len(w.attempts) == 0 && !w.closed {
+			w.cond.Wait()
+		}
+		if w.closed && len(w.tasks) == 0 && len(w.attempts) == 0 {
+			w.mu.Unlock()
+			return
+		}
+		tasks, attempts := w.tasks, w.attempts
+		w.tasks, w.attempts = nil, nil
+		n := uint64(len(tasks) + len(attempts))
+		w.mu.Unlock()
+
+		w.save(ctx, tasks, attempts)
+
+		w.mu.Lock()
+		w.committed += n
+		w.cond.Broadcast()
+		w.mu.Unlock()
+	}
+}
+
+func (w *historyWriter) save(ctx context.Context, tasks []*TaskRecord, attempts []*AttemptRecord) {
+	if b, ok := w.h.(BatchSaver); ok {
+		if err := b.SaveBatch(ctx, tasks, attempts); err != nil {
+			w.log.Error("save run history", "err", err)
+		}
+		return
+	}
+	// Attempts first: a task record may refer to its attempts.
+	for _, a := range attempts {
+		if err := w.h.SaveAttempt(ctx, a); err != nil {
+			w.log.Error("save attempt", "task", a.TaskPath, "err", err)
+		}
+	}
+	for _, t := range tasks {
+		if err := w.h.SaveTask(ctx, t); err != nil {
+			w.log.Error("save task", "task", t.Path, "err", err)
+		}
+	}
+}
