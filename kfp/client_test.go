@@ -89,8 +89,8 @@ func TestPathPrefixKept(t *testing.T) {
 	}
 	// Without the prefix the fake (like the Istio route) has nothing there.
 	c := newClient(t, srv, kfp.Options{Host: srv.RootURL()})
-	if _, err := c.Health(t.Context()); kfp.StatusCode(err) != 404 {
-		t.Errorf("Health without the prefix: got %v, want a 404", err)
+	if _, err := c.Health(t.Context()); kfp.StatusCode(err) != 404 || !strings.Contains(err.Error(), "path prefix") {
+		t.Errorf("Health without the prefix: got %v, want a 404 with a hint on the path prefix", err)
 	}
 }
 

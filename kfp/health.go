@@ -16,6 +16,9 @@ var ErrUnhealthy = errors.New("the API server behind it is not ready")
 func (c *Client) Health(ctx context.Context) (*Health, error) {
 	var h healthz
 	if err := c.getJSON(ctx, "/healthz", nil, &h); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return nil, fmt.Errorf("%w: no KFP API at this address: check the host and its path prefix (behind Kubeflow's gateway, KFP is under /pipeline)", err)
+		}
 		return nil, err
 	}
 	if h.MultiUser == nil && h.APIServerReady == nil && h.APIServerMultiUser == nil && h.CommitSHA == "" && h.TagName == "" {
