@@ -52,9 +52,15 @@ func (c *containerTask) attempt(ctx context.Context, n int, lease GPULease) (o o
 	}()
 	fail := func(msg string) outcome { o.msg = msg; return o }
 	cancelled := func() outcome { o.canceled = true; o.msg = "cancelled"; return o }
-	// Fresh task directory for this attempt.
-	if err := os.MkdirAll(c.dir, 0o755); err != nil {
-		return fail("create task directory: " + err.Error())
+	// The task directory holds the executor input and output, output
+	// parameter files, staged artifacts and logs. Filesystem metadata is
+	// slow on some machines, so a task that needs none of these (no
+	// outputs, no {{$}}) gets it only when it first writes a log line.
+	needDir := c.needsDir()
+	if needDir {
+		if err := os.MkdirAll(c.dir, 0o755); err != nil {
+			return fail("create task directory: " + err.Error())
+		}
 	}
 	ei, err := c.executorInput(ctx, addPhase)
 	if err != nil {
@@ -78,8 +84,10 @@ func (c *containerTask) attempt(ctx context.Context, n int, lease GPULease) (o o
 		return fail(err.Error())
 	}
 	pc.json = eiJSON
-	if err := writeFileAtomic(filepath.Join(c.dir, "executor_input.json"), eiJSON); err != nil {
-		return fail(err.Error())
+	if needDir {
+		if err := os.WriteFile(filepath.Join(c.dir, "executor_input.json"), eiJSON, 0o644); err != nil {
+			return fail(err.Error())
+		}
 	}
 	cmd, err := pc.resolveArgs(c.ct.Command)
 	if err != nil {
@@ -91,10 +99,7 @@ func (c *containerTask) attempt(ctx context.Context, n int, lease GPULease) (o o
 	}
 	logPath := filepath.Join(c.dir, fmt.Sprintf("attempt-%d.log", n))
 	arec.LogPath = logPath
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return fail("create log: " + err.Error())
-	}
+	logFile := &lazyFile{path: logPath}
 	defer logFile.Close()
 	term := r.outputWriter(c.name)
 	var stdout, stderr io.Writer = logFile, logFile
@@ -106,8 +111,8 @@ func (c *containerTask) attempt(ctx context.Context, n int, lease GPULease) (o o
 	env := append([]string(nil), c.env...)
 	env = append(env, "MLPIPE_RUN_ID="+r.runID, "MLPIPE_TASK="+c.path, "MLPIPE_ATTEMPT="+strconv.Itoa(n), "MLPIPE_PIPELINE="+r.pipeline)
 	et := &ExecTask{
-		RunID: r.runID, Pipeline: r.pipeline, TaskPath: c.path, Name: c.name, Attempt: n, Image: c.image,
-		Command: cmd, Args: args, Env: env, Dir: c.dir, Mounts: c.mounts(ei, dockerPaths),
+		RunID: r.runID, Pipeline: r.pipeline, TaskPath: c.path, Name: c.name, Attempt: n, Image: c.image, ExecutorInput: eiJSON,
+		Command: cmd, Args: args, Env: env, Dir: c.workDir(needDir), Mounts: c.mounts(ei, dockerPaths),
 		CPU: c.cpuLimit(), Memory: c.memLimit(), Stdout: stdout, Stderr: stderr,
 		Phase: addPhase,
 	}
@@ -227,19 +232,16 @@ func (c *containerTask) executorInput(ctx context.Context, addPhase func(string,
 	if r.opts.Store.Remote() && len(c.in.artifacts) > 0 {
 		addPhase("stage_in", start, time.Now())
 	}
-	outDir := filepath.Join(c.dir, "outputs")
-	if err := os.RemoveAll(outDir); err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(outDir, 0o755); err != nil {
-		return nil, err
-	}
 	ei.Outputs.OutputFile = filepath.Join(c.dir, "executor_output.json")
-	_ = os.Remove(ei.Outputs.OutputFile)
+	if c.needsDir() {
+		_ = os.Remove(ei.Outputs.OutputFile)
+	}
 	if ps := c.comp.GetOutputDefinitions().GetParameters(); len(ps) > 0 {
 		ei.Outputs.Parameters = map[string]OutputParameter{}
 		for name := range ps {
-			ei.Outputs.Parameters[name] = OutputParameter{OutputFile: filepath.Join(outDir, name)}
+			f := filepath.Join(c.dir, "param."+name)
+			_ = os.Remove(f) // each attempt starts from nothing
+			ei.Outputs.Parameters[name] = OutputParameter{OutputFile: f}
 		}
 	}
 	if as := c.comp.GetOutputDefinitions().GetArtifacts(); len(as) > 0 {
@@ -271,6 +273,62 @@ func (c *containerTask) executorInput(ctx context.Context, addPhase func(string,
 		}
 	}
 	return ei, nil
+}
+
+// needsDir reports whether the task directory must exist before the task
+// runs: it has outputs, reads {{$}} or the executor output path, stages
+// artifacts, or runs in a container that mounts it.
+func (c *containerTask) needsDir() bool {
+	od := c.comp.GetOutputDefinitions()
+	if len(od.GetParameters())+len(od.GetArtifacts()) > 0 || c.r.opts.Store.Remote() || c.r.opts.Executor.Name() == "docker" {
+		return true
+	}
+	for _, a := range append(append([]string(nil), c.ct.Command...), c.ct.Args...) {
+		if strings.Contains(a, "{{$}}") || strings.Contains(a, "output_file") || strings.Contains(a, "outputMetadataUri") || strings.Contains(a, "workspace_path") {
+			return true
+		}
+	}
+	return false
+}
+
+// workDir is where the task's process starts.
+func (c *containerTask) workDir(haveDir bool) string {
+	if haveDir {
+		return c.dir
+	}
+	return c.r.runDir
+}
+
+// lazyFile creates its file (and directory) on the first write.
+type lazyFile struct {
+	mu   sync.Mutex
+	path string
+	f    *os.File
+	err  error
+}
+
+func (l *lazyFile) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil && l.err == nil {
+		if l.err = os.MkdirAll(filepath.Dir(l.path), 0o755); l.err == nil {
+			l.f, l.err = os.Create(l.path)
+		}
+	}
+	if l.err != nil {
+		return 0, l.err
+	}
+	return l.f.Write(p)
+}
+
+// Close closes the file if it was created.
+func (l *lazyFile) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f != nil {
+		return l.f.Close()
+	}
+	return nil
 }
 
 // mounts lists what a container needs: the task directory, the input

@@ -100,11 +100,7 @@ func (f *fakeExecutor) Run(ctx context.Context, t *runner.ExecTask) (*runner.Exe
 		f.mu.Unlock()
 	}()
 	w := &taskIO{t: f.t, task: t}
-	raw, err := os.ReadFile(filepath.Join(t.Dir, "executor_input.json"))
-	if err != nil {
-		return nil, err
-	}
-	if err := json.Unmarshal(raw, &w.in); err != nil {
+	if err := json.Unmarshal(t.ExecutorInput, &w.in); err != nil {
 		return nil, err
 	}
 	code := 0

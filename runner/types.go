@@ -52,11 +52,14 @@ type ExecTask struct {
 	Command  []string // resolved; Kubernetes semantics (replaces ENTRYPOINT)
 	Args     []string // resolved; (replaces CMD)
 	Env      []string // KEY=VALUE, container env after the executor's own
-	Dir      string   // the task's root directory on the host (executor_input.json etc.)
-	Mounts   []Mount  // host paths the task reads or writes, for container executors
-	CPU      float64  // cores (limit), 0 = unlimited
-	Memory   int64    // bytes (limit), 0 = unlimited
-	GPUs     []string // UUIDs of the GPUs leased to this attempt
+	Dir      string   // working directory on the host (the task's root directory when it has one)
+	// ExecutorInput is the task's ExecutorInput as JSON (also written to
+	// executor_input.json in the task directory when there is one).
+	ExecutorInput []byte
+	Mounts        []Mount  // host paths the task reads or writes, for container executors
+	CPU           float64  // cores (limit), 0 = unlimited
+	Memory        int64    // bytes (limit), 0 = unlimited
+	GPUs          []string // UUIDs of the GPUs leased to this attempt
 	// GPULease carries files that keep GPU leases alive as long as the
 	// process lives (process executor: inherited lock files).
 	GPULease GPULease

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -108,7 +109,13 @@ func (e *Executor) Run(ctx context.Context, t *runner.ExecTask) (*runner.ExecRes
 	return res, nil
 }
 
-// lookPath resolves a command with the task's PATH.
+var (
+	pathMu    sync.Mutex
+	pathCache = map[string]string{}
+)
+
+// lookPath resolves a command with the task's PATH (results are cached:
+// filesystem lookups are slow on some machines and tasks repeat commands).
 func lookPath(name string, env []string) (string, error) {
 	if strings.Contains(name, "/") {
 		return name, nil
@@ -119,6 +126,23 @@ func lookPath(name string, env []string) (string, error) {
 			pathEnv = v
 		}
 	}
+	key := name + "\x00" + pathEnv
+	pathMu.Lock()
+	p, ok := pathCache[key]
+	pathMu.Unlock()
+	if ok {
+		return p, nil
+	}
+	p, err := findInPath(name, pathEnv)
+	if err == nil {
+		pathMu.Lock()
+		pathCache[key] = p
+		pathMu.Unlock()
+	}
+	return p, err
+}
+
+func findInPath(name, pathEnv string) (string, error) {
 	for _, dir := range strings.Split(pathEnv, ":") {
 		if dir == "" {
 			dir = "."
