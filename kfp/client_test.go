@@ -1,11 +1,14 @@
 package kfp_test
 
 import (
+	"context"
+	"encoding/pem"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mlpipe/mlpipe/kfp"
 	"github.com/mlpipe/mlpipe/kfp/kfptest"
@@ -202,5 +205,71 @@ func TestMissingTokenFile(t *testing.T) {
 	}
 	if len(srv.Requests()) != 0 {
 		t.Errorf("a request went out without its token")
+	}
+}
+
+func TestTLS(t *testing.T) {
+	t.Parallel()
+	srv := kfptest.New(t, kfptest.Options{TLS: true})
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	if err := os.WriteFile(ca, pemBytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		opts    kfp.Options
+		wantErr bool
+	}{
+		{name: "verified by default", opts: kfp.Options{}, wantErr: true},
+		{name: "trusted CA file", opts: kfp.Options{CAFile: ca}},
+		{name: "verification off", opts: kfp.Options{InsecureSkipVerify: true}},
+	}
+	for _, tt := range tests {
+		tt.opts.Host = srv.URL()
+		c, err := kfp.New(tt.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Health(t.Context())
+		if tt.wantErr {
+			var ne *kfp.NetworkError
+			if !errors.As(err, &ne) || !strings.Contains(err.Error(), "certificate") {
+				t.Errorf("%s: got %v, want a certificate error", tt.name, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+		}
+	}
+}
+
+func TestRequestTimeout(t *testing.T) {
+	t.Parallel()
+	srv := kfptest.New(t, kfptest.Options{})
+	srv.Inject(kfptest.RouteHealthz, kfptest.Fault{Kind: kfptest.Delay, Delay: time.Second})
+	c := newClient(t, srv, kfp.Options{ReadTimeout: 20 * time.Millisecond})
+	_, err := c.Health(t.Context())
+	var ne *kfp.NetworkError
+	if !errors.As(err, &ne) || !strings.Contains(err.Error(), "no answer within 20ms") {
+		t.Fatalf("Health on a slow server: got %v, want a timeout", err)
+	}
+}
+
+func TestWaitRunStopsOnCancel(t *testing.T) {
+	t.Parallel()
+	srv := kfptest.New(t, kfptest.Options{RunScript: []string{"", "RUNNING"}})
+	c := newClient(t, srv, kfp.Options{})
+	r := startRun(t, c)
+	ctx, cancel := context.WithCancel(t.Context())
+	_, err := c.WaitRun(ctx, r.RunID, kfp.WaitOptions{Interval: time.Millisecond,
+		OnChange: func(r *kfp.Run) {
+			if r.State == kfp.StateRunning {
+				cancel()
+			}
+		}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("WaitRun after cancel: got %v, want context.Canceled", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -387,5 +388,26 @@ func TestSubmitLocalImages(t *testing.T) {
 		if !strings.HasPrefix(img.(string), "registry.example.com/team/busybox@sha256:") {
 			t.Errorf("executor %s image %v, want it pinned by digest", label, img)
 		}
+	}
+}
+
+func TestSubmitTLS(t *testing.T) {
+	home := submitEnv(t)
+	srv := kfptest.New(t, kfptest.Options{TLS: true})
+	ca := filepath.Join(home, "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := submit(t, quickstart, "--host", srv.URL()); r.code != 1 || !strings.Contains(r.stderr, "certificate") {
+		t.Errorf("unknown CA: %s", r)
+	}
+	if r := submit(t, quickstart, "--host", srv.URL(), "--ca-file", ca); r.code != 0 {
+		t.Errorf("--ca-file: %s", r)
+	}
+	if r := submit(t, quickstart, "--host", srv.URL(), "--insecure-skip-verify"); r.code != 0 {
+		t.Errorf("--insecure-skip-verify: %s", r)
+	}
+	if r := submit(t, quickstart, "--host", srv.URL(), "--ca-file", filepath.Join(home, "missing.pem")); r.code != 2 {
+		t.Errorf("missing CA file: %s", r)
 	}
 }

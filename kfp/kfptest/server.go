@@ -16,6 +16,7 @@ package kfptest
 
 import (
 	"bytes"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net/http"
@@ -87,6 +88,8 @@ type Options struct {
 	// NoNamesEndpoint makes GET /pipelines/names/{name} unknown, as on old
 	// servers.
 	NoNamesEndpoint bool
+	// TLS serves HTTPS with a self-signed certificate (see Certificate).
+	TLS bool
 }
 
 // Route names an endpoint, for faults and assertions.
@@ -207,9 +210,16 @@ func NewServer(o Options) *Server {
 		calls:  map[Route]int{},
 		faults: map[Route][]Fault{},
 	}
-	s.ts = httptest.NewServer(s)
+	if o.TLS {
+		s.ts = httptest.NewTLSServer(s)
+	} else {
+		s.ts = httptest.NewServer(s)
+	}
 	return s
 }
+
+// Certificate is the server's certificate when it serves TLS, else nil.
+func (s *Server) Certificate() *x509.Certificate { return s.ts.Certificate() }
 
 // Close stops the server.
 func (s *Server) Close() { s.ts.Close() }

@@ -207,8 +207,8 @@ func (r *run) details(s *Server) map[string]any {
 	}
 	terminal := !r.finished.IsZero()
 	nodes := []any{
-		task(r, wf, wf, "", r.state, terminal, end(terminal), 0),
-		task(r, wf+"-root-driver", "root-driver", wf, "SUCCEEDED", true, ts(r.created), 1),
+		task(r, wf, wf, "", r.state, end(terminal), 0),
+		task(r, wf+"-root-driver", "root-driver", wf, "SUCCEEDED", ts(r.created), 1),
 	}
 	for i, n := range names {
 		st := ""
@@ -226,7 +226,7 @@ func (r *run) details(s *Server) map[string]any {
 			}
 		}
 		done := st == "SUCCEEDED" || st == "FAILED"
-		node := task(r, fmt.Sprintf("%s-%d", wf, i+2), n, wf, st, done, end(done), int64(100+i))
+		node := task(r, fmt.Sprintf("%s-%d", wf, i+2), n, wf, st, end(done), int64(100+i))
 		node["child_tasks"] = []any{map[string]any{"pod_name": fmt.Sprintf("%s-system-container-impl-%d", wf, 1000+i)}}
 		if st == "FAILED" {
 			node["error"] = map[string]any{"code": 2, "message": "failed with exit code 1"}
@@ -240,7 +240,9 @@ func (r *run) details(s *Server) map[string]any {
 	}
 }
 
-func task(r *run, id, name, parent, state string, started bool, endTime string, exec int64) map[string]any {
+// task is one node of task_details. A node with no state has not started:
+// its start_time is the epoch, like every unset time.
+func task(r *run, id, name, parent, state, endTime string, exec int64) map[string]any {
 	m := map[string]any{
 		"run_id":      r.id,
 		"task_id":     id,
@@ -248,7 +250,7 @@ func task(r *run, id, name, parent, state string, started bool, endTime string, 
 		"start_time":  ts(r.created),
 		"end_time":    endTime,
 	}
-	if !started && state == "" {
+	if state == "" {
 		m["start_time"] = epoch
 	}
 	put(m, "display_name", name)
