@@ -1,0 +1,540 @@
+package storage
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/mlpipe/mlpipe/runner"
+)
+
+// MinIOOptions configures a MinIO/S3 store. Only Endpoint is required.
+type MinIOOptions struct {
+	// Endpoint is host[:port], or a URL http://host[:port] or
+	// https://host[:port] whose scheme decides TLS.
+	Endpoint  string
+	AccessKey string
+	SecretKey string
+	// DisableTLS talks plain HTTP; TLS is on by default.
+	DisableTLS bool
+	// CAFile is a PEM bundle of certificate authorities trusted besides
+	// the system's.
+	CAFile string
+	Region string
+	// PathStyle addresses buckets as https://host/bucket (MinIO and most
+	// S3-compatible servers); otherwise minio-go picks (virtual-host style
+	// for AWS).
+	PathStyle bool
+	// CreateBucket creates the root's bucket when it is missing.
+	CreateBucket bool
+
+	// PartSize is the multipart part size (default 16 MiB; minio-go grows
+	// it for objects too large for 10,000 parts).
+	PartSize uint64
+	// PartThreads is how many parts of one file are sent at once (default 4).
+	PartThreads int
+	// Concurrency is how many files of a directory artifact are transferred
+	// at once (default 16).
+	Concurrency int
+	// Retries is how many times an operation that failed transiently is
+	// tried again (default 4; negative: never).
+	Retries int
+	// RetryBackoff is the wait before the first retry, doubled for each
+	// further one up to RetryMaxBackoff (defaults 500ms and 8s).
+	RetryBackoff    time.Duration
+	RetryMaxBackoff time.Duration
+	// ClientRetries is how many times minio-go retries one HTTP request
+	// inside an operation (default 5; negative: never).
+	ClientRetries int
+
+	// Progress, when set, is told about transfers of at least ProgressMin
+	// bytes (default 32 MiB), at most five times a second per transfer. It
+	// may be called from several goroutines, never at once for one transfer.
+	Progress    func(Progress)
+	ProgressMin int64
+	// Logger receives retries as warnings; nil discards.
+	Logger *slog.Logger
+}
+
+// Defaults of MinIOOptions.
+const (
+	DefaultPartSize    = 16 << 20
+	DefaultPartThreads = 4
+	DefaultConcurrency = 16
+	DefaultProgressMin = 32 << 20
+)
+
+// metaSHA256 is the user metadata key (header X-Amz-Meta-Mlpipe-Sha256)
+// holding the hex sha256 of an object's content.
+const metaSHA256 = "Mlpipe-Sha256"
+
+// MinIO is an artifact store in a MinIO or S3 bucket, with the layout of a
+// KFP cluster: <prefix>/<pipeline>/<run>/<task>/<output>. A file artifact
+// is one object; a directory artifact is one object per file under
+// <key>/ plus a manifest object beside it (see minio_dir.go).
+//
+// Integrity: Put hashes a file before sending it, so that the digest can
+// travel as user metadata in the same request that creates the object
+// (S3 fixes metadata when an upload starts; adding it afterwards means a
+// server-side copy of the whole object, which measured slower than
+// reading the file twice). Get hashes while streaming and compares with
+// the wanted digest or the recorded one. Uploads are atomic on the server
+// (single PUT, or multipart that is only visible once completed and is
+// aborted on failure), so a failed Put leaves no object that looks
+// complete.
+type MinIO struct {
+	client   *minio.Client
+	core     minio.Core
+	opts     MinIOOptions // with defaults applied and the secret cleared
+	secret   string       // only for redaction
+	scheme   string
+	bucket   string
+	prefix   string
+	endpoint string // scheme://host:port, for messages
+	log      *slog.Logger
+}
+
+var _ runner.ArtifactStore = (*MinIO)(nil)
+var _ Store = (*MinIO)(nil)
+
+// OpenMinIO opens the store for root (minio://bucket/prefix or
+// s3://bucket/prefix). It checks that the endpoint answers, the
+// credentials are accepted and the bucket exists (creating it when
+// opts.CreateBucket is set).
+func OpenMinIO(ctx context.Context, root string, opts MinIOOptions) (*MinIO, error) {
+	scheme, bucket, prefix, err := ParseObjectURI(root)
+	if err != nil {
+		return nil, err
+	}
+	m, err := newMinIO(scheme, bucket, prefix, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.ensureBucket(ctx); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func newMinIO(scheme, bucket, prefix string, opts MinIOOptions) (*MinIO, error) {
+	if opts.Endpoint == "" {
+		return nil, errors.New("object store: no endpoint configured")
+	}
+	secure := !opts.DisableTLS
+	host := opts.Endpoint
+	if strings.Contains(host, "://") {
+		u, err := url.Parse(host)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("object store endpoint %q: want host:port or http(s)://host:port", redactURL(host))
+		}
+		if u.User != nil {
+			return nil, fmt.Errorf("object store endpoint %q: put credentials in the access and secret keys, not the URL", redactURL(host))
+		}
+		if strings.Trim(u.Path, "/") != "" {
+			return nil, fmt.Errorf("object store endpoint %q: a path is not allowed", host)
+		}
+		secure, host = u.Scheme == "https", u.Host
+	}
+	applyDefaults(&opts)
+	tr, err := minio.DefaultTransport(secure)
+	if err != nil {
+		return nil, err
+	}
+	tr.MaxIdleConnsPerHost = max(tr.MaxIdleConnsPerHost, opts.Concurrency+opts.PartThreads)
+	if secure && opts.CAFile != "" {
+		pem, err := os.ReadFile(opts.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("object store CA file: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("object store CA file %s: no PEM certificates in it", opts.CAFile)
+		}
+		tr.TLSClientConfig.RootCAs = pool
+	}
+	lookup := minio.BucketLookupAuto
+	if opts.PathStyle {
+		lookup = minio.BucketLookupPath
+	}
+	client, err := minio.New(host, &minio.Options{
+		Creds:        credentials.NewStaticV4(opts.AccessKey, opts.SecretKey, ""),
+		Secure:       secure,
+		Transport:    tr,
+		Region:       opts.Region,
+		BucketLookup: lookup,
+		MaxRetries:   max(opts.ClientRetries, 0) + 1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("object store endpoint %q: %w", host, err)
+	}
+	m := &MinIO{
+		client:   client,
+		core:     minio.Core{Client: client},
+		secret:   opts.SecretKey,
+		scheme:   scheme,
+		bucket:   bucket,
+		prefix:   prefix,
+		endpoint: map[bool]string{true: "https://", false: "http://"}[secure] + host,
+		log:      opts.Logger,
+	}
+	opts.SecretKey = ""
+	m.opts = opts
+	return m, nil
+}
+
+func applyDefaults(o *MinIOOptions) {
+	if o.PartSize == 0 {
+		o.PartSize = DefaultPartSize
+	}
+	if o.PartThreads <= 0 {
+		o.PartThreads = DefaultPartThreads
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	switch {
+	case o.Retries == 0:
+		o.Retries = 4
+	case o.Retries < 0:
+		o.Retries = 0
+	}
+	if o.RetryBackoff <= 0 {
+		o.RetryBackoff = 500 * time.Millisecond
+	}
+	if o.RetryMaxBackoff <= 0 {
+		o.RetryMaxBackoff = 8 * time.Second
+	}
+	if o.ClientRetries == 0 {
+		o.ClientRetries = 5
+	}
+	if o.ProgressMin <= 0 {
+		o.ProgressMin = DefaultProgressMin
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// redactURL drops a URL's user information, for error messages.
+func redactURL(s string) string {
+	if u, err := url.Parse(s); err == nil && u.User != nil {
+		u.User = nil
+		return u.String()
+	}
+	return s
+}
+
+// ensureBucket checks the root's bucket, creating it when asked to.
+func (m *MinIO) ensureBucket(ctx context.Context) error {
+	root := m.scheme + "://" + m.bucket
+	var exists bool
+	err := m.retry(ctx, "open", root, m.bucket, func(ctx context.Context) error {
+		var err error
+		exists, err = m.client.BucketExists(ctx, m.bucket)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if exists {
+		return nil
+	}
+	if !m.opts.CreateBucket {
+		return fmt.Errorf("open %s: bucket %q at %s: %w (create it, or set minio.create_bucket)", root, m.bucket, m.endpoint, ErrBucketNotFound)
+	}
+	err = m.retry(ctx, "create bucket", root, m.bucket, func(ctx context.Context) error {
+		err := m.client.MakeBucket(ctx, m.bucket, minio.MakeBucketOptions{Region: m.opts.Region})
+		switch minio.ToErrorResponse(err).Code {
+		case "BucketAlreadyOwnedByYou", "BucketAlreadyExists":
+			return nil
+		}
+		return err
+	})
+	if err == nil {
+		m.log.InfoContext(ctx, "created bucket", "bucket", m.bucket, "endpoint", m.endpoint)
+	}
+	return err
+}
+
+// Endpoint is the server's URL (scheme://host:port).
+func (m *MinIO) Endpoint() string { return m.endpoint }
+
+// RunRoot implements runner.ArtifactStore: <scheme>://<bucket>/<prefix>/<pipeline>/<run>.
+func (m *MinIO) RunRoot(pipeline, runID string) string {
+	return m.scheme + "://" + m.bucket + "/" + path.Join(m.prefix, pipeline, runID)
+}
+
+// Remote implements runner.ArtifactStore: artifacts are staged in and out.
+func (m *MinIO) Remote() bool { return true }
+
+// locate splits an artifact URI; the key must not be empty.
+func (m *MinIO) locate(uri string) (bucket, key string, err error) {
+	_, bucket, key, err = ParseObjectURI(uri)
+	if err != nil {
+		return "", "", err
+	}
+	if key == "" {
+		return "", "", fmt.Errorf("%s: names a bucket, not an artifact", uri)
+	}
+	return bucket, key, nil
+}
+
+// Put implements runner.ArtifactStore: it uploads the file or directory at
+// localPath as the artifact at uri, replacing what was there.
+func (m *MinIO) Put(ctx context.Context, uri, localPath string) (runner.ArtifactInfo, error) {
+	bucket, key, err := m.locate(uri)
+	if err != nil {
+		return runner.ArtifactInfo{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return runner.ArtifactInfo{}, fmt.Errorf("put %s: %w", uri, err)
+	}
+	st, err := os.Stat(localPath)
+	if err != nil {
+		return runner.ArtifactInfo{}, fmt.Errorf("put %s: %w", uri, err)
+	}
+	if st.IsDir() {
+		return m.putDir(ctx, uri, bucket, key, localPath)
+	}
+	return m.putFile(ctx, uri, bucket, key, localPath)
+}
+
+func (m *MinIO) putFile(ctx context.Context, uri, bucket, key, localPath string) (runner.ArtifactInfo, error) {
+	// A directory artifact stored here before goes first, manifest first.
+	if err := m.removeDir(ctx, uri, bucket, key); err != nil {
+		return runner.ArtifactInfo{}, err
+	}
+	digest, size, err := fileDigest(ctx, localPath)
+	if err != nil {
+		return runner.ArtifactInfo{}, fmt.Errorf("put %s: %w", uri, err)
+	}
+	prog := newProgress(m.opts.Progress, m.opts.ProgressMin, "put", uri, size)
+	err = m.retry(ctx, "put", uri, bucket, func(ctx context.Context) error {
+		prog.reset()
+		return m.uploadFile(ctx, bucket, key, localPath, digest, size, prog)
+	})
+	if err != nil {
+		return runner.ArtifactInfo{}, err
+	}
+	prog.finish()
+	return runner.ArtifactInfo{Digest: digest, Size: size}, nil
+}
+
+// uploadFile sends one file with its digest as metadata. minio-go streams
+// it with size known: one PUT up to PartSize, else a parallel multipart
+// upload reading parts straight from the file.
+func (m *MinIO) uploadFile(ctx context.Context, bucket, key, localPath, digest string, size int64, prog *progressTracker) error {
+	f, err := os.Open(localPath)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil {
+		return err
+	} else if st.Size() != size {
+		return fmt.Errorf("%s changed while it was stored", localPath)
+	}
+	_, err = m.client.PutObject(ctx, bucket, key, f, size, m.putOptions(digest, prog))
+	return err
+}
+
+func (m *MinIO) putOptions(digest string, prog *progressTracker) minio.PutObjectOptions {
+	return minio.PutObjectOptions{
+		UserMetadata: map[string]string{metaSHA256: cleanDigest(digest)},
+		ContentType:  "application/octet-stream",
+		PartSize:     m.opts.PartSize,
+		NumThreads:   uint(m.opts.PartThreads),
+		// The payload is covered by our own sha256; on plain HTTP this
+		// spares minio-go's second sha256 of every byte for the request
+		// signature (over TLS minio-go sends unsigned payloads anyway).
+		DisableContentSha256: true,
+		Progress:             prog.hook(),
+	}
+}
+
+// Get implements runner.ArtifactStore: it downloads the artifact to
+// localPath (or only verifies it when localPath is empty), checking its
+// digest against want, or else against the digest recorded with it. A
+// download that fails or does not verify leaves nothing at localPath.
+func (m *MinIO) Get(ctx context.Context, uri, localPath, want string) (runner.ArtifactInfo, error) {
+	bucket, key, err := m.locate(uri)
+	if err != nil {
+		return runner.ArtifactInfo{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return runner.ArtifactInfo{}, fmt.Errorf("get %s: %w", uri, err)
+	}
+	_, err = m.statObject(ctx, "get", uri, bucket, key)
+	switch {
+	case err == nil:
+		return m.getFile(ctx, uri, bucket, key, localPath, want)
+	case !errors.Is(err, ErrNotFound) || errors.Is(err, ErrBucketNotFound):
+		return runner.ArtifactInfo{}, err
+	}
+	return m.getDir(ctx, uri, bucket, key, localPath, want)
+}
+
+func (m *MinIO) getFile(ctx context.Context, uri, bucket, key, localPath, want string) (runner.ArtifactInfo, error) {
+	dst := ""
+	if localPath != "" {
+		if err := os.MkdirAll(filepath.Dir(localPath), 0o755); err != nil {
+			return runner.ArtifactInfo{}, err
+		}
+		dst = tempName(localPath)
+		defer os.Remove(dst)
+	}
+	var info runner.ArtifactInfo
+	var prog *progressTracker
+	err := m.retry(ctx, "get", uri, bucket, func(ctx context.Context) error {
+		var err error
+		info, err = m.download(ctx, bucket, key, dst, want, func(size int64) *progressTracker {
+			if prog == nil {
+				prog = newProgress(m.opts.Progress, m.opts.ProgressMin, "get", uri, size)
+			}
+			prog.reset()
+			return prog
+		})
+		return err
+	})
+	if err != nil {
+		return runner.ArtifactInfo{}, withURI("get", uri, err)
+	}
+	if dst != "" {
+		if err := os.RemoveAll(localPath); err != nil {
+			return runner.ArtifactInfo{}, err
+		}
+		if err := os.Rename(dst, localPath); err != nil {
+			return runner.ArtifactInfo{}, err
+		}
+	}
+	prog.finish()
+	return info, nil
+}
+
+// download streams one object into the file dst (nothing when dst is
+// empty) while hashing it, and checks the digest against want, else
+// against the object's recorded digest. dst is removed on failure.
+func (m *MinIO) download(ctx context.Context, bucket, key, dst, want string, progress func(size int64) *progressTracker) (runner.ArtifactInfo, error) {
+	body, oi, _, err := m.core.GetObject(ctx, bucket, key, minio.GetObjectOptions{})
+	if err != nil {
+		return runner.ArtifactInfo{}, err
+	}
+	defer body.Close()
+	var w io.Writer = io.Discard
+	if dst != "" {
+		f, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+		if err != nil {
+			return runner.ArtifactInfo{}, err
+		}
+		defer f.Close()
+		w = f
+	}
+	var prog *progressTracker
+	if progress != nil {
+		prog = progress(oi.Size)
+	}
+	hr := newHashingReader(prog.reader(body))
+	n, err := io.CopyBuffer(onlyWriter{w}, hr, make([]byte, 1<<20))
+	if err == nil && n != oi.Size {
+		err = fmt.Errorf("got %d of %d bytes: %w", n, oi.Size, io.ErrUnexpectedEOF)
+	}
+	if err == nil {
+		if c, ok := w.(io.Closer); ok {
+			err = c.Close()
+		}
+	}
+	if err != nil {
+		if dst != "" {
+			os.Remove(dst)
+		}
+		return runner.ArtifactInfo{}, err
+	}
+	got := hr.digest()
+	recorded := recordedDigest(oi)
+	if want == "" {
+		want = recorded
+	}
+	if want != "" && got != want {
+		if dst != "" {
+			os.Remove(dst)
+		}
+		return runner.ArtifactInfo{}, fmt.Errorf("%w (recorded %s, found %s)", ErrDigestMismatch, want, got)
+	}
+	return runner.ArtifactInfo{Digest: got, Size: n}, nil
+}
+
+// onlyWriter hides a writer's ReadFrom, so that io.CopyBuffer uses the
+// large buffer.
+type onlyWriter struct{ w io.Writer }
+
+func (o onlyWriter) Write(p []byte) (int, error) { return o.w.Write(p) }
+
+// recordedDigest is the digest stored with an object, or "".
+func recordedDigest(oi minio.ObjectInfo) string {
+	for k, v := range oi.UserMetadata {
+		if strings.EqualFold(k, metaSHA256) || strings.EqualFold(k, "X-Amz-Meta-"+metaSHA256) {
+			return DigestPrefix + v
+		}
+	}
+	if v := oi.Metadata.Get("X-Amz-Meta-" + metaSHA256); v != "" {
+		return DigestPrefix + v
+	}
+	return ""
+}
+
+// withURI prefixes an untranslated error with the operation.
+func withURI(op, uri string, err error) error {
+	if strings.HasPrefix(err.Error(), op+" ") {
+		return err
+	}
+	return fmt.Errorf("%s %s: %w", op, uri, err)
+}
+
+// Stat implements runner.ArtifactStore: the size and recorded digest of a
+// file artifact, or of a directory artifact as its manifest records them.
+// A directory that has no manifest (an interrupted upload, or one written
+// by other tools) is ErrNotFound.
+func (m *MinIO) Stat(ctx context.Context, uri string) (runner.ArtifactInfo, error) {
+	bucket, key, err := m.locate(uri)
+	if err != nil {
+		return runner.ArtifactInfo{}, err
+	}
+	oi, err := m.statObject(ctx, "stat", uri, bucket, key)
+	if err == nil {
+		return runner.ArtifactInfo{Size: oi.Size, Digest: recordedDigest(oi)}, nil
+	}
+	if !errors.Is(err, ErrNotFound) || errors.Is(err, ErrBucketNotFound) {
+		return runner.ArtifactInfo{}, err
+	}
+	man, err := m.readManifest(ctx, "stat", uri, bucket, key)
+	if err != nil {
+		return runner.ArtifactInfo{}, err
+	}
+	return runner.ArtifactInfo{Size: man.Size, Digest: man.Digest, Dir: true}, nil
+}
+
+// statObject is a HEAD request with retries.
+func (m *MinIO) statObject(ctx context.Context, op, uri, bucket, key string) (minio.ObjectInfo, error) {
+	var oi minio.ObjectInfo
+	err := m.retry(ctx, op, uri, bucket, func(ctx context.Context) error {
+		var err error
+		oi, err = m.client.StatObject(ctx, bucket, key, minio.StatObjectOptions{})
+		return err
+	})
+	return oi, err
+}
