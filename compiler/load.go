@@ -114,8 +114,11 @@ func LoadIRBytes(file string, src []byte) (*IR, error) {
 	if ir.Raw == nil {
 		return nil, Diagnostics{{File: file, Msg: "no PipelineSpec document (a mapping with root and pipelineInfo) in the file"}}
 	}
-	ir.readExtensions()
-	b, err := json.Marshal(ir.Raw)
+	// The proto parse works on a copy: TASK_CONFIG is rewritten for the
+	// pinned proto, while Raw stays what the file says (submit sends it).
+	work := deepCopy(ir.Raw).(map[string]any)
+	ir.readExtensions(work)
+	b, err := json.Marshal(work)
 	if err != nil {
 		return nil, Diagnostics{{File: file, Msg: "cannot encode document: " + err.Error()}}
 	}
@@ -200,7 +203,7 @@ func normalizeNumbers(v any) any {
 
 // readExtensions records the fields newer than the pinned proto and rewrites
 // what the old proto cannot parse (the TASK_CONFIG enum value).
-func (ir *IR) readExtensions() {
+func (ir *IR) readExtensions(raw map[string]any) {
 	visitComp := func(name string, comp map[string]any) {
 		if inDefs, ok := mapAt(comp, "inputDefinitions", "parameters"); ok {
 			for in, rawP := range inDefs {
@@ -230,10 +233,10 @@ func (ir *IR) readExtensions() {
 			}
 		}
 	}
-	if root, ok := ir.Raw["root"].(map[string]any); ok {
+	if root, ok := raw["root"].(map[string]any); ok {
 		visitComp("root", root)
 	}
-	if comps, ok := ir.Raw["components"].(map[string]any); ok {
+	if comps, ok := raw["components"].(map[string]any); ok {
 		for n, c := range comps {
 			if cm, ok := c.(map[string]any); ok {
 				visitComp(n, cm)
@@ -483,4 +486,22 @@ func FromSpec(file string, spec *pb.PipelineSpec) (*IR, error) {
 		return nil, err
 	}
 	return LoadIRBytes(file, b)
+}
+
+func deepCopy(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = deepCopy(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = deepCopy(e)
+		}
+		return out
+	}
+	return v
 }

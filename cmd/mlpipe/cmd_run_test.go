@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -466,5 +465,4 @@ func TestPlanShowsParallelStagesAndCriticalPath(t *testing.T) {
 			t.Errorf("--format %s printed %q", f, r.stdout)
 		}
 	}
-	fmt.Sprint()
 }

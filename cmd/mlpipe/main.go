@@ -49,6 +49,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 	}()
 	app := newApp(stdin, stdout, stderr)
+	app.root.SetArgs(args)
 	err := app.root.ExecuteContext(ctx)
 	return exitCode(err, stderr)
 }
