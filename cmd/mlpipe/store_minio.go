@@ -1,0 +1,45 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/mlpipe/mlpipe/runner"
+	"github.com/mlpipe/mlpipe/storage"
+)
+
+// openObjectStore opens the MinIO/S3 artifact store for a minio:// or
+// s3:// pipeline root from the minio.* configuration: the bucket is the
+// root's host part and the key prefix its path. Opening checks the
+// endpoint, the credentials and the bucket (creating it when
+// minio.create_bucket is set), so a wrong setting fails before any task
+// runs.
+func (a *app) openObjectStore(root string) (runner.ArtifactStore, error) {
+	if _, _, _, err := storage.ParseObjectURI(root); err != nil {
+		return nil, usagef("pipeline root: %v", err)
+	}
+	c := a.cfg.Minio
+	if c.Endpoint == "" {
+		return nil, usagef("pipeline root %s needs an object store endpoint: set MLPIPE_MINIO_ENDPOINT (or minio.endpoint in the configuration file)", root)
+	}
+	opts := storage.MinIOOptions{
+		Endpoint:     c.Endpoint,
+		AccessKey:    c.AccessKey,
+		SecretKey:    c.SecretKey,
+		DisableTLS:   !c.Secure,
+		CAFile:       c.CAFile,
+		Region:       c.Region,
+		PathStyle:    c.PathStyle,
+		CreateBucket: c.CreateBucket,
+		Logger:       a.log,
+	}
+	ctx := a.root.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	s, err := storage.OpenMinIO(ctx, root, opts)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline root %s: %w", root, err)
+	}
+	return s, nil
+}
