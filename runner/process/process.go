@@ -61,8 +61,12 @@ func (e *Executor) Run(ctx context.Context, t *runner.ExecTask) (*runner.ExecRes
 	cmd := &exec.Cmd{Path: path, Args: argv, Dir: t.Dir, Env: env, Stdout: t.Stdout, Stderr: t.Stderr}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if t.GPULease != nil {
+		// The step inherits the GPU lock files: its leases live as long as
+		// it does, even if mlpipe dies first.
 		for _, f := range t.GPULease.Files() {
-			cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(f.Fd(), f.Name()))
+			if of, ok := f.(*os.File); ok {
+				cmd.ExtraFiles = append(cmd.ExtraFiles, of)
+			}
 		}
 	}
 	start := time.Now()
