@@ -109,7 +109,7 @@ func runRun(ctx context.Context, a *app, o runOptions, args []string) error {
 	if err != nil {
 		return err
 	}
-	gpus, gpuWhy, closeGPUs := a.gpuAllocator()
+	gpus, gpuWhy, closeGPUs := a.gpuAllocator(ir)
 	defer closeGPUs()
 	total := 0
 	if pl, err := compiler.MakePlan(ir, params); err == nil {
