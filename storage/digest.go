@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // DigestPrefix prefixes every digest mlpipe records.
@@ -31,8 +32,9 @@ func fileDigest(ctx context.Context, path string) (string, int64, error) {
 	}
 	defer f.Close()
 	h := sha256.New()
-	buf := make([]byte, 1<<20)
-	n, err := io.CopyBuffer(h, ctxReader{ctx, f}, buf)
+	buf := getBuffer()
+	defer putBuffer(buf)
+	n, err := io.CopyBuffer(h, ctxReader{ctx, f}, *buf)
 	if err != nil {
 		return "", 0, err
 	}
@@ -138,4 +140,58 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// buffers holds the 1 MiB copy buffers of transfers, so that artifacts of
+// many small files do not allocate one each.
+var buffers = sync.Pool{New: func() any {
+	b := make([]byte, 1<<20)
+	return &b
+}}
+
+func getBuffer() *[]byte  { return buffers.Get().(*[]byte) }
+func putBuffer(b *[]byte) { buffers.Put(b) }
+
+// copyHashed copies src to dst while another goroutine hashes the same
+// bytes, so that hashing (about 1 GB/s) overlaps the transfer instead of
+// adding to it. It returns the bytes copied and their digest.
+func copyHashed(dst io.Writer, src io.Reader) (int64, string, error) {
+	const nbuf, size = 4, 1 << 20
+	free := make(chan []byte, nbuf)
+	for range nbuf {
+		free <- make([]byte, size)
+	}
+	queue := make(chan []byte, nbuf)
+	sum := make(chan string, 1)
+	go func() {
+		h := sha256.New()
+		for b := range queue {
+			h.Write(b)
+			free <- b[:cap(b)]
+		}
+		sum <- DigestPrefix + hex.EncodeToString(h.Sum(nil))
+	}()
+	var n int64
+	var err error
+	for {
+		b := <-free
+		k, rerr := io.ReadFull(src, b)
+		if k > 0 {
+			if _, werr := dst.Write(b[:k]); werr != nil {
+				err = werr
+				break
+			}
+			n += int64(k)
+			queue <- b[:k]
+		}
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			break // the end; a short object is caught by the caller's size check
+		}
+		if rerr != nil {
+			err = rerr
+			break
+		}
+	}
+	close(queue)
+	return n, <-sum, err
 }

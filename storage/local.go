@@ -331,7 +331,9 @@ func copyFile(ctx context.Context, src, dst string, mode fs.FileMode) error {
 	if err != nil {
 		return err
 	}
-	if _, err := io.CopyBuffer(out, ctxReader{ctx, in}, make([]byte, 1<<20)); err != nil {
+	buf := getBuffer()
+	defer putBuffer(buf)
+	if _, err := io.CopyBuffer(out, ctxReader{ctx, in}, *buf); err != nil {
 		out.Close()
 		os.Remove(tmp)
 		return err

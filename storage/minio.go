@@ -448,8 +448,17 @@ func (m *MinIO) download(ctx context.Context, bucket, key, dst, want string, pro
 	if progress != nil {
 		prog = progress(oi.Size)
 	}
-	hr := newHashingReader(prog.reader(body))
-	n, err := io.CopyBuffer(onlyWriter{w}, hr, make([]byte, 1<<20))
+	var n int64
+	var got string
+	if oi.Size >= copyHashedMin {
+		n, got, err = copyHashed(w, prog.reader(body))
+	} else {
+		hr := newHashingReader(prog.reader(body))
+		buf := getBuffer()
+		n, err = io.CopyBuffer(onlyWriter{w}, hr, *buf)
+		putBuffer(buf)
+		got = hr.digest()
+	}
 	if err == nil && n != oi.Size {
 		err = fmt.Errorf("got %d of %d bytes: %w", n, oi.Size, io.ErrUnexpectedEOF)
 	}
@@ -464,7 +473,6 @@ func (m *MinIO) download(ctx context.Context, bucket, key, dst, want string, pro
 		}
 		return runner.ArtifactInfo{}, err
 	}
-	got := hr.digest()
 	recorded := recordedDigest(oi)
 	if want == "" {
 		want = recorded
@@ -477,6 +485,10 @@ func (m *MinIO) download(ctx context.Context, bucket, key, dst, want string, pro
 	}
 	return runner.ArtifactInfo{Digest: got, Size: n}, nil
 }
+
+// copyHashedMin is the size from which downloads hash in a goroutine of
+// their own.
+const copyHashedMin = 4 << 20
 
 // onlyWriter hides a writer's ReadFrom, so that io.CopyBuffer uses the
 // large buffer.

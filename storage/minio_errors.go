@@ -98,13 +98,12 @@ func isPlainHTTPAnswer(err error) bool {
 // isNetworkError reports whether err means the endpoint could not be
 // reached or the connection broke.
 func isNetworkError(err error) bool {
-	var ne net.Error
 	var ue *url.Error
 	var oe *net.OpError
 	var de *net.DNSError
-	return errors.As(err, &oe) || errors.As(err, &de) || errors.As(err, &ne) || errors.As(err, &ue) ||
+	return errors.As(err, &oe) || errors.As(err, &de) || errors.As(err, &ue) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
-		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
+		errors.Is(err, syscall.ETIMEDOUT) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
 }
 
 // transient reports whether an operation that failed with err may succeed

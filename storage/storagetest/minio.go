@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -128,6 +129,35 @@ func (s *MinIOServer) Start() {
 			s.t.Fatalf("MinIO did not become live in 60s: %s", s.logTail())
 		}
 	}
+}
+
+// CPUTime returns the CPU time the running server has used, read from
+// /proc (Linux); 0 when unknown.
+func (s *MinIOServer) CPUTime() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name (which ends with ")"): state is the
+	// first, utime and stime the 12th and 13th, in clock ticks of 1/100 s.
+	fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(fields) < 13 {
+		return 0
+	}
+	var ticks int64
+	for _, f := range fields[11:13] {
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return 0
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
 }
 
 // Stop kills the server (like a crash) and waits until it is gone.
