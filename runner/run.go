@@ -178,6 +178,12 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		if prev.State == Succeeded {
 			return nil, &PreflightError{Problems: []string{fmt.Sprintf("run %s already succeeded; nothing to resume", prev.ID)}}
 		}
+		// Steps the dead run left behind must not race the resumed ones.
+		if host, _ := os.Hostname(); prev.Host == "" || prev.Host == host {
+			if n := KillOrphans(prev.ID); n > 0 {
+				r.log.Warn("killed processes left by the interrupted run", "run_id", prev.ID, "count", n)
+			}
+		}
 		tasks, err := opts.History.Tasks(hctx, prev.ID)
 		if err != nil {
 			return nil, err

@@ -69,6 +69,7 @@ func runRun(ctx context.Context, a *app, o runOptions, args []string) error {
 		return err
 	}
 	defer hist.Close()
+	reapInterrupted(ctx, hist)
 	var ir *compiler.IR
 	var params map[string]any
 	source := ""
@@ -105,7 +106,7 @@ func runRun(ctx context.Context, a *app, o runOptions, args []string) error {
 	if err != nil {
 		return err
 	}
-	ex, why, err := a.chooseExecutor(ir)
+	ex, why, err := a.chooseExecutor(ctx, ir, source)
 	if err != nil {
 		return err
 	}

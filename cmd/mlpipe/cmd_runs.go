@@ -343,6 +343,9 @@ func runsRm(ctx context.Context, a *app, refs []string, force bool) error {
 		if r.State == runner.Running && runAlive(r) && !force {
 			return usagef("run %s is still running (pid %d); stop it first or use --force", r.ID, r.PID)
 		}
+		if r.State == runner.Running {
+			runner.KillOrphans(r.ID)
+		}
 		if err := a.deleteRunArtifacts(ctx, r); err != nil {
 			return fmt.Errorf("remove artifacts of run %s: %w", r.ID, err)
 		}
@@ -394,3 +397,18 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 var _ = metadata.ErrNotFound
+
+// reapInterrupted kills the step processes of runs whose mlpipe died on
+// this machine (they would keep GPUs and race a resume).
+func reapInterrupted(ctx context.Context, h *metadata.Store) {
+	runs, err := h.ListRuns(ctx, 50)
+	if err != nil {
+		return
+	}
+	host, _ := os.Hostname()
+	for _, r := range runs {
+		if r.State == runner.Running && (r.Host == "" || r.Host == host) && !runAlive(r) {
+			runner.KillOrphans(r.ID)
+		}
+	}
+}
