@@ -18,14 +18,18 @@ type imageChecker interface {
 	Push(ctx context.Context, image, registry string) (pinnedRef string, err error)
 }
 
-// submitImageChecker is filled by the Docker work. While it is nil, submit
-// checks no image and refuses --push.
+// submitImageChecker makes the imageChecker (cmd/mlpipe/docker.go sets it;
+// tests replace it). While it is nil, submit checks no image and refuses
+// --push.
 var submitImageChecker func(a *app) (imageChecker, error)
 
 // prepareImages refuses IR whose images exist only on this machine, or,
 // with push, pushes them to docker.registry and pins them by digest in
 // spec (the document that is submitted).
 func prepareImages(ctx context.Context, a *app, ir *compiler.IR, spec map[string]any, push bool) error {
+	if push && a.cfg.Docker.Registry == "" {
+		return usagef("--push needs a registry: set docker.registry in the configuration (or MLPIPE_DOCKER_REGISTRY)")
+	}
 	var checker imageChecker
 	if submitImageChecker != nil {
 		c, err := submitImageChecker(a)
@@ -36,7 +40,7 @@ func prepareImages(ctx context.Context, a *app, ir *compiler.IR, spec map[string
 	}
 	if checker == nil {
 		if push {
-			return usagef("--push needs the Docker executor, which this build of mlpipe does not have yet: push the images yourself and reference them by registry")
+			return usagef("--push needs Docker, which this build of mlpipe does not have: push the images yourself and reference them by registry")
 		}
 		return nil
 	}

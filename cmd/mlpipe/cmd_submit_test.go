@@ -210,7 +210,7 @@ func TestSubmitInvalidInput(t *testing.T) {
 		{name: "timeout without wait", args: []string{"--timeout", "1m"}, want: "--timeout goes with --wait"},
 		{name: "upload-only with a run option", args: []string{"--upload-only", "--wait"}, want: "--upload-only"},
 		{name: "multi-user without a namespace", opts: kfptest.Options{MultiUser: true}, want: "is multi-user: pass --namespace"},
-		{name: "push without the docker work", args: []string{"--push"}, want: "--push needs the Docker executor"},
+		{name: "push without a registry", args: []string{"--push"}, want: "--push needs a registry"},
 		{name: "missing pipeline", args: []string{"--poll-interval", "1s"}, want: "no such file"},
 	}
 	for _, tt := range tests {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"sort"
@@ -41,20 +42,22 @@ func (a *app) openStore(ir *compiler.IR, root string) (runner.ArtifactStore, err
 	return storage.NewLocal(root)
 }
 
-// chooseExecutor returns the executor for the run and says why.
-func (a *app) chooseExecutor(ir *compiler.IR) (runner.Executor, string, error) {
+// chooseExecutor returns the executor for the run and says why. source
+// is the path the run came from (a pipeline.yaml, its directory or an IR
+// file): the Docker executor builds the images of a pipeline's components.
+func (a *app) chooseExecutor(ctx context.Context, ir *compiler.IR, source string) (runner.Executor, string, error) {
 	choice := a.cfg.Executor
 	switch choice {
 	case "process":
 		return process.New(0), "process executor (--executor process)", nil
 	case "docker":
-		ex, err := a.dockerExecutor(ir)
+		ex, err := a.dockerExecutor(ctx, ir, source)
 		if err != nil {
 			return nil, "", err
 		}
 		return ex, "docker executor (--executor docker)", nil
 	}
-	ex, err := a.dockerExecutor(ir)
+	ex, err := a.dockerExecutor(ctx, ir, source)
 	if err == nil {
 		return ex, "docker executor (auto: the Docker daemon answers)", nil
 	}

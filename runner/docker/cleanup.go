@@ -1,0 +1,90 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+)
+
+// Cleanup removes the containers that mlpipe processes of this host left
+// behind when they died (killed, crashed, machine reset): containers
+// labelled with a PID that no longer runs, or that now belongs to another
+// process. Containers of live mlpipe processes and of other hosts sharing
+// the daemon are left alone. It returns how many it removed.
+func (e *Executor) Cleanup(ctx context.Context) (int, error) {
+	list, err := e.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", LabelPID))})
+	if err != nil {
+		return 0, fmt.Errorf("list mlpipe's containers: %w", ctxErr(ctx, err))
+	}
+	n := 0
+	var errs []error
+	for _, c := range list {
+		if !e.orphan(c.Labels) {
+			continue
+		}
+		if err := e.cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !notFound(err) {
+			errs = append(errs, fmt.Errorf("remove container %s of run %s: %w", short(c.ID), c.Labels[LabelRun], err))
+			continue
+		}
+		e.log.InfoContext(ctx, "removed a container left by a dead mlpipe process", "container", short(c.ID), "run_id", c.Labels[LabelRun], "task", c.Labels[LabelTask], "pid", c.Labels[LabelPID])
+		n++
+	}
+	return n, errors.Join(errs...)
+}
+
+// orphan reports whether the container's owning mlpipe process, on this
+// host, is gone.
+func (e *Executor) orphan(labels map[string]string) bool {
+	if h := labels[LabelHost]; h != "" && h != e.host {
+		return false
+	}
+	pid, err := strconv.Atoi(labels[LabelPID])
+	if err != nil || pid <= 0 {
+		return false
+	}
+	if pid == e.pid && labels[LabelPIDStart] == e.start {
+		return false
+	}
+	return !alive(pid, labels[LabelPIDStart])
+}
+
+// alive reports whether process pid runs and, when start is known, is the
+// process that started at that time (not a later process given the same
+// PID).
+func alive(pid int, start string) bool {
+	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return false
+	}
+	if start == "" {
+		return true
+	}
+	now := processStart(pid)
+	return now == "" || now == start
+}
+
+// processStart returns the start time of a process in clock ticks since
+// boot (field 22 of /proc/PID/stat), or "" where it cannot be read.
+func processStart(pid int) string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return ""
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return ""
+	}
+	fields := strings.Fields(s[i+1:])
+	// After the command come state (field 3) ... starttime (field 22).
+	if len(fields) < 20 {
+		return ""
+	}
+	return fields[19]
+}
