@@ -1,5 +1,16 @@
 // Package storage keeps artifacts: the local directory store (the default)
-// and the MinIO/S3 store, behind one interface, with a conformance suite
-// (storage/storagetest) that every store passes. Both implement the
+// and the MinIO/S3 store, behind one interface (Store), with a conformance
+// suite (storage/storagetest) that every store passes. Both implement the
 // runner's ArtifactStore.
+//
+// The MinIO/S3 store keeps the layout of a KFP cluster,
+// <prefix>/<pipeline>/<run>/<task>/<output>, a file artifact as one object
+// and a directory artifact as one object per file under the artifact's key.
+// Every object carries the sha256 of its content as user metadata
+// (X-Amz-Meta-Mlpipe-Sha256); a directory artifact also has a manifest
+// object beside it, written last, listing its files and tree digest.
+// Downloads are verified against the digest the run history recorded, or
+// the one stored with the object. Errors leave the package as ErrNotFound,
+// ErrBucketNotFound, ErrAccessDenied, ErrUnreachable or ErrDigestMismatch,
+// naming the endpoint and bucket and never the secret key.
 package storage

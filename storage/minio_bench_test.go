@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -48,10 +49,21 @@ func TestMinIOThroughput(t *testing.T) {
 	size := float64(int64(mib) << 20)
 	mbps := func(d time.Duration) float64 { return size / d.Seconds() / 1e6 }
 	var plainUp, storeUp, plainDown, storeDown []time.Duration
+	cpu := map[string]*[2]time.Duration{} // op → client, server CPU over all rounds
+	measure := func(op string, fn func() error) time.Duration {
+		c0, s0 := processCPU(), srv.CPUTime()
+		d := timed(t, fn)
+		if cpu[op] == nil {
+			cpu[op] = &[2]time.Duration{}
+		}
+		cpu[op][0] += processCPU() - c0
+		cpu[op][1] += srv.CPUTime() - s0
+		return d
+	}
 	for r := range rounds {
 		up := []func(){
 			func() {
-				plainUp = append(plainUp, timed(t, func() error {
+				plainUp = append(plainUp, measure("plain put", func() error {
 					f, err := os.Open(big)
 					if err != nil {
 						return err
@@ -62,7 +74,7 @@ func TestMinIOThroughput(t *testing.T) {
 				}))
 			},
 			func() {
-				storeUp = append(storeUp, timed(t, func() error {
+				storeUp = append(storeUp, measure("store put", func() error {
 					_, err := s.Put(ctx, "minio://bench/store/big", big)
 					return err
 				}))
@@ -71,7 +83,7 @@ func TestMinIOThroughput(t *testing.T) {
 		down := []func(){
 			func() {
 				dst := filepath.Join(tmp, "plain-down")
-				plainDown = append(plainDown, timed(t, func() error {
+				plainDown = append(plainDown, measure("plain get", func() error {
 					o, err := c.GetObject(ctx, "bench", "plain/big", minio.GetObjectOptions{})
 					if err != nil {
 						return err
@@ -91,7 +103,7 @@ func TestMinIOThroughput(t *testing.T) {
 			},
 			func() {
 				dst := filepath.Join(tmp, "store-down")
-				storeDown = append(storeDown, timed(t, func() error {
+				storeDown = append(storeDown, measure("store get", func() error {
 					_, err := s.Get(ctx, "minio://bench/store/big", dst, "")
 					return err
 				}))
@@ -112,6 +124,10 @@ func TestMinIOThroughput(t *testing.T) {
 		pu.Seconds(), mbps(pu), su.Seconds(), mbps(su), pu.Seconds()/su.Seconds())
 	t.Logf("  download: plain GetObject %6.2fs %7.1f MB/s | store Get %6.2fs %7.1f MB/s | ratio %.2f",
 		pd.Seconds(), mbps(pd), sd.Seconds(), mbps(sd), pd.Seconds()/sd.Seconds())
+	for _, op := range []string{"plain put", "store put", "plain get", "store get"} {
+		c := cpu[op]
+		t.Logf("  CPU per round, %s: client %.2fs, server %.2fs", op, c[0].Seconds()/float64(rounds), c[1].Seconds()/float64(rounds))
+	}
 	os.Remove(big)
 
 	// The directory of small files.
@@ -181,6 +197,15 @@ func TestMinIOThroughput(t *testing.T) {
 		return err
 	})
 	t.Logf("  store Get of the directory: %6.2fs (one run)", dd.Seconds())
+}
+
+// processCPU is the CPU time (user and system) this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func envInt(t *testing.T, name string, def int) int {

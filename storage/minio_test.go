@@ -345,3 +345,27 @@ func TestMinIOProgress(t *testing.T) {
 		}
 	}
 }
+
+// TestMinIOTLS: TLS is the default; a private CA is trusted through
+// CAFile and refused without it.
+func TestMinIOTLS(t *testing.T) {
+	srv := storagetest.StartMinIOTLS(t)
+	s := openMinIO(t, srv, "minio://tls/p", nil)
+	if !strings.HasPrefix(s.Endpoint(), "https://") {
+		t.Errorf("Endpoint() = %q, want https", s.Endpoint())
+	}
+	src := writeTemp(t, "over TLS")
+	info, err := s.Put(t.Context(), "minio://tls/p/a", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(t.Context(), "minio://tls/p/a", filepath.Join(t.TempDir(), "a"), info.Digest); err != nil {
+		t.Fatal(err)
+	}
+	opts := srv.Options()
+	opts.CAFile = ""
+	_, err = storage.OpenMinIO(t.Context(), "minio://tls/p", opts)
+	if err == nil || !strings.Contains(err.Error(), "ca_file") {
+		t.Errorf("OpenMinIO without the CA: %v, want advice about minio.ca_file", err)
+	}
+}

@@ -3,10 +3,17 @@ package storagetest
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -27,11 +34,15 @@ type MinIOServer struct {
 	Endpoint  string // 127.0.0.1:port
 	AccessKey string
 	SecretKey string
+	// CAFile is the PEM certificate of a TLS server (StartMinIOTLS), else "".
+	CAFile string
 
 	t       testing.TB
 	bin     string
 	dataDir string
 	logFile string
+	certDir string
+	client  *http.Client
 	mu      sync.Mutex
 	cmd     *exec.Cmd
 	exited  chan struct{}
@@ -41,6 +52,18 @@ type MinIOServer struct {
 // MinIO binary the test is skipped, or fails when MLPIPE_REQUIRE_MINIO=1
 // or CI is set.
 func StartMinIO(t testing.TB) *MinIOServer {
+	t.Helper()
+	return startMinIO(t, false)
+}
+
+// StartMinIOTLS starts a server that speaks TLS with a self-signed
+// certificate for 127.0.0.1, written to CAFile.
+func StartMinIOTLS(t testing.TB) *MinIOServer {
+	t.Helper()
+	return startMinIO(t, true)
+}
+
+func startMinIO(t testing.TB, withTLS bool) *MinIOServer {
 	t.Helper()
 	bin, err := minioBinary()
 	if err != nil {
@@ -58,6 +81,13 @@ func StartMinIO(t testing.TB) *MinIOServer {
 		bin:       bin,
 		dataDir:   filepath.Join(dir, "data"),
 		logFile:   filepath.Join(dir, "minio.log"),
+		client:    http.DefaultClient,
+	}
+	if withTLS {
+		s.certDir = filepath.Join(dir, "certs")
+		s.CAFile = filepath.Join(s.certDir, "public.crt")
+		pool := writeCert(t, s.certDir)
+		s.client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	}
 	t.Cleanup(s.Stop)
 	s.Start()
@@ -71,7 +101,8 @@ func (s *MinIOServer) Options() storage.MinIOOptions {
 		Endpoint:        s.Endpoint,
 		AccessKey:       s.AccessKey,
 		SecretKey:       s.SecretKey,
-		DisableTLS:      true,
+		DisableTLS:      s.CAFile == "",
+		CAFile:          s.CAFile,
 		PathStyle:       true,
 		RetryBackoff:    100 * time.Millisecond,
 		RetryMaxBackoff: time.Second,
@@ -92,7 +123,11 @@ func (s *MinIOServer) Start() {
 		s.t.Fatal(err)
 	}
 	defer log.Close()
-	cmd := exec.Command(s.bin, "server", s.dataDir, "--address", s.Endpoint, "--console-address", "127.0.0.1:0", "--quiet")
+	args := []string{"server", s.dataDir, "--address", s.Endpoint, "--console-address", "127.0.0.1:0", "--quiet"}
+	if s.certDir != "" {
+		args = append(args, "--certs-dir", s.certDir)
+	}
+	cmd := exec.Command(s.bin, args...)
 	cmd.Env = append(os.Environ(),
 		"MINIO_ROOT_USER="+s.AccessKey,
 		"MINIO_ROOT_PASSWORD="+s.SecretKey,
@@ -111,8 +146,11 @@ func (s *MinIOServer) Start() {
 	s.cmd, s.exited = cmd, exited
 	deadline := time.Now().Add(60 * time.Second)
 	url := "http://" + s.Endpoint + "/minio/health/live"
+	if s.CAFile != "" {
+		url = "https://" + s.Endpoint + "/minio/health/live"
+	}
 	for {
-		resp, err := http.Get(url)
+		resp, err := s.client.Get(url)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -240,6 +278,49 @@ func findScript() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// writeCert writes a self-signed certificate for 127.0.0.1 as
+// dir/public.crt and its key as dir/private.key (MinIO's names), and
+// returns a pool that trusts it.
+func writeCert(t testing.TB, dir string) *x509.CertPool {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+		Subject:               pkix.Name{CommonName: "mlpipe test MinIO"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	if err := os.WriteFile(filepath.Join(dir, "public.crt"), certPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "private.key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(certPEM)
+	return pool
 }
 
 func freePort(t testing.TB) string {
