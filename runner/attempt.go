@@ -35,6 +35,10 @@ func (c *containerTask) attempt(ctx context.Context, n int, lease GPULease) (o o
 	r := c.r
 	arec := &AttemptRecord{RunID: r.runID, TaskPath: c.path, Attempt: n, StartedAt: time.Now(), Executor: r.opts.Executor.Name(), Image: c.image, ImageDigest: c.digest}
 	o.rec = arec
+	if c.imagePhase != nil {
+		arec.Phases = append(arec.Phases, *c.imagePhase)
+		c.imagePhase = nil
+	}
 	var phaseMu sync.Mutex
 	addPhase := func(name string, start, end time.Time) {
 		phaseMu.Lock()

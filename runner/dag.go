@@ -139,6 +139,13 @@ func (d *dagRun) decide(ctx context.Context, key string, t *pb.PipelineTaskSpec,
 			return finish(Skipped, "not started: the run is failing (fail-fast; --keep-going runs independent tasks)"), nil
 		}
 	}
+	for _, dep := range deps {
+		if res := results[dep]; res.tainted {
+			r := finish(Skipped, "after the benchmarked task "+d.r.opts.Target)
+			r.tainted = true
+			return r, nil
+		}
+	}
 	callee := d.r.ir.Component(t.GetComponentRef().GetName())
 	if callee == nil {
 		d.r.fail()
@@ -191,7 +198,7 @@ func (r *run) execTask(ctx context.Context, d *dagRun, key string, t *pb.Pipelin
 			msg = firstFailure(results)
 		}
 		r.recordGroup(path, t, state, msg)
-		return &taskResult{state: state, out: out, message: msg}
+		return &taskResult{state: state, out: out, message: msg, tainted: anyTainted(results)}
 	}
 	if err := r.checkLiterals(compName, in.params); err != nil {
 		r.fail()
@@ -380,7 +387,7 @@ func (r *run) execLoop(ctx context.Context, d *dagRun, key string, t *pb.Pipelin
 			if err != nil && state == Succeeded {
 				state, msg = Failed, err.Error()
 			}
-			results[i] = &taskResult{state: state, out: out, message: msg}
+			results[i] = &taskResult{state: state, out: out, message: msg, tainted: anyTainted(res)}
 			bodyResults[i] = res
 		}(i)
 	}
@@ -418,7 +425,20 @@ func (r *run) execLoop(ctx context.Context, d *dagRun, key string, t *pb.Pipelin
 		}
 	}
 	r.recordGroup(path, t, state, msg)
-	return &taskResult{state: state, out: out, message: msg}
+	tainted := false
+	for _, res := range results {
+		tainted = tainted || res.tainted
+	}
+	return &taskResult{state: state, out: out, message: msg, tainted: tainted}
+}
+
+func anyTainted(results map[string]*taskResult) bool {
+	for _, res := range results {
+		if res.tainted {
+			return true
+		}
+	}
+	return false
 }
 
 func coerceLoopItem(t pb.ParameterType_ParameterTypeEnum, v any) (any, error) {

@@ -26,6 +26,8 @@ type taskResult struct {
 	state   State
 	out     *outputs
 	message string
+	// tainted marks the benchmark target and what contains it.
+	tainted bool
 }
 
 // resolvedInputs are a task's inputs after §4.2.

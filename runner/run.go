@@ -46,6 +46,10 @@ type Options struct {
 	NoCache     bool    // do not look up the cache
 	// PipelineRoot is shown to components as {{$.pipeline_root}}.
 	PipelineRoot string
+	// Target, for benchmarks, names one task (by display name; loop
+	// iterations included): it always runs (no cache), the tasks it needs
+	// may come from the cache, and the tasks after it are skipped.
+	Target string
 
 	// Events receives every task and run state change (synchronously, from
 	// several goroutines one at a time).
@@ -442,4 +446,10 @@ func physicalMemory() int64 {
 		}
 	}
 	return 8 << 30
+}
+
+// isTarget reports whether a task (display name) is the benchmark target.
+func (r *run) isTarget(name string) bool {
+	t := r.opts.Target
+	return t != "" && (name == t || strings.HasPrefix(name, t+"["))
 }

@@ -40,6 +40,9 @@ type containerTask struct {
 	env      []string
 	prio     int
 	exempt   bool
+	// imagePhase is the time spent resolving (building, pulling) the image,
+	// reported with the first attempt.
+	imagePhase *Phase
 }
 
 // execContainer runs a container task: resume and cache checks, resource
@@ -53,6 +56,14 @@ func (r *run) execContainer(ctx context.Context, d *dagRun, key string, t *pb.Pi
 	if res := c.resumed(ctx); res != nil {
 		return res
 	}
+	target := r.isTarget(c.name)
+	res := c.run(ctx, target, exempt, prio)
+	res.tainted = target
+	return res
+}
+
+func (c *containerTask) run(ctx context.Context, target, exempt bool, prio int) *taskResult {
+	r := c.r
 	if err := c.prepare(); err != nil {
 		return c.finish(Failed, nil, err.Error())
 	}
@@ -61,6 +72,7 @@ func (r *run) execContainer(ctx context.Context, d *dagRun, key string, t *pb.Pi
 		start := time.Now()
 		digest, err := r.resolveImage(ctx, resolver, c.image)
 		c.rec.StartedAt = start
+		c.imagePhase = &Phase{Name: "image", Start: start, End: time.Now()}
 		if err != nil {
 			if ctx.Err() != nil {
 				return c.finish(Canceled, nil, "cancelled")
@@ -69,12 +81,12 @@ func (r *run) execContainer(ctx context.Context, d *dagRun, key string, t *pb.Pi
 		}
 		c.digest = digest
 	}
-	enableCache := t.GetCachingOptions().GetEnableCache()
+	enableCache := c.t.GetCachingOptions().GetEnableCache()
 	key2, keyErr := c.cacheKey()
 	if keyErr == nil {
 		c.rec.CacheKey = key2
 	}
-	if enableCache && !r.opts.NoCache && keyErr == nil {
+	if enableCache && !r.opts.NoCache && !target && keyErr == nil {
 		if out := c.cacheLookup(ctx, key2); out != nil {
 			return out
 		}
@@ -86,7 +98,7 @@ func (r *run) execContainer(ctx context.Context, d *dagRun, key string, t *pb.Pi
 		if r.opts.GPUs == nil {
 			return c.finish(Failed, nil, "task needs GPUs but none are available")
 		}
-		l, err := r.opts.GPUs.Acquire(ctx, GPURequest{RunID: r.runID, Task: path, Count: c.gpus, Type: c.gpuType})
+		l, err := r.opts.GPUs.Acquire(ctx, GPURequest{RunID: r.runID, Task: c.path, Count: c.gpus, Type: c.gpuType})
 		if err != nil {
 			if ctx.Err() != nil {
 				return c.finish(Canceled, nil, "cancelled while waiting for GPUs")
