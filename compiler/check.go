@@ -215,6 +215,13 @@ func checkTask(d *diags, p *Pipeline, t *Task) {
 	if t.When != "" {
 		checkWhenExpr(d, p, t)
 	}
+	if r := t.Resources.GPURef; r != nil {
+		if in := p.input(r.Name); in == nil {
+			d.at(r.Pos, "resources.gpu: unknown pipeline input %q", r.Name)
+		} else if in.Type.Param != pb.ParameterType_NUMBER_INTEGER && in.Type.Param != pb.ParameterType_BOOLEAN {
+			d.at(r.Pos, "resources.gpu: input %q is %s; it must be an Integer (a count) or a Boolean (one GPU or none)", r.Name, in.Type)
+		}
+	}
 	if c.IsDAG() {
 		// A DAG component: container settings do not apply.
 		if t.Resources != (TaskResources{}) {

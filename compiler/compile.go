@@ -26,10 +26,11 @@ func Compile(p *Pipeline) (*pb.PipelineSpec, error) {
 			SdkVersion:    "mlpipe-" + Version,
 			Components:    map[string]*pb.ComponentSpec{},
 		},
-		executors: map[string]*pb.PipelineDeploymentConfig_ExecutorSpec{},
-		used:      map[string]bool{},
-		dedup:     map[string]string{},
-		fastDedup: map[string]string{},
+		executors:      map[string]*pb.PipelineDeploymentConfig_ExecutorSpec{},
+		used:           map[string]bool{},
+		dedup:          map[string]string{},
+		fastDedup:      map[string]string{},
+		resourceExtras: map[string]map[string]any{},
 	}
 	root, err := c.compileDAG(p)
 	if err != nil {
@@ -41,6 +42,9 @@ func Compile(p *Pipeline) (*pb.PipelineSpec, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode deploymentSpec: %w", err)
 	}
+	if err := mergeResourceExtras(st, c.resourceExtras); err != nil {
+		return nil, err
+	}
 	c.spec.DeploymentSpec = st
 	return c.spec, nil
 }
@@ -51,8 +55,11 @@ type compiler struct {
 	used      map[string]bool   // component names and executor labels in use
 	dedup     map[string]string // content key -> component name
 	fastDedup map[string]string // component pointer and task settings -> name
-	lastComp  string
-	groupN    int
+	// resourceExtras holds, by executor label, resource fields newer than
+	// the pinned proto, merged into deploymentSpec after encoding.
+	resourceExtras map[string]map[string]any
+	lastComp       string
+	groupN         int
 }
 
 // group is a DAG component mlpipe generates around tasks: an exit handler,
@@ -230,6 +237,10 @@ func (c *compiler) wireTask(s *dagScope, t *Task) error {
 		case "cond":
 			cond = g
 		}
+	}
+	if ref := t.Resources.GPURef; ref != nil {
+		ensureInputs(ts)
+		ts.Inputs.Parameters["pipelinechannel--"+ref.Name] = c.bindParam(s, t, ref, "")
 	}
 	itemKey := ""
 	itemArtifact := false
@@ -806,4 +817,46 @@ func outputDefs(params []*Param) *pb.ComponentOutputsSpec {
 		defs.Parameters[p.Name] = &pb.ComponentOutputsSpec_ParameterSpec{ParameterType: p.Type.Param, Description: p.Description}
 	}
 	return defs
+}
+
+// mergeResourceExtras adds newer resource fields to executors' container
+// resources in the encoded deploymentSpec.
+func mergeResourceExtras(st *structpb.Struct, extras map[string]map[string]any) error {
+	if len(extras) == 0 {
+		return nil
+	}
+	m := st.AsMap()
+	execs, _ := m["executors"].(map[string]any)
+	for label, extra := range extras {
+		e, _ := execs[label].(map[string]any)
+		ct, _ := e["container"].(map[string]any)
+		if ct == nil {
+			continue
+		}
+		res, _ := ct["resources"].(map[string]any)
+		if res == nil {
+			res = map[string]any{}
+			ct["resources"] = res
+		}
+		for k, v := range extra {
+			if sub, ok := v.(map[string]any); ok {
+				cur, _ := res[k].(map[string]any)
+				if cur == nil {
+					cur = map[string]any{}
+				}
+				for kk, vv := range sub {
+					cur[kk] = vv
+				}
+				res[k] = cur
+				continue
+			}
+			res[k] = v
+		}
+	}
+	ns, err := structpb.NewStruct(m)
+	if err != nil {
+		return err
+	}
+	st.Fields = ns.Fields
+	return nil
 }

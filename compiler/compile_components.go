@@ -95,6 +95,20 @@ func (c *compiler) taskComponent(t *Task) (string, error) {
 	if exec != nil {
 		applyTaskSettings(exec, t)
 	}
+	var extra map[string]any
+	if ref := t.Resources.GPURef; ref != nil && exec != nil {
+		// A count known only at run time: the string fields newer KFP
+		// versions read (KFP-IR.md §6.2); the old numeric ones cannot
+		// hold a placeholder.
+		typ := t.Resources.GPUType
+		if typ == "" {
+			typ = "nvidia.com/gpu"
+		}
+		extra = map[string]any{"accelerator": map[string]any{
+			"resourceCount": fmt.Sprintf("{{$.inputs.parameters['pipelinechannel--%s']}}", ref.Name),
+			"resourceType":  typ,
+		}}
+	}
 	es := &pb.PipelineDeploymentConfig_ExecutorSpec{}
 	if importer != nil {
 		es.Spec = &pb.PipelineDeploymentConfig_ExecutorSpec_Importer{Importer: importer}
@@ -104,6 +118,9 @@ func (c *compiler) taskComponent(t *Task) (string, error) {
 	// De-duplicate by content.
 	cs.Implementation = nil
 	key, err := contentKey(cs, es)
+	if extra != nil {
+		key += fmt.Sprint(extra)
+	}
 	if err != nil {
 		return "", err
 	}
@@ -116,6 +133,9 @@ func (c *compiler) taskComponent(t *Task) (string, error) {
 	cs.Implementation = &pb.ComponentSpec_ExecutorLabel{ExecutorLabel: label}
 	c.spec.Components[name] = cs
 	c.executors[label] = es
+	if extra != nil {
+		c.resourceExtras[label] = extra
+	}
 	c.dedup[key] = name
 	c.lastComp = name
 	return name, nil
@@ -148,7 +168,7 @@ func applyTaskSettings(exec *pb.PipelineDeploymentConfig_PipelineContainerSpec, 
 		}
 	}
 	r := t.Resources
-	if r.CPU == "" && r.Memory == "" && r.GPU == 0 {
+	if r.CPU == "" && r.Memory == "" && r.GPU == 0 && r.GPURef == nil {
 		return
 	}
 	if exec.Resources == nil {

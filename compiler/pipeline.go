@@ -66,9 +66,12 @@ type TaskInput struct {
 
 // TaskResources is the resources: block of a task.
 type TaskResources struct {
-	CPU     string // Kubernetes quantity: "2", "500m"
-	Memory  string // "4Gi", "512M"
-	GPU     int
+	CPU    string // Kubernetes quantity: "2", "500m"
+	Memory string // "4Gi", "512M"
+	GPU    int
+	// GPURef is set when gpu: is ${{ inputs.NAME }} (an Integer, or a
+	// Boolean meaning one GPU or none), resolved at run time.
+	GPURef  *Ref
 	GPUType string
 	Pos     yamlnode.Pos
 }
@@ -574,8 +577,17 @@ func parseResources(d *diags, n *yamlnode.Node) TaskResources {
 		}
 	}
 	if g := n.Get("gpu"); g != nil {
-		if g.Kind != yamlnode.Int || g.Int < 0 || g.Int > 1024 {
-			d.node(g, "gpu must be a whole number of GPUs")
+		if g.Kind == yamlnode.String && strings.Contains(g.Str, "${{") {
+			v := parseValue(d, g)
+			if v != nil {
+				if v.Ref == nil || v.Ref.Kind != RefInput {
+					d.node(g, "gpu must be a number or ${{ inputs.NAME }} (an Integer or Boolean pipeline input)")
+				} else {
+					r.GPURef = v.Ref
+				}
+			}
+		} else if g.Kind != yamlnode.Int || g.Int < 0 || g.Int > 1024 {
+			d.node(g, "gpu must be a whole number of GPUs or ${{ inputs.NAME }}")
 		} else {
 			r.GPU = int(g.Int)
 		}

@@ -25,6 +25,8 @@ func (r *run) preflight() error {
 		}
 		ct := e.Container
 		tasks := strings.Join(uses[compName], ", ")
+		// Counts given by a placeholder are known at run time only (the
+		// task then fails with the reason if no GPU can be used).
 		if n, err := strconv.Atoi(strings.TrimSpace(ct.Resources.AcceleratorCount)); err == nil && n > 0 {
 			req := GPURequest{Count: n, Type: ct.Resources.AcceleratorType, Task: tasks}
 			switch {

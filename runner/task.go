@@ -96,7 +96,11 @@ func (c *containerTask) run(ctx context.Context, target, exempt bool, prio int) 
 	var lease GPULease
 	if c.gpus > 0 {
 		if r.opts.GPUs == nil {
-			return c.finish(Failed, nil, "task needs GPUs but none are available")
+			why := r.opts.GPUUnavailable
+			if why == "" {
+				why = "no GPU allocator"
+			}
+			return c.finish(Failed, nil, fmt.Sprintf("task needs %d GPU(s) but none can be used: %s", c.gpus, why))
 		}
 		l, err := r.opts.GPUs.Acquire(ctx, GPURequest{RunID: r.runID, Task: c.path, Count: c.gpus, Type: c.gpuType})
 		if err != nil {
@@ -149,7 +153,16 @@ func (c *containerTask) prepare() error {
 		if err != nil {
 			return fmt.Errorf("accelerator count: %w", err)
 		}
-		cnt, err := strconv.ParseFloat(strings.TrimSpace(n), 64)
+		n = strings.TrimSpace(n)
+		// A Boolean pipeline input means one GPU or none (mlpipe's
+		// pipeline format; KFP itself takes only counts).
+		switch strings.ToLower(n) {
+		case "true":
+			n = "1"
+		case "false", "":
+			n = "0"
+		}
+		cnt, err := strconv.ParseFloat(n, 64)
 		if err != nil || cnt < 0 || cnt != math.Trunc(cnt) {
 			return fmt.Errorf("accelerator count %q is not a whole number", n)
 		}
