@@ -1,0 +1,98 @@
+"""run-summary: the pipeline's exit handler. It runs whatever the outcome
+and writes a Markdown summary: the final state, the failed task if any,
+and the best accuracy when the evaluation got that far."""
+import argparse
+import json
+import os
+import sys
+
+# --- kfpio: begin ---
+import json as _json
+import os as _os
+
+
+def artifact_path(artifact):
+    """Local path of a RuntimeArtifact (KFP-IR.md 3.4): customPath wins,
+    object-store URIs map to /minio, /s3, /gcs, anything else is a path."""
+    custom = artifact.get("customPath") or artifact.get("custom_path")
+    if custom:
+        return custom
+    uri = artifact.get("uri", "")
+    for prefix, local in (("gs://", "/gcs/"), ("minio://", "/minio/"), ("s3://", "/s3/")):
+        if uri.startswith(prefix):
+            return local + uri[len(prefix):]
+    if uri.startswith("file://"):
+        return uri[len("file://"):]
+    return uri
+
+
+def load_executor_input(text):
+    """Parse {{$}}; text may be the JSON itself or a path to it."""
+    if text and not text.lstrip().startswith("{") and _os.path.exists(text):
+        with open(text) as f:
+            text = f.read()
+    return _json.loads(text)
+
+
+def input_artifacts(executor_input, name):
+    return executor_input.get("inputs", {}).get("artifacts", {}).get(name, {}).get("artifacts", [])
+
+
+def output_artifact(executor_input, name):
+    arts = executor_input.get("outputs", {}).get("artifacts", {}).get(name, {}).get("artifacts", [])
+    if not arts:
+        raise SystemExit("component error: output artifact %r is not declared" % name)
+    return arts[0]
+
+
+def write_executor_output(executor_input, parameters=None, artifact_metadata=None):
+    """Write outputs.outputFile: output parameter values and metadata
+    merged into the declared output artifacts."""
+    out = {"parameterValues": parameters or {}, "artifacts": {}}
+    for name, md in (artifact_metadata or {}).items():
+        art = dict(output_artifact(executor_input, name))
+        art["metadata"] = dict(art.get("metadata") or {}, **md)
+        out["artifacts"][name] = {"artifacts": [art]}
+    path = executor_input["outputs"]["outputFile"]
+    _os.makedirs(_os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w") as f:
+        _json.dump(out, f)
+
+
+def fail(msg):
+    """Exit with a clear message (no traceback) for invalid inputs."""
+    import sys as _sys
+    print("error: " + msg, file=_sys.stderr)
+    _sys.exit(2)
+# --- kfpio: end ---
+
+
+def main(argv):
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--executor-input", required=True)
+    a = p.parse_args(argv)
+    ei = load_executor_input(a.executor_input)
+    params = ei.get("inputs", {}).get("parameterValues", {})
+    status = params.get("status") or {}
+    if isinstance(status, str):
+        status = json.loads(status)
+    state = status.get("state", "UNKNOWN")
+    lines = ["# Run %s" % os.environ.get("MLPIPE_RUN_ID", status.get("pipelineJobResourceName", "")), "", "- state: **%s**" % state]
+    err = (status.get("error") or {}).get("message")
+    if err:
+        lines.append("- error: %s" % err)
+    if "best_accuracy" in params:
+        lines.append("- best accuracy: %.4f" % float(params["best_accuracy"]))
+    else:
+        lines.append("- best accuracy: not reached")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    path = artifact_path(output_artifact(ei, "summary"))
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+    write_executor_output(ei, artifact_metadata={"summary": {"state": state}})
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
