@@ -52,8 +52,8 @@ static_busybox() {
 	mkdir -p "$work/deb"
 	if ! (cd "$work/deb" && apt-get download busybox-static >/dev/null 2>&1); then
 		say "apt-get update (to download busybox-static)"
-		apt-get update -qq >&2
-		(cd "$work/deb" && apt-get download busybox-static >&2)
+		quiet apt-get update -qq
+		(cd "$work/deb" && quiet apt-get download busybox-static)
 	fi
 	dpkg-deb -x "$work"/deb/busybox-static_*.deb "$work/bb"
 	echo "$work/bb/bin/busybox"
@@ -80,8 +80,15 @@ EOF
 		args+=(--label "mlpipe.stand_in_for=$label")
 	fi
 	say "building $tag"
-	if ! DOCKER_BUILDKIT=0 docker build "${args[@]}" "$ctx" >"$work/build.log" 2>&1; then
-		cat "$work/build.log" >&2
+	DOCKER_BUILDKIT=0 quiet docker build "${args[@]}" "$ctx"
+}
+
+# quiet runs a command, showing its output only when it fails.
+quiet() {
+	workdir
+	if ! "$@" >"$work/quiet.log" 2>&1; then
+		cat "$work/quiet.log" >&2
+		say "failed: $*"
 		exit 1
 	fi
 }
@@ -99,12 +106,12 @@ if [[ "$want_python" == 1 ]] && ! have mlpipe/python:3; then
 	workdir
 	if ! command -v debootstrap >/dev/null; then
 		say "installing debootstrap"
-		apt-get update -qq >&2
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >&2
+		quiet apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive quiet apt-get install -y -qq debootstrap
 	fi
 	root="$work/rootfs"
-	say "debootstrap bookworm (python3, numpy) into $root; this takes a few minutes"
-	debootstrap --variant=minbase --include=python3,python3-numpy bookworm "$root" "${DEBIAN_MIRROR:-http://deb.debian.org/debian}" >&2
+	say "debootstrap bookworm (python3, numpy); this takes a minute or two"
+	quiet debootstrap --variant=minbase --include=python3,python3-numpy bookworm "$root" "${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 	rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
 	say "importing mlpipe/python:3"
 	tar -C "$root" -c . | docker import \

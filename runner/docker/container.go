@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -69,7 +70,22 @@ func (e *Executor) Run(ctx context.Context, t *runner.ExecTask) (*runner.ExecRes
 		_, err := stdcopy.StdCopy(discard(t.Stdout), discard(t.Stderr), att.Reader)
 		copied <- err
 	}()
-	waitC, waitErrC := e.cli.ContainerWait(bg, id, container.WaitConditionNextExit)
+	waitCtx, cancelWait := context.WithCancel(bg)
+	waitC, waitErrC := e.cli.ContainerWait(waitCtx, id, container.WaitConditionNextExit)
+	waited := false
+	defer func() {
+		cancelWait()
+		if !waited {
+			// The client's goroutine delivers its one result on an
+			// unbuffered channel: take it so that it can end.
+			go func() {
+				select {
+				case <-waitC:
+				case <-waitErrC:
+				}
+			}()
+		}
+	}()
 
 	start = time.Now()
 	if err := e.cli.ContainerStart(bg, id, container.StartOptions{}); err != nil {
@@ -82,6 +98,7 @@ func (e *Executor) Run(ctx context.Context, t *runner.ExecTask) (*runner.ExecRes
 
 	start = time.Now()
 	status, err := e.wait(ctx, id, waitC, waitErrC)
+	waited = !errors.Is(err, errNotStopped)
 	if err != nil {
 		return nil, err
 	}
@@ -115,6 +132,9 @@ func (e *Executor) Run(ctx context.Context, t *runner.ExecTask) (*runner.ExecRes
 	return res, nil
 }
 
+// errNotStopped says a stopped container did not exit in time.
+var errNotStopped = errors.New("the container did not stop")
+
 // wait returns the container's exit status. When ctx ends first the
 // container is stopped, gracefully and then by force, and its status is
 // still collected.
@@ -137,7 +157,7 @@ func (e *Executor) wait(ctx context.Context, id string, waitC <-chan container.W
 	case err := <-errC:
 		return container.WaitResponse{}, fmt.Errorf("wait for container %s: %w", short(id), err)
 	case <-time.After(e.opts.StopTimeout + 10*time.Second):
-		return container.WaitResponse{}, fmt.Errorf("container %s did not stop", short(id))
+		return container.WaitResponse{}, fmt.Errorf("container %s: %w", short(id), errNotStopped)
 	}
 }
 
