@@ -147,16 +147,18 @@ func TestDockerBuildAndImageInCacheKey(t *testing.T) {
 	dir := writeFiles(t, map[string]string{
 		"pipeline.yaml":       "name: image-cache\ntasks:\n  show: {component: comp}\n",
 		"comp/component.yaml": msgComponent,
-		"comp/Dockerfile":     "FROM mlpipe/busybox:latest\nCOPY msg.txt /msg.txt\n",
-		"comp/msg.txt":        "one",
+		// The default base cannot be pulled here: only the build argument
+		// makes it build, and runs must rebuild with the same argument.
+		"comp/Dockerfile": "ARG BASE=mlpipe-test/not-pullable:1\nFROM ${BASE}\nCOPY msg.txt /msg.txt\n",
+		"comp/msg.txt":    "one",
 	})
 	comp := filepath.Join(dir, "comp")
 
-	r := c.mustRun("build", comp)
+	r := c.mustRun("build", comp, "--build-arg", "BASE=mlpipe/busybox:latest")
 	if !strings.Contains(r.stdout, "mlpipe-test/e2e-msg:dev") || !strings.Contains(r.stdout, " built ") {
 		t.Errorf("first build: %q", r.stdout)
 	}
-	if r = c.mustRun("build", comp); !strings.Contains(r.stdout, " up to date ") {
+	if r = c.mustRun("build", comp, "--build-arg", "BASE=mlpipe/busybox:latest"); !strings.Contains(r.stdout, " up to date ") {
 		t.Errorf("second build: %q", r.stdout)
 	}
 
@@ -179,8 +181,9 @@ func TestDockerBuildAndImageInCacheKey(t *testing.T) {
 	if st := run("one"); st != "CACHED" {
 		t.Errorf("same image: %s, want CACHED", st)
 	}
-	// mlpipe run rebuilds the changed component; the new image ID changes
-	// the cache key, so the task runs again.
+	// mlpipe run rebuilds the changed component (with the build arguments
+	// of its last build); the new image ID changes the cache key, so the
+	// task runs again.
 	if err := os.WriteFile(filepath.Join(comp, "msg.txt"), []byte("two"), 0o644); err != nil {
 		t.Fatal(err)
 	}

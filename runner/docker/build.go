@@ -2,10 +2,12 @@ package docker
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/distribution/reference"
@@ -16,8 +18,8 @@ import (
 type BuildRequest struct {
 	Dir   string // the build context: a directory with a Dockerfile
 	Image string // the name to tag it with, as the component names it
-	// Args are the build arguments (a nil value takes the variable from
-	// the daemon's environment, as `docker build --build-arg K` does).
+	// Args are the build arguments (a nil value keeps the Dockerfile's
+	// default).
 	Args map[string]*string
 	// Force builds even when an image of the same content hash exists.
 	Force bool
@@ -84,7 +86,15 @@ func (e *Executor) Build(ctx context.Context, req BuildRequest, log io.Writer) (
 		}
 	}
 
-	fmt.Fprintf(log, "building %s from %s\n", req.Image, req.Dir)
+	labels := map[string]string{LabelContextHash: hash}
+	if len(req.Args) > 0 {
+		b, err := json.Marshal(req.Args)
+		if err != nil {
+			return BuildResult{}, err
+		}
+		labels[LabelBuildArgs] = string(b)
+	}
+	fmt.Fprintf(log, "building %s from %s%s\n", req.Image, req.Dir, showArgs(req.Args))
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(writeContext(pw, req.Dir, files)) }()
 	defer pr.Close()
@@ -92,7 +102,7 @@ func (e *Executor) Build(ctx context.Context, req BuildRequest, log io.Writer) (
 		Tags:        []string{req.Image, res.HashTag},
 		Dockerfile:  "Dockerfile",
 		BuildArgs:   req.Args,
-		Labels:      map[string]string{LabelContextHash: hash},
+		Labels:      labels,
 		Remove:      true,
 		ForceRemove: true,
 		Version:     build.BuilderV1,
@@ -211,4 +221,19 @@ func logicalLines(s string) []string {
 		out = append(out, cur.String())
 	}
 	return out
+}
+
+// showArgs formats build arguments for the log: " with K=V ...".
+func showArgs(args map[string]*string) string {
+	var kv []string
+	for k, v := range args {
+		if v != nil {
+			kv = append(kv, k+"="+*v)
+		}
+	}
+	if len(kv) == 0 {
+		return ""
+	}
+	sort.Strings(kv)
+	return " with " + strings.Join(kv, " ")
 }

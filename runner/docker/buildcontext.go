@@ -136,7 +136,7 @@ func contextHash(dir string, files []contextFile, args map[string]*string, bases
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		v := "\x01" // no value: from the daemon's environment
+		v := "\x01" // no value: the Dockerfile's default
 		if args[k] != nil {
 			v = *args[k]
 		}

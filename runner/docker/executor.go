@@ -27,6 +27,9 @@ const (
 	LabelHost     = "mlpipe.host"
 	// LabelContextHash is set on images built from a component directory.
 	LabelContextHash = "mlpipe.context_hash"
+	// LabelBuildArgs records the build arguments of an image built by
+	// mlpipe (JSON), reused when a run rebuilds the component.
+	LabelBuildArgs = "mlpipe.build_args"
 	// LabelStandIn marks a locally made image that stands in for public
 	// images (a comma-separated list of references), such as the
 	// busybox:1.36 that scripts/base-images.sh makes without a registry: a
@@ -45,8 +48,9 @@ type Options struct {
 	// BuildContexts maps an image name (as components name it) to the
 	// component directory whose Dockerfile builds it.
 	BuildContexts map[string]string
-	// BuildArgs are passed to every build (nil value: taken from the
-	// environment of the daemon, as `docker build --build-arg K` does).
+	// BuildArgs are passed to every build (a nil value keeps the
+	// Dockerfile's default). When nil, a component is rebuilt with the
+	// arguments its image was last built with by mlpipe (LabelBuildArgs).
 	BuildArgs map[string]*string
 	// User is the container user: "" runs as the invoking user's uid:gid
 	// (so files written to mounted directories belong to the user),

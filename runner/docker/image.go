@@ -26,7 +26,11 @@ func (e *Executor) ResolveImage(ctx context.Context, img string, log io.Writer) 
 	}
 	return e.images.once(img, func() (string, error) {
 		if dir, ok := e.opts.BuildContexts[img]; ok {
-			res, err := e.Build(ctx, BuildRequest{Dir: dir, Image: img, Args: e.opts.BuildArgs}, log)
+			args := e.opts.BuildArgs
+			if args == nil {
+				args = e.lastBuildArgs(ctx, img)
+			}
+			res, err := e.Build(ctx, BuildRequest{Dir: dir, Image: img, Args: args}, log)
 			if err != nil {
 				return "", err
 			}
@@ -34,6 +38,23 @@ func (e *Executor) ResolveImage(ctx context.Context, img string, log io.Writer) 
 		}
 		return e.ensureImage(ctx, img, log)
 	})
+}
+
+// lastBuildArgs returns the build arguments the local image img was last
+// built with by mlpipe (LabelBuildArgs), so that `mlpipe build
+// --build-arg ...` once is enough: later runs rebuild a changed component
+// with the same arguments.
+func (e *Executor) lastBuildArgs(ctx context.Context, img string) map[string]*string {
+	info, err := e.cli.ImageInspect(ctx, img)
+	if err != nil || info.Config == nil || info.Config.Labels[LabelBuildArgs] == "" {
+		return nil
+	}
+	var args map[string]*string
+	if err := json.Unmarshal([]byte(info.Config.Labels[LabelBuildArgs]), &args); err != nil {
+		e.log.WarnContext(ctx, "unreadable build arguments label", "image", img, "error", err)
+		return nil
+	}
+	return args
 }
 
 // ensureImage returns the ID of a local image, pulling it first when it is
