@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +16,8 @@ import (
 	"github.com/mlpipe/mlpipe/runner"
 	"github.com/mlpipe/mlpipe/storage"
 )
+
+var loopIndex = regexp.MustCompile(`\[\d+\]`)
 
 // behavior is what the fake executor does for one task: it may write
 // outputs through w and returns the exit code.
@@ -79,10 +81,7 @@ func newFake(t *testing.T, b map[string]behavior) *fakeExecutor {
 func (f *fakeExecutor) Name() string { return "fake" }
 
 func (f *fakeExecutor) Run(ctx context.Context, t *runner.ExecTask) (*runner.ExecResult, error) {
-	base := t.Name
-	if i := strings.IndexByte(base, '['); i >= 0 {
-		base = base[:i]
-	}
+	base := loopIndex.ReplaceAllString(t.Name, "")
 	f.mu.Lock()
 	f.calls[t.Name]++
 	f.running++

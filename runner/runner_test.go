@@ -523,3 +523,89 @@ func TestPreflightRefusesGPUTaskWithoutGPUs(t *testing.T) {
 		t.Error("the task ran")
 	}
 }
+
+func TestImporterAndArtifactIterator(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "input.txt")
+	if err := os.WriteFile(src, []byte("abcdef"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var imported atomic.Value
+	e := newEnv(t, map[string]behavior{
+		"read": func(_ context.Context, w *taskIO) int {
+			d := w.in.Inputs.Artifacts["data"].Artifacts[0]
+			imported.Store(d.Metadata["source"])
+			// Each iteration writes a part of a different size.
+			i := len(w.task.Name)
+			w.writeArtifact("part", strings.Repeat("x", i+int(w.task.Name[len(w.task.Name)-2]-'0')))
+			return 0
+		},
+		"size": func(_ context.Context, w *taskIO) int {
+			w.setParam("n", fmt.Sprint(len(w.readArtifact("part", 0))))
+			return 0
+		},
+	})
+	ir := loadIR(t, readFixture(t, "importer_artifact_loop.yaml"))
+	res, err := e.run(t.Context(), ir, map[string]any{"dataset_uri": src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if imported.Load() != src {
+		t.Errorf("importer metadata placeholder resolved to %v, want %s", imported.Load(), src)
+	}
+	// read[0..2] wrote 7, 8 and 9 bytes; the artifact loop sizes them in order.
+	if diff := cmp.Diff([]any{7.0, 8.0, 9.0}, res.Outputs["sizes"]); diff != "" {
+		t.Errorf("sizes (-want +got):\n%s", diff)
+	}
+	imp := e.hist.task(t, res.RunID, "importer")
+	if imp.Kind != "importer" || imp.Outputs.Artifacts["artifact"][0].URI != src {
+		t.Errorf("importer record %+v", imp)
+	}
+}
+
+// TestNestedLoopsCollectNestedLists: a loop over a sub-pipeline that loops
+// itself collects a list of lists (KFP-IR.md §4.5, [REC] nested).
+func TestNestedLoopsCollectNestedLists(t *testing.T) {
+	e := newEnv(t, map[string]behavior{
+		"row/mul": func(_ context.Context, w *taskIO) int {
+			w.setParam("p", fmt.Sprint(int(w.param("a").(float64)*w.param("b").(float64))))
+			return 0
+		},
+	})
+	ir := compilePipeline(t, map[string]string{
+		"pipeline.yaml": `
+name: nested
+outputs:
+  table: ${{ tasks.row.outputs.products }}
+tasks:
+  row:
+    component: row.yaml
+    for_each: [1, 2]
+    inputs: {a: "${{ item }}"}
+`,
+		"row.yaml": `
+name: row
+inputs: {a: {type: Integer}}
+outputs:
+  products: ${{ tasks.mul.outputs.p }}
+tasks:
+  mul:
+    component: mul.yaml
+    for_each: [10, 20]
+    inputs: {a: "${{ inputs.a }}", b: "${{ item }}"}
+`,
+		"mul.yaml": `
+name: mul
+inputs: [{name: a, type: Integer}, {name: b, type: Integer}]
+outputs: [{name: p, type: Integer}]
+implementation: {container: {image: x, command: [mul], args: [{outputPath: p}]}}
+`,
+	})
+	res, err := e.run(t.Context(), ir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []any{[]any{10.0, 20.0}, []any{20.0, 40.0}}
+	if diff := cmp.Diff(want, res.Outputs["table"]); diff != "" {
+		t.Errorf("nested collected outputs (-want +got):\n%s", diff)
+	}
+}

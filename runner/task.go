@@ -170,6 +170,32 @@ func (c *containerTask) prepare() error {
 		c.gpuType, _ = resolve(res.AcceleratorType)
 	}
 	c.env = expandEnv(c.ct.Env)
+	// TASK_CONFIG inputs are filled by the backend, never by the task
+	// (KFP-IR.md §4.12): give the step its env and resources.
+	for name := range c.comp.GetInputDefinitions().GetParameters() {
+		if !c.r.ir.TaskConfig[c.compName+"/"+name] {
+			continue
+		}
+		if _, ok := c.in.params[name]; ok {
+			continue
+		}
+		env := map[string]any{}
+		for _, kv := range c.env {
+			k, v, _ := strings.Cut(kv, "=")
+			env[k] = v
+		}
+		res := map[string]any{}
+		if c.cpu > 0 {
+			res["cpuRequest"] = c.cpu
+		}
+		if c.mem > 0 {
+			res["memoryRequest"] = float64(c.mem)
+		}
+		if c.gpus > 0 {
+			res["accelerator"] = map[string]any{"type": c.gpuType, "count": float64(c.gpus)}
+		}
+		c.in.params[name] = map[string]any{"env": env, "resources": res}
+	}
 	return nil
 }
 
