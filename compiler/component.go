@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -163,7 +164,7 @@ func (l *loader) load(path string, stack []string) (*Component, error) {
 			return nil, fmt.Errorf("%s: pipeline includes itself (%s)", path, strings.Join(append(stack, abs), " -> "))
 		}
 	}
-	src, err := os.ReadFile(abs)
+	src, err := ReadSource(abs)
 	if err != nil {
 		return nil, err
 	}
@@ -644,4 +645,33 @@ func str(d *diags, n *yamlnode.Node, what string) string {
 		return ""
 	}
 	return n.Text()
+}
+
+// ReadSource reads a pipeline, component or IR file: a regular file of at
+// most yamlnode.MaxBytes (a device, a FIFO or /dev/zero named by a hostile
+// file must not hang mlpipe).
+func ReadSource(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	if st.Size() > yamlnode.MaxBytes {
+		return nil, fmt.Errorf("%s is %d bytes, larger than the %d-byte limit", path, st.Size(), yamlnode.MaxBytes)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, yamlnode.MaxBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > yamlnode.MaxBytes {
+		return nil, fmt.Errorf("%s is larger than the %d-byte limit", path, yamlnode.MaxBytes)
+	}
+	return b, nil
 }

@@ -22,9 +22,11 @@ func addSeeds(f *testing.F, pattern string) {
 func FuzzParsePipeline(f *testing.F) {
 	addSeeds(f, "../pipelines/*/pipeline.yaml")
 	f.Add([]byte("name: x\ntasks:\n  a: {component: c.yaml, for_each: [1, 2], when: 'item > 1'}\n"))
+	dir := f.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "c.yaml"), []byte(echoComponent), 0o644); err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		dir := t.TempDir()
-		_ = os.WriteFile(filepath.Join(dir, "c.yaml"), []byte(echoComponent), 0o644)
 		p, err := ParsePipeline(filepath.Join(dir, "pipeline.yaml"), b)
 		if err == nil {
 			if _, err := Compile(p); err != nil {

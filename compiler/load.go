@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -79,7 +78,7 @@ type Importer struct {
 // LoadIR reads a KFP IR file: YAML (one PipelineSpec document, optionally
 // followed by a PlatformSpec document) or JSON, also a PipelineJob wrapper.
 func LoadIR(file string) (*IR, error) {
-	src, err := os.ReadFile(file)
+	src, err := ReadSource(file)
 	if err != nil {
 		return nil, err
 	}

@@ -265,7 +265,7 @@ func LoadPipeline(path string) (*Pipeline, error) {
 	if st, err := os.Stat(abs); err == nil && st.IsDir() {
 		abs = filepath.Join(abs, "pipeline.yaml")
 	}
-	src, err := os.ReadFile(abs)
+	src, err := ReadSource(abs)
 	if err != nil {
 		return nil, err
 	}

@@ -21,7 +21,7 @@ var newerFields = map[string]bool{
 // ValidateFile checks a pipeline.yaml, a component.yaml or an IR file and
 // returns every problem found, or nil.
 func ValidateFile(path string) error {
-	src, err := os.ReadFile(path)
+	src, err := ReadSource(path)
 	if err != nil {
 		if st, serr := os.Stat(path); serr == nil && st.IsDir() {
 			_, err := LoadPipeline(path)

@@ -342,6 +342,8 @@ func TestHostileInputIsAnErrorNotACrash(t *testing.T) {
 		"json deep":        `{"root":` + strings.Repeat(`{"a":`, 5000) + "1" + strings.Repeat("}", 5000) + "}",
 		"ir wrong types":   "pipelineInfo: {name: 3}\nroot: {dag: {tasks: {a: {componentRef: 7}}}}\nschemaVersion: [2]\n",
 		"ir bad executors": "pipelineInfo: {name: x}\nroot: {dag: {tasks: {}}}\ndeploymentSpec: {executors: {e: {container: {command: 5}}}}\n",
+		// Found by FuzzParsePipeline: reading a device never ends.
+		"component is a device": "name: x\ntasks:\n  a: {component: /dev/zero}\n  b: {component: /dev/stdin}\n",
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()

@@ -68,7 +68,7 @@ func loadAny(path string) (*compiler.IR, error) {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		src = filepath.Join(path, "pipeline.yaml")
 	}
-	b, err := os.ReadFile(src)
+	b, err := compiler.ReadSource(src)
 	if err != nil {
 		return nil, err
 	}
