@@ -418,12 +418,11 @@ func TestCleanupRemovesOrphans(t *testing.T) {
 	dead := mk(map[string]string{LabelPID: itoa(p.Process.Pid), LabelHost: e.host})
 	live := mk(e.baseLabels())
 	other := mk(map[string]string{LabelPID: itoa(p.Process.Pid), LabelHost: "another-host"})
-	n, err := e.Cleanup(t.Context())
-	if err != nil {
+	// Another mlpipe starting at the same time (other packages' tests run
+	// in parallel) may clean the orphan up first: what matters is that it
+	// is gone and the others are not.
+	if _, err := e.Cleanup(t.Context()); err != nil {
 		t.Fatal(err)
-	}
-	if n < 1 {
-		t.Errorf("removed %d containers, want at least the orphan", n)
 	}
 	left := map[string]bool{}
 	for _, c := range containersOf(t, e, run) {
