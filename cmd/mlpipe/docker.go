@@ -18,7 +18,27 @@ import (
 // dockerPingTimeout bounds the check that the daemon answers.
 const dockerPingTimeout = 3 * time.Second
 
-func init() { submitImageChecker = dockerImageChecker }
+func init() {
+	submitImageChecker = dockerImageChecker
+	containerAlive = dockerContainerAlive
+}
+
+// dockerContainerAlive asks the daemon whether a container runs; when the
+// daemon does not answer it says yes, so that a GPU is never handed out
+// while a container may still use it.
+func dockerContainerAlive(id string) bool {
+	ex, err := docker.New(docker.Options{})
+	if err != nil {
+		return true
+	}
+	defer ex.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), dockerPingTimeout)
+	defer cancel()
+	if ex.Ping(ctx) != nil {
+		return true
+	}
+	return ex.ContainerRunning(ctx, id)
+}
 
 // newDocker returns a Docker executor configured from docker.* settings
 // and checks that the daemon answers; the error says why Docker is not

@@ -88,3 +88,11 @@ func processStart(pid int) string {
 	}
 	return fields[19]
 }
+
+// ContainerRunning reports whether a container exists and runs (GPU leases
+// of Docker steps stay held while their container lives, even if the
+// mlpipe that started it died).
+func (e *Executor) ContainerRunning(ctx context.Context, id string) bool {
+	c, err := e.cli.ContainerInspect(ctx, id)
+	return err == nil && c.State != nil && c.State.Running
+}
