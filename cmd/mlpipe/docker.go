@@ -23,20 +23,17 @@ func init() {
 	containerAlive = dockerContainerAlive
 }
 
-// dockerContainerAlive asks the daemon whether a container runs; when the
-// daemon does not answer it says yes, so that a GPU is never handed out
-// while a container may still use it.
+// dockerContainerAlive asks the daemon whether a container runs. A daemon
+// that does not answer runs no containers (short of live-restore), so the
+// lease is then taken as stale rather than blocking the GPU for ever.
 func dockerContainerAlive(id string) bool {
 	ex, err := docker.New(docker.Options{})
 	if err != nil {
-		return true
+		return false
 	}
 	defer ex.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), dockerPingTimeout)
 	defer cancel()
-	if ex.Ping(ctx) != nil {
-		return true
-	}
 	return ex.ContainerRunning(ctx, id)
 }
 
