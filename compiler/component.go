@@ -220,20 +220,26 @@ func (k Kind) String() string {
 func DetectKind(file string, src []byte) (Kind, error) {
 	trimmed := bytes.TrimSpace(src)
 	if len(trimmed) > 0 && trimmed[0] == '{' {
+		// JSON, or a YAML flow mapping: the YAML parser below reads both,
+		// this is the fast path for JSON.
 		var probe map[string]json.RawMessage
-		if err := json.Unmarshal(trimmed, &probe); err != nil {
-			return KindUnknown, Diagnostics{{File: file, Msg: "invalid JSON: " + err.Error()}}
+		if err := json.Unmarshal(trimmed, &probe); err == nil {
+			for _, k := range []string{"root", "pipelineSpec", "pipeline_spec", "deploymentSpec"} {
+				if _, ok := probe[k]; ok {
+					return KindIR, nil
+				}
+			}
+			if _, ok := probe["implementation"]; ok {
+				return KindComponent, nil
+			}
+			if _, ok := probe["tasks"]; ok {
+				return KindPipeline, nil
+			}
+			return KindUnknown, Diagnostics{{File: file, Msg: "JSON file is not KFP IR (no root or pipelineSpec)"}}
 		}
-		if _, ok := probe["root"]; ok {
-			return KindIR, nil
-		}
-		if _, ok := probe["pipelineSpec"]; ok {
-			return KindIR, nil
-		}
-		if _, ok := probe["pipeline_spec"]; ok {
-			return KindIR, nil
-		}
-		return KindUnknown, Diagnostics{{File: file, Msg: "JSON file is not KFP IR (no root or pipelineSpec)"}}
+	}
+	if k, ok := quickKind(src); ok {
+		return k, nil
 	}
 	docs, err := yamlnode.ParseAll(src)
 	if err != nil {
@@ -252,6 +258,48 @@ func DetectKind(file string, src []byte) (Kind, error) {
 		return KindPipeline, nil
 	}
 	return KindUnknown, Diagnostics{{File: file, Pos: n.Pos, Msg: "not a pipeline (no tasks:), a component (no implementation:) or KFP IR (no root:)"}}
+}
+
+// quickKind tells the kind of a block-style YAML document from its
+// top-level keys without parsing it (a large pipeline would otherwise be
+// parsed twice). It gives up (ok false) on anything it cannot read for
+// certain: flow style, quoted or complex keys, merge keys; the parser then
+// decides.
+func quickKind(src []byte) (k Kind, ok bool) {
+	keys := map[string]bool{}
+	docs := 0
+	for line := range bytes.Lines(src) {
+		line = bytes.TrimRight(line, "\r\n")
+		if len(line) == 0 || line[0] == ' ' || line[0] == '\t' || line[0] == '#' {
+			continue
+		}
+		if bytes.HasPrefix(line, []byte("---")) && (len(line) == 3 || line[3] == ' ') {
+			if docs++; docs > 1 || len(keys) > 0 {
+				break // the first document decides
+			}
+			continue
+		}
+		i := bytes.IndexByte(line, ':')
+		if i <= 0 || (i+1 < len(line) && line[i+1] != ' ') {
+			return KindUnknown, false
+		}
+		key := line[:i]
+		for _, c := range key {
+			if !(c == '_' || c == '-' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+				return KindUnknown, false
+			}
+		}
+		keys[string(key)] = true
+	}
+	switch {
+	case keys["root"] || keys["pipelineSpec"] || keys["deploymentSpec"]:
+		return KindIR, true
+	case keys["implementation"]:
+		return KindComponent, true
+	case keys["tasks"]:
+		return KindPipeline, true
+	}
+	return KindUnknown, false
 }
 
 // ParseComponent parses a KFP component.yaml.

@@ -10,6 +10,7 @@ import (
 
 	pb "github.com/kubeflow/pipelines/api/v2alpha1/go/pipelinespec"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/mlpipe/mlpipe/internal/yamlnode"
 )
@@ -91,6 +92,12 @@ func LoadIRBytes(file string, src []byte) (*IR, error) {
 	if err != nil {
 		return nil, err
 	}
+	return loadDocs(file, docs, nil)
+}
+
+// loadDocs builds the IR from decoded documents. spec, when given, is the
+// PipelineSpec the documents encode (FromSpec), which saves decoding it.
+func loadDocs(file string, docs []any, spec *pb.PipelineSpec) (*IR, error) {
 	ir := &IR{File: file, CacheKeys: map[string]string{}, Literals: map[string][]any{}, TaskConfig: map[string]bool{}}
 	for _, doc := range docs {
 		m, ok := doc.(map[string]any)
@@ -117,13 +124,15 @@ func LoadIRBytes(file string, src []byte) (*IR, error) {
 	// pinned proto, while Raw stays what the file says (submit sends it).
 	work := deepCopy(ir.Raw).(map[string]any)
 	ir.readExtensions(work)
-	b, err := json.Marshal(work)
-	if err != nil {
-		return nil, Diagnostics{{File: file, Msg: "cannot encode document: " + err.Error()}}
-	}
-	spec := &pb.PipelineSpec{}
-	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(b, spec); err != nil {
-		return nil, Diagnostics{{File: file, Msg: "not a valid PipelineSpec: " + cleanProtoErr(err)}}
+	if spec == nil {
+		b, err := json.Marshal(work)
+		if err != nil {
+			return nil, Diagnostics{{File: file, Msg: "cannot encode document: " + err.Error()}}
+		}
+		spec = &pb.PipelineSpec{}
+		if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(b, spec); err != nil {
+			return nil, Diagnostics{{File: file, Msg: "not a valid PipelineSpec: " + cleanProtoErr(err)}}
+		}
 	}
 	ir.Spec = spec
 	ir.Executors = map[string]*Executor{}
@@ -161,10 +170,11 @@ func rawDocs(file string, src []byte) ([]any, error) {
 		dec := json.NewDecoder(bytes.NewReader(trimmed))
 		dec.UseNumber()
 		var v any
-		if err := dec.Decode(&v); err != nil {
-			return nil, Diagnostics{{File: file, Msg: "invalid JSON: " + err.Error()}}
+		if err := dec.Decode(&v); err == nil {
+			return []any{normalizeNumbers(v)}, nil
 		}
-		return []any{normalizeNumbers(v)}, nil
+		// Not JSON: a YAML flow mapping, or an error the YAML parser
+		// reports with a position.
 	}
 	nodes, err := yamlnode.ParseAll(src)
 	if err != nil {
@@ -480,11 +490,20 @@ func (ir *IR) Component(name string) *pb.ComponentSpec {
 // FromSpec wraps a compiled PipelineSpec as an IR, as if it had been
 // written and loaded again.
 func FromSpec(file string, spec *pb.PipelineSpec) (*IR, error) {
-	b, err := Marshal(spec, JSON)
+	m, err := ToMap(spec)
 	if err != nil {
 		return nil, err
 	}
-	return LoadIRBytes(file, b)
+	// Through JSON, so that Raw has the value types a loaded file has.
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	docs, err := rawDocs(file, b)
+	if err != nil {
+		return nil, err
+	}
+	return loadDocs(file, docs, proto.Clone(spec).(*pb.PipelineSpec))
 }
 
 func deepCopy(v any) any {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
@@ -22,6 +23,78 @@ var ErrNotFound = errors.New("not found")
 // Store is the SQLite run history.
 type Store struct {
 	db *sql.DB
+
+	mu    sync.Mutex
+	stmts map[string]*sql.Stmt // prepared once: parsing SQL costs more than running it
+	want  map[string]bool      // seen inside a transaction, to prepare before the next one
+}
+
+// prepareWanted prepares the statements that transactions have asked for. It
+// must run outside a transaction: the pool holds one connection, and
+// preparing while a transaction holds it would wait forever.
+func (s *Store) prepareWanted(ctx context.Context) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for q := range s.want {
+		st, err := s.db.PrepareContext(ctx, q)
+		if err != nil {
+			continue // the statement runs unprepared; its error surfaces there
+		}
+		if s.stmts == nil {
+			s.stmts = map[string]*sql.Stmt{}
+		}
+		s.stmts[q] = st
+		delete(s.want, q)
+	}
+}
+
+// stmt returns the prepared statement for a query run outside a
+// transaction. It must not be called by a goroutine holding a transaction:
+// preparing waits for the pool's one connection.
+func (s *Store) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	s.mu.Lock()
+	st := s.stmts[q]
+	s.mu.Unlock()
+	if st != nil {
+		return st, nil
+	}
+	st, err := s.db.PrepareContext(ctx, q) // without s.mu: it may wait for a transaction
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old := s.stmts[q]; old != nil {
+		st.Close()
+		return old, nil
+	}
+	if s.stmts == nil {
+		s.stmts = map[string]*sql.Stmt{}
+	}
+	s.stmts[q] = st
+	return st, nil
+}
+
+// txExec runs statements of a transaction through the prepared cache.
+type txExec struct {
+	s  *Store
+	tx *sql.Tx
+}
+
+func (e txExec) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	e.s.mu.Lock()
+	st, ok := e.s.stmts[q]
+	if !ok {
+		if e.s.want == nil {
+			e.s.want = map[string]bool{}
+		}
+		e.s.want[q] = true
+	}
+	e.s.mu.Unlock()
+	if !ok {
+		return e.tx.ExecContext(ctx, q, args...)
+	}
+	return e.tx.StmtContext(ctx, st).ExecContext(ctx, args...)
 }
 
 var _ runner.History = (*Store)(nil)
@@ -107,7 +180,15 @@ func Open(path string) (*Store, error) {
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.mu.Lock()
+	for _, st := range s.stmts {
+		st.Close()
+	}
+	s.stmts = nil
+	s.mu.Unlock()
+	return s.db.Close()
+}
 
 func ts(t time.Time) int64 {
 	if t.IsZero() {
@@ -256,25 +337,27 @@ func (s *Store) SaveTask(ctx context.Context, t *runner.TaskRecord) error {
 // SaveBatch implements runner.BatchSaver: tasks and attempts in one
 // transaction.
 func (s *Store) SaveBatch(ctx context.Context, tasks []*runner.TaskRecord, attempts []*runner.AttemptRecord) error {
+	s.prepareWanted(ctx)
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
+	ex := txExec{s, tx}
 	for _, a := range attempts {
-		if err := saveAttempt(ctx, tx, a); err != nil {
+		if err := saveAttempt(ctx, ex, a); err != nil {
 			return err
 		}
 	}
 	for _, t := range tasks {
-		if err := saveTask(ctx, tx, t); err != nil {
+		if err := saveTask(ctx, ex, t); err != nil {
 			return err
 		}
 	}
 	return tx.Commit()
 }
 
-func saveTask(ctx context.Context, tx *sql.Tx, t *runner.TaskRecord) error {
+func saveTask(ctx context.Context, tx execer, t *runner.TaskRecord) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO tasks (run_id, path, name, component, kind, state, attempts, started_at, finished_at, cache_key, cached_from, outputs, gpus, error, exit_code)
 		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT(run_id, path) DO UPDATE SET name=excluded.name, component=excluded.component, kind=excluded.kind, state=excluded.state,
@@ -325,7 +408,7 @@ func saveTask(ctx context.Context, tx *sql.Tx, t *runner.TaskRecord) error {
 	return nil
 }
 
-func lineage(ctx context.Context, tx *sql.Tx, run, task, dir, name string, a runner.ArtifactRecord) error {
+func lineage(ctx context.Context, tx execer, run, task, dir, name string, a runner.ArtifactRecord) error {
 	_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO lineage (run_id, task_path, direction, name, uri, digest) VALUES (?,?,?,?,?,?)`,
 		run, task, dir, name, a.URI, a.Digest)
 	if err != nil {
@@ -421,7 +504,11 @@ func (s *Store) LookupCache(ctx context.Context, key string) (*runner.CacheEntry
 	e := &runner.CacheEntry{Key: key}
 	var outputs string
 	var created int64
-	err := s.db.QueryRowContext(ctx, `SELECT run_id, task_path, outputs, created_at FROM cache WHERE key=?`, key).Scan(&e.RunID, &e.TaskPath, &outputs, &created)
+	st, err := s.stmt(ctx, `SELECT run_id, task_path, outputs, created_at FROM cache WHERE key=?`)
+	if err != nil {
+		return nil, err
+	}
+	err = st.QueryRowContext(ctx, key).Scan(&e.RunID, &e.TaskPath, &outputs, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}

@@ -141,6 +141,11 @@ func (c *containerTask) attempt(ctx context.Context, n int, lease GPULease) (o o
 	if wait := time.Since(queued); wait > time.Millisecond {
 		addPhase("queue", queued, time.Now())
 	}
+	// The task does not wait for the history: records are committed in
+	// the order they were queued, so a result is never durable before the
+	// results it was computed from, and a task whose records a crash lost
+	// is re-run on resume (its process is found by MLPIPE_RUN_ID,
+	// KillOrphans).
 	c.rec.State = Running
 	r.saveTask(c.rec)
 	r.emit(Event{Task: c.name, Path: c.path, State: Running, Attempt: n, GPUs: arec.GPUs})
@@ -148,10 +153,6 @@ func (c *containerTask) attempt(ctx context.Context, n int, lease GPULease) (o o
 	if lease != nil && r.opts.GPUs != nil {
 		stopSampling = r.opts.GPUs.Sample(ctx, et.GPUs)
 	}
-	// Everything recorded before this task (its producers' results) is
-	// durable before its code runs: a crash never leaves a result whose
-	// inputs the history does not know.
-	r.hw.barrier()
 	res, runErr := r.opts.Executor.Run(ctx, et)
 	release()
 	if stopSampling != nil {

@@ -1,6 +1,8 @@
 package runner
 
 import (
+	pb "github.com/kubeflow/pipelines/api/v2alpha1/go/pipelinespec"
+
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -19,11 +21,10 @@ func (c *containerTask) cacheKey() (string, error) {
 		sum := sha256.Sum256([]byte(c.compName + "\x00" + k))
 		return hex.EncodeToString(sum[:]), nil
 	}
-	compMap, err := compiler.ToMap(c.comp)
+	compMap, err := c.r.componentMap(c.compName, c.comp)
 	if err != nil {
 		return "", err
 	}
-	delete(compMap, "executorLabel")
 	type art struct {
 		Digest   string         `json:"digest"`
 		URI      string         `json:"uri,omitempty"`
@@ -64,4 +65,24 @@ func (c *containerTask) cacheKey() (string, error) {
 // parentComp is the name of the component whose DAG holds the task.
 func (c *containerTask) parentComp() string {
 	return c.r.parentOf(c.path)
+}
+
+// componentMap is a component spec as plain values for cache keys (without
+// its executor label), computed once per component.
+func (r *run) componentMap(name string, cs *pb.ComponentSpec) (map[string]any, error) {
+	r.compMapMu.Lock()
+	defer r.compMapMu.Unlock()
+	if m, ok := r.compMaps[name]; ok {
+		return m, nil
+	}
+	m, err := compiler.ToMap(cs)
+	if err != nil {
+		return nil, err
+	}
+	delete(m, "executorLabel")
+	if r.compMaps == nil {
+		r.compMaps = map[string]map[string]any{}
+	}
+	r.compMaps[name] = m
+	return m, nil
 }

@@ -16,9 +16,8 @@ type BatchSaver interface {
 // historyWriter takes task and attempt records off the tasks' critical
 // path: records are queued and committed in order by one goroutine, in
 // batches. Order is what keeps the history consistent after a crash: a
-// record is committed only after every record queued before it, and
-// barrier() lets a task wait, before its process starts, until everything
-// queued before it (its producers' results) is durable.
+// record is committed only after every record queued before it, so a
+// task's result is never durable without its producers' results.
 type historyWriter struct {
 	h   History
 	log *slog.Logger
@@ -99,7 +98,7 @@ func (w *historyWriter) loop() {
 		n := uint64(len(tasks) + len(attempts))
 		w.mu.Unlock()
 
-		w.save(ctx, tasks, attempts)
+		w.save(ctx, latestOnly(tasks), attempts)
 
 		w.mu.Lock()
 		w.committed += n
@@ -126,4 +125,35 @@ func (w *historyWriter) save(ctx context.Context, tasks []*TaskRecord, attempts 
 			w.log.Error("save task", "task", t.Path, "err", err)
 		}
 	}
+}
+
+// latestOnly keeps, of several records of one task in a batch, the last
+// (a task that ran and finished between two commits is written once).
+func latestOnly(tasks []*TaskRecord) []*TaskRecord {
+	if len(tasks) < 2 {
+		return tasks
+	}
+	last := make(map[[2]string]int, len(tasks))
+	for i, t := range tasks {
+		last[[2]string{t.RunID, t.Path}] = i
+	}
+	out := tasks[:0:0]
+	for i, t := range tasks {
+		if last[[2]string{t.RunID, t.Path}] != i {
+			// Keep what only the earlier record carries.
+			later := tasks[last[[2]string{t.RunID, t.Path}]]
+			if later.StartedAt.IsZero() {
+				later.StartedAt = t.StartedAt
+			}
+			if later.Attempt == nil && t.Attempt != nil {
+				later.Attempt = t.Attempt
+			}
+			if later.Cache == nil && t.Cache != nil {
+				later.Cache = t.Cache
+			}
+			continue
+		}
+		out = append(out, t)
+	}
+	return out
 }

@@ -104,20 +104,22 @@ func (e *PreflightError) Error() string {
 func (e *PreflightError) InvalidInput() bool { return true }
 
 type run struct {
-	opts     Options
-	ir       *compiler.IR
-	runID    string
-	pipeline string
-	runDir   string
-	runRoot  string
-	log      *slog.Logger
-	sched    *scheduler
-	failFlag atomic.Bool
-	eventsMu sync.Mutex
-	prior    map[string]*TaskRecord // resume: tasks of the earlier attempt of this run
-	parents  map[string]string
-	hw       *historyWriter
-	created  time.Time
+	opts      Options
+	ir        *compiler.IR
+	runID     string
+	pipeline  string
+	runDir    string
+	runRoot   string
+	log       *slog.Logger
+	sched     *scheduler
+	failFlag  atomic.Bool
+	eventsMu  sync.Mutex
+	prior     map[string]*TaskRecord // resume: tasks of the earlier attempt of this run
+	parents   map[string]string
+	hw        *historyWriter
+	compMapMu sync.Mutex
+	compMaps  map[string]map[string]any
+	created   time.Time
 
 	heightsMu   sync.Mutex
 	heightCache map[string]map[string]int

@@ -9,7 +9,7 @@ N="${N:-300}"
 J="${J:-2}"
 MLPIPE="$(realpath "${MLPIPE:-bin/mlpipe}")"
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+[[ -n "${KEEP:-}" ]] && echo "work dir: $work" || trap 'rm -rf "$work"' EXIT
 export MLPIPE_STATE_DIR="$work/state" XDG_CONFIG_HOME="$work/config"
 python3 - "$N" "$work" <<'PY'
 import random, sys
