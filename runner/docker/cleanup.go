@@ -29,7 +29,7 @@ func (e *Executor) Cleanup(ctx context.Context) (int, error) {
 		if !e.orphan(c.Labels) {
 			continue
 		}
-		if err := e.cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !notFound(err) {
+		if err := e.cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !gone(err) {
 			errs = append(errs, fmt.Errorf("remove container %s of run %s: %w", short(c.ID), c.Labels[LabelRun], err))
 			continue
 		}

@@ -49,7 +49,7 @@ func (e *Executor) Run(ctx context.Context, t *runner.ExecTask) (*runner.ExecRes
 	phase("create", start)
 	defer func() {
 		start := time.Now()
-		if err := e.cli.ContainerRemove(bg, id, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !notFound(err) {
+		if err := e.cli.ContainerRemove(bg, id, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !gone(err) {
 			e.log.WarnContext(ctx, "remove container", "container", short(id), "task", t.TaskPath, "error", err)
 		}
 		phase("teardown", start)

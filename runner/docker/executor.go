@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -185,6 +186,13 @@ func (c *imageCache) once(image string, fn func() (string, error)) (string, erro
 
 // notFound reports whether err says the daemon has no such object.
 func notFound(err error) bool { return cerrdefs.IsNotFound(err) }
+
+// gone reports whether a removal failed only because the container is
+// already gone or another process is removing it (two mlpipe processes
+// cleaning up the same orphans at once).
+func gone(err error) bool {
+	return notFound(err) || strings.Contains(err.Error(), "is already in progress")
+}
 
 // ctxErr returns the context's error when it has ended, else err: an
 // operation cut short by cancellation reports that, not a transport error.
