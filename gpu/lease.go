@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mlpipe/mlpipe/internal/procfs"
 	"github.com/mlpipe/mlpipe/runner"
 )
 
@@ -352,7 +353,7 @@ func (l *lease) SetHolder(id string) {
 func (l *lease) writeInfo(holder string) {
 	pid := os.Getpid()
 	for _, u := range l.uuids {
-		info := LeaseInfo{UUID: u, RunID: l.run, Task: l.task, PID: pid, PIDStart: procStart(pid), Host: l.a.host, Holder: holder, Since: time.Now()}
+		info := LeaseInfo{UUID: u, RunID: l.run, Task: l.task, PID: pid, PIDStart: procfs.StartTime(pid), Host: l.a.host, Holder: holder, Since: time.Now()}
 		if c, ok := strings.CutPrefix(holder, "container:"); ok {
 			info.Container = c
 		}
@@ -466,20 +467,8 @@ func ownPIDs() map[int]bool {
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(s[i+1:])
-		if len(f) > 1 {
-			if pp, err := strconv.Atoi(f[1]); err == nil {
-				parent[pid] = pp
-			}
+		if st, err := procfs.ReadStat(pid); err == nil {
+			parent[pid] = st.PPID
 		}
 	}
 	for changed := true; changed; {
@@ -492,22 +481,4 @@ func ownPIDs() map[int]bool {
 		}
 	}
 	return own
-}
-
-// procStart returns field 22 of /proc/PID/stat (start time in ticks).
-func procStart(pid int) string {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return ""
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return ""
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) > 19 {
-		return f[19]
-	}
-	return ""
 }

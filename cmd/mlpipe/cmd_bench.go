@@ -89,15 +89,7 @@ func runBench(ctx context.Context, a *app, o benchOptions, path string) error {
 			return usageError{err}
 		}
 	}
-	ir, err := loadAny(path)
-	if err != nil {
-		return err
-	}
-	text, err := compiler.ParseParamFlags(o.params)
-	if err != nil {
-		return err
-	}
-	params, err := compiler.ResolveParams(ir, text, nil)
+	ir, params, err := loadWithParams(path, o.params)
 	if err != nil {
 		return err
 	}

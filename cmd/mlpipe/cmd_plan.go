@@ -35,15 +35,7 @@ func runPlan(a *app, o planOptions, path string) error {
 	default:
 		return usagef("--format must be text, json, dot or mermaid, not %q", o.format)
 	}
-	ir, err := loadAny(path)
-	if err != nil {
-		return err
-	}
-	text, err := compiler.ParseParamFlags(o.params)
-	if err != nil {
-		return err
-	}
-	params, err := compiler.ResolveParams(ir, text, nil)
+	ir, params, err := loadWithParams(path, o.params)
 	if err != nil {
 		return err
 	}
@@ -63,6 +55,24 @@ func runPlan(a *app, o planOptions, path string) error {
 }
 
 // loadAny loads a pipeline.yaml (compiling it) or an IR file as IR.
+// loadWithParams loads a pipeline or IR and resolves -p NAME=VALUE flags
+// against its inputs (defaults filled in).
+func loadWithParams(path string, flags []string) (*compiler.IR, map[string]any, error) {
+	ir, err := loadAny(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	text, err := compiler.ParseParamFlags(flags)
+	if err != nil {
+		return nil, nil, err
+	}
+	params, err := compiler.ResolveParams(ir, text, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ir, params, nil
+}
+
 func loadAny(path string) (*compiler.IR, error) {
 	src := path
 	if st, err := os.Stat(path); err == nil && st.IsDir() {

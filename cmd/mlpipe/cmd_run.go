@@ -95,15 +95,7 @@ func runRun(ctx context.Context, a *app, o runOptions, args []string) error {
 		params, source, runID = rec.Params, rec.Source, rec.ID
 	} else {
 		source = args[0]
-		ir, err = loadAny(source)
-		if err != nil {
-			return err
-		}
-		text, err := compiler.ParseParamFlags(o.params)
-		if err != nil {
-			return err
-		}
-		params, err = compiler.ResolveParams(ir, text, nil)
+		ir, params, err = loadWithParams(source, o.params)
 		if err != nil {
 			return err
 		}

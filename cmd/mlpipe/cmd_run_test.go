@@ -293,17 +293,7 @@ tasks:
 		t.Fatal(err)
 	}
 	pidFile := filepath.Join(counts, "second.pid")
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if _, err := os.Stat(pidFile); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			t.Fatal("the second task never started")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitForFile(t, cmd, pidFile, "the second task never started")
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -369,17 +359,7 @@ tasks:
 		t.Fatal(err)
 	}
 	pidFile := filepath.Join(counts, "long.pid")
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if _, err := os.Stat(pidFile); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			t.Fatal("the task never started")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitForFile(t, cmd, pidFile, "the task never started")
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}

@@ -3,13 +3,15 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"github.com/mlpipe/mlpipe/metadata"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/mlpipe/mlpipe/metadata"
 )
 
 // mlpipeBin is the binary under test, built once by TestMain (or given by
@@ -144,6 +146,24 @@ func (c *cli) show(runID string) shownRun {
 		c.t.Fatalf("runs show --output json: %v\n%s", err, r.stdout)
 	}
 	return s
+}
+
+// waitForFile waits up to 20 s for a file a step writes when it starts (a
+// pid file); if it never comes, it kills the mlpipe process and fails with
+// the message.
+func waitForFile(t *testing.T, cmd *exec.Cmd, path, msg string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatal(msg)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func writeFiles(t *testing.T, files map[string]string) string {

@@ -5,7 +5,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
@@ -161,17 +160,7 @@ func TestKilledRunReleasesGPUs(t *testing.T) {
 		t.Fatal(err)
 	}
 	pidFile := filepath.Join(counts, "s0.pid")
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if _, err := os.Stat(pidFile); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			t.Fatal("the step never started")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitForFile(t, cmd, pidFile, "the step never started")
 	var held struct {
 		Mock    bool `json:"mock"`
 		Devices []struct {
@@ -200,7 +189,7 @@ func TestKilledRunReleasesGPUs(t *testing.T) {
 	// The step's shell died with mlpipe; its sleep lives on and keeps the
 	// GPUs until the next mlpipe run reaps the interrupted run's processes.
 	c.mustRun("run", "pipelines/quickstart")
-	deadline = time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(5 * time.Second)
 	for {
 		out = c.mustRun("gpus", "--output", "json").stdout
 		held.Devices = nil

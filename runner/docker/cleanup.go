@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
-	"strings"
 	"syscall"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+
+	"github.com/mlpipe/mlpipe/internal/procfs"
 )
 
 // Cleanup removes the containers that mlpipe processes of this host left
@@ -65,28 +65,8 @@ func alive(pid int, start string) bool {
 	if start == "" {
 		return true
 	}
-	now := processStart(pid)
+	now := procfs.StartTime(pid)
 	return now == "" || now == start
-}
-
-// processStart returns the start time of a process in clock ticks since
-// boot (field 22 of /proc/PID/stat), or "" where it cannot be read.
-func processStart(pid int) string {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return ""
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return ""
-	}
-	fields := strings.Fields(s[i+1:])
-	// After the command come state (field 3) ... starttime (field 22).
-	if len(fields) < 20 {
-		return ""
-	}
-	return fields[19]
 }
 
 // ContainerRunning reports whether a container exists and runs (GPU leases

@@ -424,9 +424,16 @@ func TestCleanupRemovesOrphans(t *testing.T) {
 	if _, err := e.Cleanup(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	left := map[string]bool{}
-	for _, c := range containersOf(t, e, run) {
-		left[c.ID] = true
+	// The other process's removal may still be under way: give it time.
+	var left map[string]bool
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		left = map[string]bool{}
+		for _, c := range containersOf(t, e, run) {
+			left[c.ID] = true
+		}
+		if !left[dead] || time.Now().After(deadline) {
+			break
+		}
 	}
 	if left[dead] || !left[live] || !left[other] {
 		t.Errorf("after cleanup: orphan left %v, live kept %v, other host's kept %v", left[dead], left[live], left[other])

@@ -14,6 +14,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/client"
 
+	"github.com/mlpipe/mlpipe/internal/procfs"
 	"github.com/mlpipe/mlpipe/runner"
 )
 
@@ -116,7 +117,7 @@ func newWithClient(cli *client.Client, opts Options) *Executor {
 	default:
 		e.user = opts.User
 	}
-	e.start = processStart(e.pid)
+	e.start = procfs.StartTime(e.pid)
 	e.host, _ = os.Hostname()
 	e.images.entries = map[string]*imageEntry{}
 	return e

@@ -16,6 +16,8 @@ import (
 	"github.com/docker/docker/api/types/registry"
 	"github.com/docker/docker/client"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/mlpipe/mlpipe/internal/procfs"
 )
 
 // fakeEngine is a minimal Docker Engine API server for the image calls
@@ -256,7 +258,7 @@ func TestOrphan(t *testing.T) {
 		{"this process", map[string]string{LabelPID: itoa(e.pid), LabelPIDStart: e.start, LabelHost: e.host}, false},
 		{"a dead process", map[string]string{LabelPID: "999999999", LabelHost: e.host}, true},
 		{"a reused PID", map[string]string{LabelPID: itoa(os.Getppid()), LabelPIDStart: "1", LabelHost: e.host}, true},
-		{"a live process", map[string]string{LabelPID: itoa(os.Getppid()), LabelPIDStart: processStart(os.Getppid()), LabelHost: e.host}, false},
+		{"a live process", map[string]string{LabelPID: itoa(os.Getppid()), LabelPIDStart: procfs.StartTime(os.Getppid()), LabelHost: e.host}, false},
 		{"another host", map[string]string{LabelPID: "999999999", LabelHost: e.host + "-other"}, false},
 		{"no PID", map[string]string{LabelHost: e.host}, false},
 	}

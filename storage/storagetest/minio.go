@@ -19,12 +19,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/mlpipe/mlpipe/internal/procfs"
 	"github.com/mlpipe/mlpipe/storage"
 )
 
@@ -177,25 +177,11 @@ func (s *MinIOServer) CPUTime() time.Duration {
 	if s.cmd == nil {
 		return 0
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	st, err := procfs.ReadStat(s.cmd.Process.Pid)
 	if err != nil {
 		return 0
 	}
-	// Fields after the command name (which ends with ")"): state is the
-	// first, utime and stime the 12th and 13th, in clock ticks of 1/100 s.
-	fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	if len(fields) < 13 {
-		return 0
-	}
-	var ticks int64
-	for _, f := range fields[11:13] {
-		n, err := strconv.ParseInt(f, 10, 64)
-		if err != nil {
-			return 0
-		}
-		ticks += n
-	}
-	return time.Duration(ticks) * 10 * time.Millisecond
+	return time.Duration(st.UTime+st.STime) * 10 * time.Millisecond // ticks of 1/100 s
 }
 
 // Stop kills the server (like a crash) and waits until it is gone.

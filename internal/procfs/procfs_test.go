@@ -1,0 +1,58 @@
+package procfs
+
+import (
+	"os"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParseStat(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    Stat
+		wantErr bool
+	}{
+		{
+			name: "plain",
+			in:   "1234 (sleep) S 1 1234 1234 0 -1 4194304 100 0 0 0 7 3 0 0 20 0 1 0 98765 1000 100 18446744073709551615",
+			want: Stat{PPID: 1, UTime: 7, STime: 3, StartTime: "98765"},
+		},
+		{
+			name: "name with spaces and parentheses",
+			in:   "42 (a (b) c) R 7 42 42 0 -1 0 0 0 0 0 11 22 0 0 20 0 1 0 555 0 0",
+			want: Stat{PPID: 7, UTime: 11, STime: 22, StartTime: "555"},
+		},
+		{name: "no name", in: "42 R 7", wantErr: true},
+		{name: "truncated", in: "42 (x) R 7 42", wantErr: true},
+		{name: "bad ppid", in: "42 (x) R x 42 42 0 -1 0 0 0 0 0 11 22 0 0 20 0 1 0 555", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseStat([]byte(tt.in))
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("ParseStat (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestReadStatOfThisProcess(t *testing.T) {
+	st, err := ReadStat(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.PPID != os.Getppid() {
+		t.Errorf("PPID = %d, want %d", st.PPID, os.Getppid())
+	}
+	if st.StartTime == "" || StartTime(os.Getpid()) != st.StartTime {
+		t.Errorf("StartTime = %q, StartTime() = %q", st.StartTime, StartTime(os.Getpid()))
+	}
+	if StartTime(-1) != "" {
+		t.Error("StartTime of no process is not empty")
+	}
+}
