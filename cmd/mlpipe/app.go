@@ -5,10 +5,12 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mlpipe/mlpipe/compiler"
+	"github.com/mlpipe/mlpipe/storage"
 )
 
 // app holds what every command shares: the streams, the global flags and
@@ -20,6 +22,16 @@ type app struct {
 	configFile     string
 	cfg            *Config
 	log            *slog.Logger
+	// transfers, once a run's progress view exists, is told about large
+	// artifact transfers (the store is opened before the view).
+	transfers atomic.Pointer[func(storage.Progress)]
+}
+
+// reportTransfer passes a transfer's progress to the view, if there is one.
+func (a *app) reportTransfer(p storage.Progress) {
+	if f := a.transfers.Load(); f != nil {
+		(*f)(p)
+	}
 }
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *app {

@@ -123,6 +123,11 @@ func runRun(ctx context.Context, a *app, o runOptions, args []string) error {
 		}
 	}
 	prog := newProgress(o.output, a.stdout, a.stderr, total)
+	if tv, ok := prog.(transferView); ok {
+		f := tv.Transfer
+		a.transfers.Store(&f)
+		defer a.transfers.Store(nil)
+	}
 	opts := runner.Options{
 		IR: ir, Params: params, RunID: runID, Resume: o.resume != "", Source: source,
 		Executor: ex, Store: store, GPUs: gpus, GPUUnavailable: gpuWhy, History: hist, StateDir: a.cfg.StateDir,
@@ -131,6 +136,7 @@ func runRun(ctx context.Context, a *app, o runOptions, args []string) error {
 	}
 	start := time.Now()
 	res, err := runner.Run(ctx, opts)
+	a.transfers.Store(nil)
 	prog.Close()
 	if err != nil {
 		var re *runner.RunError

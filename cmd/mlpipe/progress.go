@@ -15,6 +15,7 @@ import (
 	"github.com/vbauerster/mpb/v8/decor"
 
 	"github.com/mlpipe/mlpipe/runner"
+	"github.com/mlpipe/mlpipe/storage"
 )
 
 // progress shows a run as it goes.
@@ -119,20 +120,64 @@ func fmtDuration(d time.Duration) string {
 	return d.Round(time.Second).String()
 }
 
-// liveProgress is the terminal view: a line per running task with its
-// elapsed time, and a summary line with the counts.
-type liveProgress struct {
-	mu      sync.Mutex
-	p       *mpb.Progress
-	summary *mpb.Bar
-	bars    map[string]*mpb.Bar
-	counts  map[runner.State]int
-	total   int
+// transferView is a progress view that shows large artifact transfers.
+type transferView interface {
+	Transfer(p storage.Progress)
 }
 
-func newLiveProgress(w io.Writer, total int) *liveProgress {
-	lp := &liveProgress{p: mpb.New(mpb.WithOutput(w), mpb.WithWidth(40), mpb.WithRefreshRate(200*time.Millisecond)),
-		bars: map[string]*mpb.Bar{}, counts: map[runner.State]int{}, total: total}
+// liveProgress is the terminal view: a line per running task with its
+// elapsed time, a byte bar per large artifact transfer, and a summary line
+// with the counts.
+type liveProgress struct {
+	mu        sync.Mutex
+	p         *mpb.Progress
+	summary   *mpb.Bar
+	bars      map[string]*mpb.Bar
+	transfers map[string]*mpb.Bar // by op and URI
+	counts    map[runner.State]int
+	total     int
+}
+
+// Transfer shows a transfer of the store as a byte bar with its rate; the
+// bar goes when the transfer is complete.
+func (lp *liveProgress) Transfer(t storage.Progress) {
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
+	key := t.Op + " " + t.URI
+	b, ok := lp.transfers[key]
+	if !ok {
+		if t.Done >= t.Total {
+			return // finished before it was shown
+		}
+		verb := "upload"
+		if t.Op == "get" {
+			verb = "download"
+		}
+		b = lp.p.New(t.Total, mpb.BarStyle(), mpb.BarRemoveOnComplete(),
+			mpb.PrependDecorators(decor.Name(verb+" "+shortURI(t.URI), decor.WC{C: decor.DindentRight | decor.DextraSpace})),
+			mpb.AppendDecorators(decor.CountersKibiByte("% .1f / % .1f"), decor.Name(" "), decor.AverageSpeed(decor.SizeB1024(0), "% .1f")))
+		lp.transfers[key] = b
+	}
+	b.SetCurrent(t.Done)
+	if t.Done >= t.Total {
+		b.SetTotal(t.Total, true)
+		delete(lp.transfers, key)
+	}
+}
+
+// shortURI keeps the end of a long URI, the part that names the artifact.
+func shortURI(u string) string {
+	const max = 48
+	if len(u) <= max {
+		return u
+	}
+	return "..." + u[len(u)-max+3:]
+}
+
+func newLiveProgress(w io.Writer, total int, opts ...mpb.ContainerOption) *liveProgress {
+	opts = append([]mpb.ContainerOption{mpb.WithOutput(w), mpb.WithWidth(40), mpb.WithRefreshRate(200 * time.Millisecond)}, opts...)
+	lp := &liveProgress{p: mpb.New(opts...),
+		bars: map[string]*mpb.Bar{}, transfers: map[string]*mpb.Bar{}, counts: map[runner.State]int{}, total: total}
 	lp.summary = lp.p.New(0, mpb.NopStyle(), mpb.BarPriority(1<<30),
 		mpb.PrependDecorators(decor.Any(func(decor.Statistics) string { return lp.summaryText() })))
 	return lp
@@ -206,6 +251,10 @@ func (lp *liveProgress) Close() {
 	for k, b := range lp.bars {
 		b.Abort(true)
 		delete(lp.bars, k)
+	}
+	for k, b := range lp.transfers { // failed or cancelled transfers
+		b.Abort(true)
+		delete(lp.transfers, k)
 	}
 	lp.mu.Unlock()
 	lp.summary.SetTotal(0, true)

@@ -32,6 +32,7 @@ func (a *app) openObjectStore(root string) (runner.ArtifactStore, error) {
 		PathStyle:    c.PathStyle,
 		CreateBucket: c.CreateBucket,
 		Logger:       a.log,
+		Progress:     a.reportTransfer,
 	}
 	ctx := a.root.Context()
 	if ctx == nil {
