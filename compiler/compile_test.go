@@ -271,3 +271,39 @@ func TestToMapMatchesProtojson(t *testing.T) {
 		}
 	}
 }
+
+// TestFromSpecEqualsWriteAndLoad: the in-memory IR of a compiled pipeline
+// is what loading its written IR gives.
+func TestFromSpecEqualsWriteAndLoad(t *testing.T) {
+	for _, path := range examplePipelines(t) {
+		t.Run(filepath.Base(filepath.Dir(path)), func(t *testing.T) {
+			spec := compileFile(t, path)
+			direct, err := FromSpec(path, spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := Marshal(spec, YAML)
+			if err != nil {
+				t.Fatal(err)
+			}
+			loaded, err := LoadIRBytes(path, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(loaded.Spec, direct.Spec, protocmp.Transform()); diff != "" {
+				t.Errorf("Spec (-loaded +direct):\n%s", diff)
+			}
+			if diff := cmp.Diff(loaded.Executors, direct.Executors); diff != "" {
+				t.Errorf("Executors (-loaded +direct):\n%s", diff)
+			}
+			if diff := cmp.Diff([]any{loaded.CacheKeys, loaded.Literals, loaded.TaskConfig}, []any{direct.CacheKeys, direct.Literals, direct.TaskConfig}); diff != "" {
+				t.Errorf("extensions (-loaded +direct):\n%s", diff)
+			}
+			lj, _ := json.Marshal(loaded.Raw)
+			dj, _ := json.Marshal(direct.Raw)
+			if !bytes.Equal(lj, dj) {
+				t.Errorf("Raw differs:\nloaded %s\ndirect %s", lj, dj)
+			}
+		})
+	}
+}

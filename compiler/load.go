@@ -122,7 +122,11 @@ func loadDocs(file string, docs []any, spec *pb.PipelineSpec) (*IR, error) {
 	}
 	// The proto parse works on a copy: TASK_CONFIG is rewritten for the
 	// pinned proto, while Raw stays what the file says (submit sends it).
-	work := deepCopy(ir.Raw).(map[string]any)
+	// (A spec from the compiler holds nothing readExtensions rewrites.)
+	work := ir.Raw
+	if spec == nil {
+		work = deepCopy(ir.Raw).(map[string]any)
+	}
 	ir.readExtensions(work)
 	if spec == nil {
 		b, err := json.Marshal(work)
@@ -494,16 +498,7 @@ func FromSpec(file string, spec *pb.PipelineSpec) (*IR, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Through JSON, so that Raw has the value types a loaded file has.
-	b, err := json.Marshal(m)
-	if err != nil {
-		return nil, err
-	}
-	docs, err := rawDocs(file, b)
-	if err != nil {
-		return nil, err
-	}
-	return loadDocs(file, docs, proto.Clone(spec).(*pb.PipelineSpec))
+	return loadDocs(file, []any{m}, proto.Clone(spec).(*pb.PipelineSpec))
 }
 
 func deepCopy(v any) any {
