@@ -188,7 +188,7 @@ func (c *containerTask) attempt(ctx context.Context, n int, lease GPULease) (o o
 		return fail(m)
 	}
 	start := time.Now()
-	out, err := c.collect(ctx, ei)
+	out, err := c.collect(ctx, ei, needDir)
 	addPhase("collect", start, time.Now())
 	if err != nil {
 		if ctx.Err() != nil {
@@ -410,15 +410,20 @@ type executorOutput struct {
 // collect gathers the outputs of a successful attempt as the backend does:
 // the executor-output file wins, then the per-parameter files; every
 // declared output artifact is collected, merged with the file (§3.3).
-func (c *containerTask) collect(ctx context.Context, ei *ExecutorInput) (*outputs, error) {
+func (c *containerTask) collect(ctx context.Context, ei *ExecutorInput, haveDir bool) (*outputs, error) {
 	var eo executorOutput
-	if b, err := os.ReadFile(ei.Outputs.OutputFile); err == nil {
-		dec := json.NewDecoder(bytes.NewReader(b))
-		if err := dec.Decode(&eo); err != nil {
-			return nil, fmt.Errorf("executor output %s is not valid JSON: %v", ei.Outputs.OutputFile, err)
+	// Without a task directory the step was never told where the executor
+	// output goes (needsDir): there is nothing to read.
+	if haveDir {
+		b, err := os.ReadFile(ei.Outputs.OutputFile)
+		switch {
+		case err == nil:
+			if err := json.NewDecoder(bytes.NewReader(b)).Decode(&eo); err != nil {
+				return nil, fmt.Errorf("executor output %s is not valid JSON: %v", ei.Outputs.OutputFile, err)
+			}
+		case !errors.Is(err, os.ErrNotExist):
+			return nil, err
 		}
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, err
 	}
 	out := newOutputs()
 	for _, name := range sortedStrings(ei.Outputs.Parameters) {

@@ -59,6 +59,9 @@ func (e *Executor) Run(ctx context.Context, t *runner.ExecTask) (*runner.ExecRes
 		return nil, err
 	}
 	cmd := &exec.Cmd{Path: path, Args: argv, Dir: t.Dir, Env: env, Stdout: t.Stdout, Stderr: t.Stderr}
+	if f := devNull(); f != nil {
+		cmd.Stdin = f
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if t.GPULease != nil {
 		// The step inherits the GPU lock files: its leases live as long as
@@ -112,6 +115,16 @@ func (e *Executor) Run(ctx context.Context, t *runner.ExecTask) (*runner.ExecRes
 	}
 	return res, nil
 }
+
+// devNull is the steps' standard input, opened once: exec.Cmd would open
+// /dev/null for every step.
+var devNull = sync.OnceValue(func() *os.File {
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil
+	}
+	return f
+})
 
 var (
 	pathMu    sync.Mutex

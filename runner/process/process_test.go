@@ -99,3 +99,18 @@ func TestCancelKillsProcessGroup(t *testing.T) {
 	}
 	t.Errorf("child %d survived the cancel", childPID)
 }
+
+// TestStdinIsEmpty: a step that reads its standard input gets end of file
+// at once (as in a pod), however many steps share the one /dev/null.
+func TestStdinIsEmpty(t *testing.T) {
+	for i := range 3 {
+		tk, out := task(t, "sh", "-c", `n=$(wc -c); echo "read $n"; readlink /proc/self/fd/0`)
+		res, err := New(time.Second).Run(t.Context(), tk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.ExitCode != 0 || !strings.HasPrefix(out.String(), "read 0\n/dev/null") {
+			t.Errorf("step %d: exit %d, output %q", i, res.ExitCode, out.String())
+		}
+	}
+}

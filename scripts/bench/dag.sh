@@ -42,9 +42,9 @@ with open(work + "/Makefile", "w") as f:
         f.write("%s: %s\n\t@true %s\n" % (name, " ".join(deps), name))
 print("%d tasks in %d layers (widths %s)" % (len(tasks), len(layers), layers))
 PY
-best() { # best of 3 wall-clock seconds of a command
+best() { # best of $REPEAT (default 5) wall-clock seconds of a command
 	local b=""
-	for _ in 1 2 3; do
+	for ((i = 0; i < ${REPEAT:-5}; i++)); do
 		local s e
 		s=$(date +%s.%N)
 		"$@" >/dev/null 2>&1
