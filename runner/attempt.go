@@ -141,11 +141,9 @@ func (c *containerTask) attempt(ctx context.Context, n int, lease GPULease) (o o
 	if wait := time.Since(queued); wait > time.Millisecond {
 		addPhase("queue", queued, time.Now())
 	}
-	// The task does not wait for the history: records are committed in
-	// the order they were queued, so a result is never durable before the
-	// results it was computed from, and a task whose records a crash lost
-	// is re-run on resume (its process is found by MLPIPE_RUN_ID,
-	// KillOrphans).
+	// The task does not wait for the history: every record is in the
+	// run's journal before this returns (historyWriter), and the database
+	// catches up in batches.
 	c.rec.State = Running
 	r.saveTask(c.rec)
 	r.emit(Event{Task: c.name, Path: c.path, State: Running, Attempt: n, GPUs: arec.GPUs})

@@ -2,6 +2,8 @@ package runner
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -30,20 +32,32 @@ type historyWriter struct {
 	queued    uint64 // records queued so far
 	committed uint64 // records committed so far
 	closed    bool
-	waiting   int           // barrier() calls waiting: commit now
+	journal   *journal      // nil: none, or it failed
+	failed    bool          // a commit failed: keep the journal
+	waiting   int           // waitFor() calls waiting: commit now
 	kick      chan struct{} // wakes the writer from its linger
 	done      chan struct{}
 }
 
-// historyLinger is the least time between the starts of two commits. Records
-// that arrive meanwhile share one transaction, and a task that starts and
-// ends within it is written once: with short tasks this halves the
-// history's CPU, which on a small machine competes with the tasks. A crash
-// loses at most this much more of the history, which resume re-runs.
+// historyLinger is the least time between the starts of two commits, unless
+// a task waits for one (waitFor). Records that arrive meanwhile share one
+// transaction, and a task that starts and ends within it is written once:
+// with short tasks this halves the history's CPU, which on a small machine
+// competes with the tasks.
 const historyLinger = 20 * time.Millisecond
 
-func newHistoryWriter(h History, log *slog.Logger) *historyWriter {
+// newHistoryWriter starts a writer; with a run directory, records go to its
+// journal first.
+func newHistoryWriter(h History, log *slog.Logger, runDir string) *historyWriter {
 	w := &historyWriter{h: h, log: log, done: make(chan struct{}), kick: make(chan struct{}, 1)}
+	if runDir != "" {
+		j, err := openJournal(runDir)
+		if err != nil {
+			log.Warn("no run journal: a crash may lose the last records of the history", "err", err)
+		} else {
+			w.journal = j
+		}
+	}
 	w.cond = sync.NewCond(&w.mu)
 	go w.loop()
 	return w
@@ -54,6 +68,7 @@ func (w *historyWriter) task(t *TaskRecord) uint64 {
 	cp := *t
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.journalAppend(journalEntry{Task: &cp})
 	w.tasks = append(w.tasks, &cp)
 	w.queued++
 	w.cond.Broadcast()
@@ -65,17 +80,45 @@ func (w *historyWriter) attempt(a *AttemptRecord) uint64 {
 	cp := *a
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.journalAppend(journalEntry{Attempt: &cp})
 	w.attempts = append(w.attempts, &cp)
 	w.queued++
 	w.cond.Broadcast()
 	return w.queued
 }
 
-// barrier waits until every record queued so far is committed.
-func (w *historyWriter) barrier() {
+// journalAppend writes a record to the journal (w.mu held, so the journal
+// has the records in their order).
+func (w *historyWriter) journalAppend(e journalEntry) {
+	if w.journal == nil {
+		return
+	}
+	if err := w.journal.append(e); err != nil {
+		w.log.Warn("run journal failed; a crash may lose the last records of the history", "err", err)
+		w.journal.close()
+		w.journal = nil
+		w.failed = true // what it holds is not all in the database yet
+	}
+}
+
+// mark returns the sequence of the last record queued so far.
+func (w *historyWriter) mark() uint64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	target := w.queued
+	return w.queued
+}
+
+// barrier waits until every record queued so far is committed.
+func (w *historyWriter) barrier() { w.waitFor(w.mark()) }
+
+// waitFor waits until the records up to sequence target are committed,
+// waking the writer from its linger if it has to.
+func (w *historyWriter) waitFor(target uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.committed >= target || w.closed {
+		return
+	}
 	w.waiting++
 	defer func() { w.waiting-- }()
 	select {
@@ -95,6 +138,13 @@ func (w *historyWriter) close() {
 	w.cond.Broadcast()
 	w.mu.Unlock()
 	<-w.done
+	if w.journal != nil && !w.failed {
+		if err := w.journal.remove(); err != nil {
+			w.log.Warn("remove the run journal", "err", err)
+		}
+	} else if w.journal != nil {
+		w.journal.close()
+	}
 }
 
 func (w *historyWriter) loop() {
@@ -136,23 +186,31 @@ func (w *historyWriter) loop() {
 }
 
 func (w *historyWriter) save(ctx context.Context, tasks []*TaskRecord, attempts []*AttemptRecord) {
-	if b, ok := w.h.(BatchSaver); ok {
-		if err := b.SaveBatch(ctx, tasks, attempts); err != nil {
-			w.log.Error("save run history", "err", err)
-		}
-		return
+	if err := w.saveErr(ctx, tasks, attempts); err != nil {
+		w.log.Error("save run history (kept in the run's journal)", "err", err)
+		w.mu.Lock()
+		w.failed = true
+		w.mu.Unlock()
 	}
+}
+
+func (w *historyWriter) saveErr(ctx context.Context, tasks []*TaskRecord, attempts []*AttemptRecord) error {
+	if b, ok := w.h.(BatchSaver); ok {
+		return b.SaveBatch(ctx, tasks, attempts)
+	}
+	var errs []error
 	// Attempts first: a task record may refer to its attempts.
 	for _, a := range attempts {
 		if err := w.h.SaveAttempt(ctx, a); err != nil {
-			w.log.Error("save attempt", "task", a.TaskPath, "err", err)
+			errs = append(errs, fmt.Errorf("save attempt of %s: %w", a.TaskPath, err))
 		}
 	}
 	for _, t := range tasks {
 		if err := w.h.SaveTask(ctx, t); err != nil {
-			w.log.Error("save task", "task", t.Path, "err", err)
+			errs = append(errs, fmt.Errorf("save task %s: %w", t.Path, err))
 		}
 	}
+	return errors.Join(errs...)
 }
 
 // latestOnly keeps, of several records of one task in a batch, the last

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -190,6 +191,10 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 				r.log.Warn("killed processes left by the interrupted run", "run_id", prev.ID, "count", n)
 			}
 		}
+		// What the dead run's journal holds and the database missed.
+		if _, err := RecoverJournal(hctx, opts.History, filepath.Join(opts.StateDir, "runs", prev.ID)); err != nil {
+			return nil, fmt.Errorf("resume %s: %w", prev.ID, err)
+		}
 		tasks, err := opts.History.Tasks(hctx, prev.ID)
 		if err != nil {
 			return nil, err
@@ -222,9 +227,17 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	irPath := filepath.Join(r.runDir, "pipeline.json")
 	if !opts.Resume {
-		b, err := compiler.Marshal(opts.IR.Spec, compiler.JSON)
+		// The document as loaded, so that a resume also keeps the fields
+		// newer than the pinned proto (cacheKey, literals, TASK_CONFIG).
+		var b []byte
+		var err error
+		if opts.IR.Raw != nil {
+			b, err = json.Marshal(opts.IR.Raw)
+		} else {
+			b, err = compiler.Marshal(opts.IR.Spec, compiler.JSON)
+		}
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("encode the run's IR: %w", err)
 		}
 		if err := writeFileAtomic(irPath, b); err != nil {
 			return nil, fmt.Errorf("save the run's IR: %w", err)
@@ -247,7 +260,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	} else if err := opts.History.CreateRun(hctx, rec); err != nil {
 		return nil, err
 	}
-	r.hw = newHistoryWriter(opts.History, r.log)
+	r.hw = newHistoryWriter(opts.History, r.log, r.runDir)
 	r.emit(Event{State: Running, Message: r.pipeline})
 
 	params := map[string]any{}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -15,7 +16,36 @@ import (
 )
 
 func (a *app) openHistory() (*metadata.Store, error) {
-	return metadata.Open(filepath.Join(a.cfg.StateDir, "mlpipe.db"))
+	h, err := metadata.Open(filepath.Join(a.cfg.StateDir, "mlpipe.db"))
+	if err != nil {
+		return nil, err
+	}
+	a.recoverInterrupted(h)
+	return h, nil
+}
+
+// recoverInterrupted puts into the history what the journals of runs whose
+// mlpipe died on this machine hold and the database missed, so that every
+// command sees every task those runs finished.
+func (a *app) recoverInterrupted(h *metadata.Store) {
+	ctx := context.Background()
+	runs, err := h.ListRuns(ctx, 50)
+	if err != nil {
+		return
+	}
+	host, _ := os.Hostname()
+	for _, r := range runs {
+		if r.State != runner.Running || (r.Host != "" && r.Host != host) || runAlive(r) {
+			continue
+		}
+		n, err := runner.RecoverJournal(ctx, h, filepath.Join(a.cfg.StateDir, "runs", r.ID))
+		switch {
+		case err != nil:
+			a.log.Warn("recover an interrupted run's history", "run_id", r.ID, "err", err)
+		case n > 0:
+			a.log.Info("recovered an interrupted run's history from its journal", "run_id", r.ID, "records", n)
+		}
+	}
 }
 
 // openStore picks the artifact store: --pipeline-root (or config), else a

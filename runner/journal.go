@@ -1,0 +1,104 @@
+package runner
+
+import (
+	"bufio"
+	"context"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// The journal makes every history record durable the moment it is made,
+// at the cost of one small write: the history writer appends each record
+// to <run dir>/journal.gob before queueing it for the database, which
+// commits in batches. A run that ends removes its journal once everything
+// is committed; after a crash, RecoverJournal puts what the database missed
+// into it (mlpipe does so on resume and on its next start). So a killed
+// mlpipe loses no finished task, without a database commit on any task's
+// critical path.
+
+// JournalName is the journal's file name in a run's directory.
+const JournalName = "journal.gob"
+
+func init() {
+	// Dynamic values in outputs and parameters (decoded JSON and typed
+	// parameters).
+	gob.Register([]any{})
+	gob.Register(map[string]any{})
+}
+
+// journalEntry is one record: a task or an attempt. gob keeps every
+// exported field, also those the records leave out of their JSON.
+type journalEntry struct {
+	Task    *TaskRecord
+	Attempt *AttemptRecord
+}
+
+type journal struct {
+	f   *os.File
+	enc *gob.Encoder
+}
+
+func openJournal(runDir string) (*journal, error) {
+	f, err := os.OpenFile(filepath.Join(runDir, JournalName), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return &journal{f: f, enc: gob.NewEncoder(f)}, nil
+}
+
+// append writes one record (gob writes each value in one write call).
+func (j *journal) append(e journalEntry) error {
+	return j.enc.Encode(e)
+}
+
+// remove closes and deletes the journal: everything in it is committed.
+func (j *journal) remove() error {
+	j.f.Close()
+	return os.Remove(j.f.Name())
+}
+
+func (j *journal) close() error { return j.f.Close() }
+
+// RecoverJournal commits what a dead run's journal holds to the history and
+// removes the journal. Records are written again whole, so those the
+// database already has change nothing. A record cut short by the crash ends
+// the journal. It returns how many records it read; no journal is 0, nil.
+func RecoverJournal(ctx context.Context, h History, runDir string) (int, error) {
+	path := filepath.Join(runDir, JournalName)
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("open journal: %w", err)
+	}
+	defer f.Close()
+	dec := gob.NewDecoder(bufio.NewReader(f))
+	var tasks []*TaskRecord
+	var attempts []*AttemptRecord
+	n := 0
+	for {
+		var e journalEntry
+		if err := dec.Decode(&e); err != nil {
+			break // the end, or a record torn by the crash
+		}
+		n++
+		if e.Task != nil {
+			tasks = append(tasks, e.Task)
+		}
+		if e.Attempt != nil {
+			attempts = append(attempts, e.Attempt)
+		}
+	}
+	w := &historyWriter{h: h}
+	if err := w.saveErr(ctx, latestOnly(tasks), attempts); err != nil {
+		return n, fmt.Errorf("recover the history of %s: %w", filepath.Base(runDir), err)
+	}
+	if err := os.Remove(path); err != nil {
+		return n, fmt.Errorf("remove journal: %w", err)
+	}
+	return n, nil
+}
