@@ -41,8 +41,10 @@ type journal struct {
 	enc *gob.Encoder
 }
 
+// openJournal starts the run's journal. One gob stream a file: a resume
+// has recovered and removed the old journal before it starts a new one.
 func openJournal(runDir string) (*journal, error) {
-	f, err := os.OpenFile(filepath.Join(runDir, JournalName), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(filepath.Join(runDir, JournalName), os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
