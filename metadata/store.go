@@ -285,7 +285,7 @@ func (s *Store) ResolveRun(ctx context.Context, ref string) (*runner.RunRecord, 
 		return r, nil
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT `+runCols+` FROM runs WHERE id LIKE ? ESCAPE '\' ORDER BY started_at DESC LIMIT 3`,
-		strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(ref)+"%")
+		likePrefix(ref))
 	if err != nil {
 		return nil, err
 	}
@@ -580,6 +580,38 @@ func (s *Store) Lineage(ctx context.Context, uri string) ([][3]string, error) {
 			return nil, err
 		}
 		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// likePrefix is a LIKE pattern (ESCAPE '\') matching strings that start
+// with p.
+func likePrefix(p string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(p) + "%"
+}
+
+// RunDependents lists the other runs that use a run's artifacts: runs with
+// tasks cached from it, and runs whose tasks read artifacts under its root.
+// Removing the run would leave their records pointing at nothing.
+func (s *Store) RunDependents(ctx context.Context, runID, root string) ([]string, error) {
+	q := `SELECT run_id FROM tasks WHERE cached_from LIKE ? ESCAPE '\' AND run_id != ?`
+	args := []any{likePrefix(runID + "/"), runID}
+	if root != "" {
+		q += ` UNION SELECT run_id FROM lineage WHERE uri LIKE ? ESCAPE '\' AND run_id != ?`
+		args = append(args, likePrefix(strings.TrimSuffix(root, "/")+"/"), runID)
+	}
+	rows, err := s.db.QueryContext(ctx, q+` ORDER BY run_id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("find runs using run %s: %w", runID, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
 	}
 	return out, rows.Err()
 }

@@ -165,3 +165,36 @@ func TestSeveralWritersAtOnce(t *testing.T) {
 		}
 	}
 }
+
+func TestRunDependents(t *testing.T) {
+	s, _ := open(t)
+	ctx := t.Context()
+	root := "minio://b/p/pipe/r_1" // '_' is a LIKE wildcard: r_1 must not match rx1
+	art := runner.ArtifactRecord{URI: root + "/make/data", Digest: "sha256:ab"}
+	save := func(tasks ...*runner.TaskRecord) {
+		t.Helper()
+		if err := s.SaveBatch(ctx, tasks, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	save(&runner.TaskRecord{RunID: "r_1", Path: "make", Name: "make", State: runner.Succeeded,
+		Outputs: runner.OutputsRecord{Artifacts: map[string][]runner.ArtifactRecord{"data": {art}}}})
+	// r2: a task cached from r_1; r3: a task that read r_1's artifact;
+	// rx1 and r4: unrelated (rx1's cached_from only matches r_1 as a
+	// wildcard, r4 reads an artifact of another root).
+	save(&runner.TaskRecord{RunID: "r2", Path: "make", Name: "make", State: runner.Cached, CachedFrom: "r_1/make"})
+	save(&runner.TaskRecord{RunID: "r3", Path: "use", Name: "use", State: runner.Succeeded, Inputs: map[string][]runner.ArtifactRecord{"in": {art}}})
+	save(&runner.TaskRecord{RunID: "rx1", Path: "make", Name: "make", State: runner.Cached, CachedFrom: "rx1/make"})
+	save(&runner.TaskRecord{RunID: "r4", Path: "use", Name: "use", State: runner.Succeeded,
+		Inputs: map[string][]runner.ArtifactRecord{"in": {{URI: "minio://b/p/pipe/r_10/make/data"}}}})
+	got, err := s.RunDependents(ctx, "r_1", root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"r2", "r3"}, got); diff != "" {
+		t.Errorf("dependents of r_1 (-want +got):\n%s", diff)
+	}
+	if got, _ := s.RunDependents(ctx, "r4", ""); len(got) != 0 {
+		t.Errorf("r4 has dependents %v", got)
+	}
+}

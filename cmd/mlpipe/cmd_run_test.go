@@ -54,8 +54,15 @@ func TestRunQuickstartAndShow(t *testing.T) {
 	if strings.Count(r2.stdout, "CACHED") != 3 {
 		t.Errorf("second run is not fully cached:\n%s", r2.stdout)
 	}
-	// runs rm removes the history and the artifacts.
-	c.mustRun("runs", "rm", runID)
+	// runs rm refuses to remove a run whose artifacts the cached run uses;
+	// --force removes the history and the artifacts.
+	if r := c.run("runs", "rm", runID); r.code != 2 || !strings.Contains(r.stderr, "used by run") {
+		t.Errorf("runs rm of a run another run is cached from: exit %d\n%s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(data[0].URI); err != nil {
+		t.Errorf("a refused runs rm removed an artifact: %v", err)
+	}
+	c.mustRun("runs", "rm", "--force", runID)
 	if _, err := os.Stat(data[0].URI); !os.IsNotExist(err) {
 		t.Errorf("artifact %s still exists after runs rm", data[0].URI)
 	}

@@ -57,7 +57,7 @@ func newRunsCmd(a *app) *cobra.Command {
 			return runsRm(cmd.Context(), a, argv, force)
 		},
 	}
-	rm.Flags().BoolVar(&force, "force", false, "remove a run even if it looks like it is still running")
+	rm.Flags().BoolVar(&force, "force", false, "remove a run even if it looks like it is still running, or other runs use its artifacts")
 	cmd.AddCommand(ls, show, rm)
 	return cmd
 }
@@ -342,6 +342,15 @@ func runsRm(ctx context.Context, a *app, refs []string, force bool) error {
 		}
 		if r.State == runner.Running && runAlive(r) && !force {
 			return usagef("run %s is still running (pid %d); stop it first or use --force", r.ID, r.PID)
+		}
+		if !force {
+			deps, err := h.RunDependents(ctx, r.ID, r.PipelineRoot)
+			if err != nil {
+				return err
+			}
+			if len(deps) > 0 {
+				return usagef("run %s: its artifacts are used by run(s) %s (cached tasks or inputs); remove those first, or use --force to leave them pointing at nothing", r.ID, strings.Join(deps, ", "))
+			}
 		}
 		if r.State == runner.Running {
 			runner.KillOrphans(r.ID)
