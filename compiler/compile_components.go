@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -262,11 +264,11 @@ func importerSpec(im *Importer) *pb.PipelineDeploymentConfig_ImporterSpec {
 // component, renaming its components and executors so they cannot clash.
 func (c *compiler) importIRPipeline(ir *IR) (string, error) {
 	rename := map[string]string{}
-	for _, name := range sortedKeys(ir.Spec.GetComponents()) {
+	for _, name := range slices.Sorted(maps.Keys(ir.Spec.GetComponents())) {
 		rename[name] = c.reserve(name)
 	}
 	labels := map[string]string{}
-	for _, label := range sortedKeys(ir.Executors) {
+	for _, label := range slices.Sorted(maps.Keys(ir.Executors)) {
 		labels[label] = c.reserve(label)
 	}
 	fix := func(cs *pb.ComponentSpec) *pb.ComponentSpec {

@@ -4,7 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -125,7 +126,7 @@ func loadDocs(file string, docs []any, spec *pb.PipelineSpec) (*IR, error) {
 	// (A spec from the compiler holds nothing readExtensions rewrites.)
 	work := ir.Raw
 	if spec == nil {
-		work = deepCopy(ir.Raw).(map[string]any)
+		work = CopyDoc(ir.Raw)
 	}
 	ir.readExtensions(work)
 	if spec == nil {
@@ -446,7 +447,7 @@ func componentFromIR(ir *IR) *Component {
 
 func paramsFromDefs(params map[string]*pb.ComponentInputsSpec_ParameterSpec, arts map[string]*pb.ComponentInputsSpec_ArtifactSpec) []*Param {
 	var out []*Param
-	for _, n := range sortedKeys(params) {
+	for _, n := range slices.Sorted(maps.Keys(params)) {
 		p := params[n]
 		pp := &Param{Name: n, Type: Type{Param: p.GetParameterType()}, Optional: p.GetIsOptional(), Description: p.GetDescription()}
 		if p.DefaultValue != nil {
@@ -455,7 +456,7 @@ func paramsFromDefs(params map[string]*pb.ComponentInputsSpec_ParameterSpec, art
 		}
 		out = append(out, pp)
 	}
-	for _, n := range sortedKeys(arts) {
+	for _, n := range slices.Sorted(maps.Keys(arts)) {
 		a := arts[n]
 		out = append(out, &Param{Name: n, Type: Type{Artifact: SchemaTitle(a.GetArtifactType()), SchemaVersion: a.GetArtifactType().GetSchemaVersion(), List: a.GetIsArtifactList()}, Optional: a.GetIsOptional(), Description: a.GetDescription()})
 	}
@@ -464,23 +465,14 @@ func paramsFromDefs(params map[string]*pb.ComponentInputsSpec_ParameterSpec, art
 
 func paramsFromOutDefs(params map[string]*pb.ComponentOutputsSpec_ParameterSpec, arts map[string]*pb.ComponentOutputsSpec_ArtifactSpec) []*Param {
 	var out []*Param
-	for _, n := range sortedKeys(params) {
+	for _, n := range slices.Sorted(maps.Keys(params)) {
 		out = append(out, &Param{Name: n, Type: Type{Param: params[n].GetParameterType()}, Description: params[n].GetDescription()})
 	}
-	for _, n := range sortedKeys(arts) {
+	for _, n := range slices.Sorted(maps.Keys(arts)) {
 		a := arts[n]
 		out = append(out, &Param{Name: n, Type: Type{Artifact: SchemaTitle(a.GetArtifactType()), SchemaVersion: a.GetArtifactType().GetSchemaVersion(), List: a.GetIsArtifactList()}, Description: a.GetDescription()})
 	}
 	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // Component returns the component spec named name ("root" for the root).
@@ -500,6 +492,10 @@ func FromSpec(file string, spec *pb.PipelineSpec) (*IR, error) {
 	}
 	return loadDocs(file, []any{m}, proto.Clone(spec).(*pb.PipelineSpec))
 }
+
+// CopyDoc deep-copies a JSON-like document (maps, lists, scalars) so that it
+// can be rewritten without touching the original.
+func CopyDoc(m map[string]any) map[string]any { return deepCopy(m).(map[string]any) }
 
 func deepCopy(v any) any {
 	switch x := v.(type) {

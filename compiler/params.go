@@ -2,7 +2,9 @@ package compiler
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -53,14 +55,14 @@ func ResolveParams(ir *IR, text map[string]string, typed map[string]any) (map[st
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		known := sortedKeys(defs)
+		known := slices.Sorted(maps.Keys(defs))
 		hint := "the pipeline has no parameters"
 		if len(known) > 0 {
 			hint = "parameters: " + strings.Join(known, ", ")
 		}
 		problems = append(problems, fmt.Sprintf("unknown parameter(s) %s (%s)", strings.Join(unknown, ", "), hint))
 	}
-	for _, name := range sortedKeys(defs) {
+	for _, name := range slices.Sorted(maps.Keys(defs)) {
 		d := defs[name]
 		var v any
 		var have bool

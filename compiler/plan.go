@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -425,7 +427,7 @@ func (pl *Plan) WriteText(w io.Writer) error {
 	fmt.Fprintf(w, "Pipeline %s: %d tasks in %d stages\n", pl.Pipeline, len(pl.Tasks), len(pl.Stages))
 	if len(pl.Parameters) > 0 {
 		var ps []string
-		for _, k := range sortedKeys(pl.Parameters) {
+		for _, k := range slices.Sorted(maps.Keys(pl.Parameters)) {
 			b, _ := json.Marshal(pl.Parameters[k])
 			ps = append(ps, k+"="+string(b))
 		}

@@ -2,7 +2,9 @@ package compiler
 
 import (
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -84,10 +86,10 @@ func ValidateIR(ir *IR) error {
 	if spec.GetRoot() != nil {
 		validateComponent(d, ir, "root", spec.GetRoot(), used)
 	}
-	for _, name := range sortedKeys(spec.GetComponents()) {
+	for _, name := range slices.Sorted(maps.Keys(spec.GetComponents())) {
 		validateComponent(d, ir, "components."+name, spec.GetComponents()[name], used)
 	}
-	for _, label := range sortedKeys(ir.Executors) {
+	for _, label := range slices.Sorted(maps.Keys(ir.Executors)) {
 		e := ir.Executors[label]
 		if e.Container != nil && e.Container.Image == "" {
 			d.path("deploymentSpec.executors."+label+".container.image", "is empty")
@@ -121,7 +123,7 @@ func validateComponent(d *diags, ir *IR, path string, cs *pb.ComponentSpec, used
 		}
 		return ir.Component(pt.GetComponentRef().GetName()).GetOutputDefinitions()
 	}
-	for _, key := range sortedKeys(tasks) {
+	for _, key := range slices.Sorted(maps.Keys(tasks)) {
 		t := tasks[key]
 		tp := path + ".dag.tasks." + key
 		if t.GetTaskInfo().GetName() == "" {
@@ -137,7 +139,7 @@ func validateComponent(d *diags, ir *IR, path string, cs *pb.ComponentSpec, used
 				d.path(tp+".dependentTasks", "unknown task %q", dep)
 			}
 		}
-		for _, n := range sortedKeys(t.GetInputs().GetParameters()) {
+		for _, n := range slices.Sorted(maps.Keys(t.GetInputs().GetParameters())) {
 			in := t.GetInputs().GetParameters()[n]
 			ip := tp + ".inputs.parameters." + n
 			switch k := in.Kind.(type) {
@@ -169,7 +171,7 @@ func validateComponent(d *diags, ir *IR, path string, cs *pb.ComponentSpec, used
 				}
 			}
 		}
-		for _, n := range sortedKeys(t.GetInputs().GetArtifacts()) {
+		for _, n := range slices.Sorted(maps.Keys(t.GetInputs().GetArtifacts())) {
 			in := t.GetInputs().GetArtifacts()[n]
 			ip := tp + ".inputs.artifacts." + n
 			switch k := in.Kind.(type) {
@@ -190,7 +192,7 @@ func validateComponent(d *diags, ir *IR, path string, cs *pb.ComponentSpec, used
 		}
 		if callee != nil {
 			// Required inputs of the callee must be supplied.
-			for _, n := range sortedKeys(callee.GetInputDefinitions().GetParameters()) {
+			for _, n := range slices.Sorted(maps.Keys(callee.GetInputDefinitions().GetParameters())) {
 				ps := callee.GetInputDefinitions().GetParameters()[n]
 				if ps.GetIsOptional() || ps.GetDefaultValue() != nil || t.GetInputs().GetParameters()[n] != nil {
 					continue
@@ -223,7 +225,7 @@ func validateComponent(d *diags, ir *IR, path string, cs *pb.ComponentSpec, used
 			}
 		}
 	}
-	for _, n := range sortedKeys(dag.GetOutputs().GetParameters()) {
+	for _, n := range slices.Sorted(maps.Keys(dag.GetOutputs().GetParameters())) {
 		o := dag.GetOutputs().GetParameters()[n]
 		var sels []*pb.DagOutputsSpec_ParameterSelectorSpec
 		if v := o.GetValueFromParameter(); v != nil {
@@ -236,7 +238,7 @@ func validateComponent(d *diags, ir *IR, path string, cs *pb.ComponentSpec, used
 			}
 		}
 	}
-	for _, n := range sortedKeys(dag.GetOutputs().GetArtifacts()) {
+	for _, n := range slices.Sorted(maps.Keys(dag.GetOutputs().GetArtifacts())) {
 		for _, s := range dag.GetOutputs().GetArtifacts()[n].GetArtifactSelectors() {
 			if tasks[s.GetProducerSubtask()] == nil {
 				d.path(path+".dag.outputs.artifacts."+n, "unknown producerSubtask %q", s.GetProducerSubtask())
@@ -304,7 +306,7 @@ func irCycle(tasks map[string]*pb.PipelineTaskSpec) []string {
 		color[n] = 2
 		return false
 	}
-	for _, k := range sortedKeys(tasks) {
+	for _, k := range slices.Sorted(maps.Keys(tasks)) {
 		if color[k] == 0 && dfs(k) {
 			return found
 		}
@@ -318,7 +320,7 @@ func unknownFields(d *diags, raw map[string]any, md protoreflect.MessageDescript
 	if raw == nil {
 		return
 	}
-	for _, k := range sortedKeys(raw) {
+	for _, k := range slices.Sorted(maps.Keys(raw)) {
 		fd := md.Fields().ByJSONName(k)
 		if fd == nil {
 			fd = md.Fields().ByName(protoreflect.Name(k))
@@ -353,7 +355,7 @@ func unknownFields(d *diags, raw map[string]any, md protoreflect.MessageDescript
 			case "google.protobuf.Struct", "google.protobuf.Value":
 				continue
 			}
-			for _, mk := range sortedKeys(m) {
+			for _, mk := range slices.Sorted(maps.Keys(m)) {
 				if mm, ok := m[mk].(map[string]any); ok {
 					unknownFields(d, mm, vd, p+"."+mk)
 				}

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -209,7 +211,7 @@ func (c *containerTask) executorInput(ctx context.Context, addPhase func(string,
 		ei.Inputs.Artifacts = map[string]ArtifactList{}
 	}
 	start := time.Now()
-	for _, name := range sortedStrings(c.in.artifacts) {
+	for _, name := range slices.Sorted(maps.Keys(c.in.artifacts)) {
 		var list []*RuntimeArtifact
 		for i, a := range c.in.artifacts[name] {
 			cp := *a
@@ -249,7 +251,7 @@ func (c *containerTask) executorInput(ctx context.Context, addPhase func(string,
 	}
 	if as := c.comp.GetOutputDefinitions().GetArtifacts(); len(as) > 0 {
 		ei.Outputs.Artifacts = map[string]ArtifactList{}
-		for _, name := range sortedStrings(as) {
+		for _, name := range slices.Sorted(maps.Keys(as)) {
 			spec := as[name]
 			uri := strings.TrimSuffix(r.runRoot, "/") + "/" + dirName(c.path) + "/" + name
 			a := &RuntimeArtifact{Name: name, URI: uri, Metadata: map[string]any{},
@@ -345,7 +347,7 @@ func (c *containerTask) mounts(ei *ExecutorInput, kfpPaths bool) []Mount {
 			ms = append(ms, m)
 		}
 	}
-	for _, name := range sortedStrings(ei.Inputs.Artifacts) {
+	for _, name := range slices.Sorted(maps.Keys(ei.Inputs.Artifacts)) {
 		for _, a := range ei.Inputs.Artifacts[name].Artifacts {
 			if a.local == "" {
 				continue
@@ -360,7 +362,7 @@ func (c *containerTask) mounts(ei *ExecutorInput, kfpPaths bool) []Mount {
 			add(Mount{HostPath: a.local, ContainerPath: cp, ReadOnly: true})
 		}
 	}
-	for _, name := range sortedStrings(ei.Outputs.Artifacts) {
+	for _, name := range slices.Sorted(maps.Keys(ei.Outputs.Artifacts)) {
 		for _, a := range ei.Outputs.Artifacts[name].Artifacts {
 			host := filepath.Dir(a.local)
 			cp := host
@@ -424,7 +426,7 @@ func (c *containerTask) collect(ctx context.Context, ei *ExecutorInput, haveDir 
 		}
 	}
 	out := newOutputs()
-	for _, name := range sortedStrings(ei.Outputs.Parameters) {
+	for _, name := range slices.Sorted(maps.Keys(ei.Outputs.Parameters)) {
 		typ := c.comp.GetOutputDefinitions().GetParameters()[name].GetParameterType()
 		if v, ok := eo.ParameterValues[name]; ok {
 			cv, err := coerceParam(typ, v)
@@ -466,7 +468,7 @@ func (c *containerTask) collect(ctx context.Context, ei *ExecutorInput, haveDir 
 		}
 		out.params[name] = v
 	}
-	for _, name := range sortedStrings(ei.Outputs.Artifacts) {
+	for _, name := range slices.Sorted(maps.Keys(ei.Outputs.Artifacts)) {
 		a := *ei.Outputs.Artifacts[name].Artifacts[0]
 		if ov, ok := eo.Artifacts[name]; ok && len(ov.Artifacts) > 0 {
 			o := ov.Artifacts[0]

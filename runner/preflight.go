@@ -2,6 +2,8 @@ package runner
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,7 +19,7 @@ import (
 func (r *run) preflight() error {
 	var problems []string
 	uses := r.componentUses()
-	for _, compName := range sortedStrings(uses) {
+	for _, compName := range slices.Sorted(maps.Keys(uses)) {
 		comp := r.ir.Component(compName)
 		e := r.ir.Executors[comp.GetExecutorLabel()]
 		if e == nil || e.Container == nil {
@@ -70,7 +72,7 @@ func (r *run) componentUses() map[string][]string {
 		if depth > 64 {
 			return
 		}
-		for _, k := range sortedStrings(cs.GetDag().GetTasks()) {
+		for _, k := range slices.Sorted(maps.Keys(cs.GetDag().GetTasks())) {
 			t := cs.GetDag().GetTasks()[k]
 			p := k
 			if prefix != "" {

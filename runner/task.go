@@ -2,13 +2,11 @@ package runner
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -549,15 +547,3 @@ func resolveMetadata(pc *placeholderContext, v any, depth int) (any, error) {
 	}
 	return v, nil
 }
-
-// sortedStrings returns the keys of a map, sorted.
-func sortedStrings[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-var _ = json.Marshal

@@ -414,13 +414,8 @@ func (m *MinIO) getFile(ctx context.Context, uri, bucket, key, localPath, want s
 	if err != nil {
 		return runner.ArtifactInfo{}, withURI("get", uri, err)
 	}
-	if dst != "" {
-		if err := os.RemoveAll(localPath); err != nil {
-			return runner.ArtifactInfo{}, err
-		}
-		if err := os.Rename(dst, localPath); err != nil {
-			return runner.ArtifactInfo{}, err
-		}
+	if err := moveIntoPlace(dst, localPath); err != nil {
+		return runner.ArtifactInfo{}, err
 	}
 	prog.finish()
 	return info, nil

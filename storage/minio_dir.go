@@ -225,16 +225,23 @@ func (m *MinIO) getDir(ctx context.Context, uri, bucket, key, localPath, want st
 	if man.Digest != "" && tree != man.Digest {
 		return runner.ArtifactInfo{}, fmt.Errorf("get %s: %w (recorded %s, found %s)", uri, ErrDigestMismatch, man.Digest, tree)
 	}
-	if dst != "" {
-		if err := os.RemoveAll(localPath); err != nil {
-			return runner.ArtifactInfo{}, err
-		}
-		if err := os.Rename(dst, localPath); err != nil {
-			return runner.ArtifactInfo{}, err
-		}
+	if err := moveIntoPlace(dst, localPath); err != nil {
+		return runner.ArtifactInfo{}, err
 	}
 	prog.finish()
 	return runner.ArtifactInfo{Digest: tree, Size: man.Size, Dir: true}, nil
+}
+
+// moveIntoPlace replaces localPath with the download staged at tmp (no-op
+// when tmp is empty: the download went straight to its place).
+func moveIntoPlace(tmp, localPath string) error {
+	if tmp == "" {
+		return nil
+	}
+	if err := os.RemoveAll(localPath); err != nil {
+		return err
+	}
+	return os.Rename(tmp, localPath)
 }
 
 // listedManifest builds a manifest without digests from the objects under

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
@@ -167,5 +166,3 @@ func (c *logCursor) copy(w io.Writer, prefix bool) error {
 		}
 	}
 }
-
-var _ = filepath.Join

@@ -161,5 +161,3 @@ func runRun(ctx context.Context, a *app, o runOptions, args []string) error {
 	}
 	return nil
 }
-
-var _ = os.Stderr

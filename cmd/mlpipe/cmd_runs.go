@@ -4,9 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -254,7 +255,7 @@ func runsShow(ctx context.Context, a *app, ref, output, timeline string) error {
 	fmt.Fprintf(a.stdout, "Run %s of %s: %s", r.ID, r.Pipeline, displayState(r))
 	fmt.Fprintf(a.stdout, " (started %s, %s, %s executor)\n", r.StartedAt.Local().Format("2006-01-02 15:04:05"), runDuration(r), r.Executor)
 	if len(r.Params) > 0 {
-		keys := sortedKeys(r.Params)
+		keys := slices.Sorted(maps.Keys(r.Params))
 		var ps []string
 		for _, k := range keys {
 			ps = append(ps, k+"="+runner.FormatValue(r.Params[k]))
@@ -272,14 +273,14 @@ func runsShow(ctx context.Context, a *app, ref, output, timeline string) error {
 			dur = fmtDuration(time.Duration(t.DurationMS) * time.Millisecond)
 		}
 		var outs []string
-		for _, k := range sortedKeys(t.Outputs.Parameters) {
+		for _, k := range slices.Sorted(maps.Keys(t.Outputs.Parameters)) {
 			v := runner.FormatValue(t.Outputs.Parameters[k])
 			if len(v) > 40 {
 				v = v[:37] + "..."
 			}
 			outs = append(outs, k+"="+v)
 		}
-		for _, k := range sortedKeys(t.Outputs.Artifacts) {
+		for _, k := range slices.Sorted(maps.Keys(t.Outputs.Artifacts)) {
 			outs = append(outs, k+"=<"+fmt.Sprint(len(t.Outputs.Artifacts[k]))+" artifact>")
 		}
 		gpus := "-"
@@ -395,17 +396,6 @@ func writeJSON(a *app, v any) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-var _ = metadata.ErrNotFound
 
 // reapInterrupted kills the step processes of runs whose mlpipe died on
 // this machine (they would keep GPUs and race a resume).

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -108,10 +107,7 @@ func runSubmit(ctx context.Context, a *app, o submitOptions, path string) error 
 	if err != nil {
 		return err
 	}
-	spec, err := copyDoc(ir.Raw)
-	if err != nil {
-		return fmt.Errorf("copy the pipeline spec: %w", err)
-	}
+	spec := compiler.CopyDoc(ir.Raw)
 	if err := prepareImages(ctx, a, ir, spec, o.push); err != nil {
 		return err
 	}
@@ -326,19 +322,6 @@ func uiHost(c *kfp.Client) string {
 		ui = "http://" + ui
 	}
 	return strings.TrimRight(ui, "/")
-}
-
-// copyDoc deep-copies a JSON-like document so it can be rewritten.
-func copyDoc(m map[string]any) (map[string]any, error) {
-	b, err := json.Marshal(m)
-	if err != nil {
-		return nil, err
-	}
-	var out map[string]any
-	if err := json.Unmarshal(b, &out); err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 func firstNonEmpty(vals ...string) string {
