@@ -470,11 +470,14 @@ func (c *containerTask) collect(ctx context.Context, ei *ExecutorInput, haveDir 
 	}
 	for _, name := range slices.Sorted(maps.Keys(ei.Outputs.Artifacts)) {
 		a := *ei.Outputs.Artifacts[name].Artifacts[0]
+		declared, createOnly := a.local, false
 		if ov, ok := eo.Artifacts[name]; ok && len(ov.Artifacts) > 0 {
 			o := ov.Artifacts[0]
 			if o.URI != "" && o.URI != a.URI {
-				a.URI = o.URI
-				a.local = localPathOf(o.URI)
+				var err error
+				if createOnly, err = c.redirect(&a, o.URI); err != nil {
+					return nil, fmt.Errorf("output artifact %s: %w", name, err)
+				}
 			}
 			for k, v := range o.Metadata {
 				a.Metadata[k] = v
@@ -485,15 +488,77 @@ func (c *containerTask) collect(ctx context.Context, ei *ExecutorInput, haveDir 
 		}
 		a.CustomPath = ""
 		if _, err := os.Lstat(a.local); err == nil {
+			if createOnly {
+				if err := c.mustNotExist(ctx, a.URI); err != nil {
+					return nil, fmt.Errorf("output artifact %s: %w", name, err)
+				}
+			}
 			info, err := c.r.opts.Store.Put(ctx, a.URI, a.local)
 			if err != nil {
 				return nil, fmt.Errorf("store output artifact %s: %w", name, err)
 			}
 			a.Digest, a.Size, a.Dir = info.Digest, info.Size, info.Dir
+			if a.URI != ei.Outputs.Artifacts[name].Artifacts[0].URI && a.local == declared && !c.r.opts.Store.Remote() {
+				// Stored elsewhere: the copy at the declared URI would be an
+				// artifact no record points at.
+				if err := os.RemoveAll(declared); err != nil {
+					return nil, err
+				}
+			}
 		}
 		out.artifacts[name] = []*RuntimeArtifact{&a}
 	}
 	return out, nil
+}
+
+// redirect points output artifact a at uri, the URI the component gave it
+// in its executor output (§3.3: a non-empty uri replaces). The new URI
+// must lie inside the pipeline root. The content comes from the declared
+// output path when the step wrote there, else, as the KFP launcher does,
+// from the new URI's local path (only a step running on this host with
+// the local store can have written that). createOnly reports that the
+// content must be stored under a URI outside this run's directory, where
+// mlpipe never replaces what is already there.
+func (c *containerTask) redirect(a *RuntimeArtifact, uri string) (createOnly bool, err error) {
+	root := c.r.opts.Store.Root()
+	if !withinURI(root, uri) {
+		return false, fmt.Errorf("the executor output points it at %s, outside the pipeline root %s; mlpipe stores artifacts only under the pipeline root", uri, root)
+	}
+	if _, err := os.Lstat(a.local); err != nil && !c.r.opts.Store.Remote() && c.r.opts.Executor.Name() != "docker" {
+		a.local = localPathOf(uri)
+	}
+	a.URI = uri
+	return !withinURI(c.r.runRoot, uri) && filepath.Clean(a.local) != filepath.Clean(localPathOf(uri)), nil
+}
+
+// mustNotExist fails when an artifact is stored at uri already.
+func (c *containerTask) mustNotExist(ctx context.Context, uri string) error {
+	_, err := c.r.opts.Store.Stat(ctx, uri)
+	switch {
+	case err == nil:
+		return fmt.Errorf("%s already exists; mlpipe does not replace an artifact outside the run's directory (publish under a new URI, or remove the old one first)", uri)
+	case errors.Is(err, ErrArtifactNotFound):
+		return nil
+	}
+	return fmt.Errorf("check that %s is free: %w", uri, err)
+}
+
+// withinURI reports whether uri lies strictly under prefix (both local
+// paths or both scheme://bucket/key URIs) and is written without "." or
+// ".." segments.
+func withinURI(prefix, uri string) bool {
+	clean := func(u string) (string, bool) {
+		u = strings.TrimPrefix(u, "file://")
+		if scheme, rest, ok := strings.Cut(u, "://"); ok {
+			c := strings.TrimPrefix(path.Clean("/"+rest), "/")
+			return scheme + "://" + c, c == strings.TrimSuffix(rest, "/")
+		}
+		c := filepath.Clean(u)
+		return c, filepath.IsAbs(u) && c == strings.TrimSuffix(u, "/")
+	}
+	p, _ := clean(prefix)
+	u, ok := clean(uri)
+	return ok && strings.HasPrefix(u, strings.TrimSuffix(p, "/")+"/")
 }
 
 // ParseOutputFile converts the text of an output parameter file by type,

@@ -125,3 +125,30 @@ func TestDisplayName(t *testing.T) {
 		}
 	}
 }
+
+func TestWithinURI(t *testing.T) {
+	for _, tc := range []struct {
+		prefix, uri string
+		want        bool
+	}{
+		{"/srv/a", "/srv/a/b", true},
+		{"/srv/a/", "/srv/a/b/c", true},
+		{"/srv/a", "/srv/a", false},
+		{"/srv/a", "/srv/ab", false},
+		{"/srv/a", "/srv/a/../b", false},
+		{"/srv/a", "/srv/a/./b", false},
+		{"/srv/a", "srv/a/b", false},
+		{"/srv/a", "file:///srv/a/b", true},
+		{"minio://bkt/root", "minio://bkt/root/registry/m/v1", true},
+		{"minio://bkt/root", "minio://bkt/rootx/a", false},
+		{"minio://bkt/root", "minio://other/root/a", false},
+		{"minio://bkt/root", "s3://bkt/root/a", false},
+		{"minio://bkt/root", "minio://bkt/root/../x", false},
+		{"minio://bkt", "minio://bkt/a", true},
+		{"minio://bkt/root", "/bkt/root/a", false},
+	} {
+		if got := withinURI(tc.prefix, tc.uri); got != tc.want {
+			t.Errorf("withinURI(%q, %q) = %v, want %v", tc.prefix, tc.uri, got, tc.want)
+		}
+	}
+}

@@ -45,8 +45,6 @@ type Options struct {
 	Memory      int64   // memory budget in bytes (default: physical memory)
 	KeepGoing   bool    // let independent branches finish after a failure
 	NoCache     bool    // do not look up the cache
-	// PipelineRoot is shown to components as {{$.pipeline_root}}.
-	PipelineRoot string
 	// Target, for benchmarks, names one task (by display name; loop
 	// iterations included): it always runs (no cache), the tasks it needs
 	// may come from the cache, and the tasks after it are skipped.
@@ -427,7 +425,7 @@ func (r *run) jobInfo(path, taskName string) JobInfo {
 		JobUUID:      r.runID,
 		TaskName:     taskName,
 		TaskUUID:     r.runID + "/" + path,
-		PipelineRoot: r.runRoot,
+		PipelineRoot: r.opts.Store.Root(),
 		CreateTime:   r.created.UTC().Format(time.RFC3339),
 		Workspace:    filepath.Join(r.runDir, "workspace"),
 	}

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"io"
 	"time"
 )
@@ -141,6 +142,9 @@ type GPUSample struct {
 // carries: absolute host paths for the local store, minio://, s3:// for
 // object stores.
 type ArtifactStore interface {
+	// Root is the pipeline root: the URI prefix every run's artifacts are
+	// under ({{$.pipeline_root}}).
+	Root() string
 	// RunRoot is the URI prefix of the artifacts of one run.
 	RunRoot(pipeline, runID string) string
 	// Remote reports whether artifacts must be staged in and out of the
@@ -153,12 +157,16 @@ type ArtifactStore interface {
 	// Get stages an artifact into localPath (remote stores) and verifies
 	// its digest when want is not empty.
 	Get(ctx context.Context, uri, localPath, want string) (ArtifactInfo, error)
-	// Stat returns the info of a stored artifact; storage.ErrNotFound-like
-	// errors when it is missing.
+	// Stat returns the info of a stored artifact; an error matching
+	// ErrArtifactNotFound when it is missing.
 	Stat(ctx context.Context, uri string) (ArtifactInfo, error)
 	// Delete removes every artifact under a URI prefix.
 	Delete(ctx context.Context, prefix string) error
 }
+
+// ErrArtifactNotFound is what stores return (wrapped) for an artifact that
+// does not exist; storage.ErrNotFound is the same error.
+var ErrArtifactNotFound = errors.New("artifact not found")
 
 // ArtifactInfo describes a stored artifact.
 type ArtifactInfo struct {

@@ -13,8 +13,10 @@ import (
 	"github.com/mlpipe/mlpipe/runner"
 )
 
-// ErrNotFound is returned when an artifact does not exist.
-var ErrNotFound = errors.New("artifact not found")
+// ErrNotFound is returned when an artifact does not exist. It is the
+// runner's ErrArtifactNotFound, so that the runner can tell a missing
+// artifact from a store that does not answer.
+var ErrNotFound = runner.ErrArtifactNotFound
 
 // ErrDigestMismatch is returned when an artifact's content does not match
 // its recorded digest.
@@ -79,6 +81,14 @@ func (l *Local) Put(ctx context.Context, uri, localPath string) (runner.Artifact
 		if err := copyInto(ctx, localPath, dst); err != nil {
 			return runner.ArtifactInfo{}, fmt.Errorf("put %s: %w", uri, err)
 		}
+		info, err := l.digest(ctx, dst)
+		if err != nil {
+			// Canceled after the rename: what a failed Put leaves must not
+			// look complete.
+			os.RemoveAll(dst)
+			return runner.ArtifactInfo{}, fmt.Errorf("put %s: %w", uri, err)
+		}
+		return info, nil
 	}
 	return l.digest(ctx, dst)
 }

@@ -274,6 +274,11 @@ func (m *MinIO) ensureBucket(ctx context.Context) error {
 // Endpoint is the server's URL (scheme://host:port).
 func (m *MinIO) Endpoint() string { return m.endpoint }
 
+// Root implements runner.ArtifactStore: <scheme>://<bucket>/<prefix>.
+func (m *MinIO) Root() string {
+	return strings.TrimSuffix(m.scheme+"://"+m.bucket+"/"+m.prefix, "/")
+}
+
 // RunRoot implements runner.ArtifactStore: <scheme>://<bucket>/<prefix>/<pipeline>/<run>.
 func (m *MinIO) RunRoot(pipeline, runID string) string {
 	return m.scheme + "://" + m.bucket + "/" + path.Join(m.prefix, pipeline, runID)

@@ -2,8 +2,10 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -39,7 +41,7 @@ func startMinIOFor(t *testing.T, c *cli) *storagetest.MinIOServer {
 func TestTrainingWithMinIO(t *testing.T) {
 	c, srv := minioCLI(t)
 	root := "minio://mlpipeline/v2/artifacts"
-	args := []string{"pipelines/training", "--pipeline-root", root, "-p", "rows=300", "-p", "epochs=5", "-p", "registry=" + t.TempDir()}
+	args := []string{"pipelines/training", "--pipeline-root", root, "-p", "rows=300", "-p", "epochs=5", "-p", "threshold=0.5"}
 	r, last := c.runJSON(args...)
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s", r.code, r.stderr)
@@ -53,15 +55,26 @@ func TestTrainingWithMinIO(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var uris []string
+	var uris, published []string
 	for _, tk := range s.Tasks {
-		if tk.State != "SUCCEEDED" && !(tk.Name == "publish" && tk.State == "SKIPPED") {
+		if tk.State != "SUCCEEDED" {
 			t.Errorf("%s: %s", tk.Name, tk.State)
 		}
 		for name, arts := range tk.Outputs.Artifacts {
 			for _, a := range arts {
 				want := root + "/training/" + runID + "/"
-				if !strings.HasPrefix(a.URI, want) || !strings.HasSuffix(a.URI, "/"+name) {
+				if tk.Name == "publish" && name == "registered_model" {
+					// The model registry publishes outside the run, in
+					// <pipeline root>/registry/<model>/<version>.
+					want = root + "/registry/classifier/v"
+					published = append(published, a.URI)
+					if v := tk.Outputs.Parameters["version"]; !strings.HasSuffix(a.URI, fmt.Sprint("/", v)) {
+						t.Errorf("registered at %s, version %v", a.URI, v)
+					}
+				} else if !strings.HasSuffix(a.URI, "/"+name) {
+					t.Errorf("%s.%s at %s", tk.Name, name, a.URI)
+				}
+				if !strings.HasPrefix(a.URI, want) {
 					t.Errorf("%s.%s at %s, want under %s", tk.Name, name, a.URI, want)
 				}
 				info, err := store.Stat(t.Context(), a.URI)
@@ -72,8 +85,18 @@ func TestTrainingWithMinIO(t *testing.T) {
 				if a.Digest == "" || (info.Digest != "" && info.Digest != a.Digest) {
 					t.Errorf("%s: recorded digest %q, stored %q", a.URI, a.Digest, info.Digest)
 				}
-				uris = append(uris, a.URI)
+				if !slices.Contains(published, a.URI) {
+					uris = append(uris, a.URI)
+				}
 			}
+		}
+	}
+	if len(published) != 1 {
+		t.Fatalf("published %v, want one model version", published)
+	}
+	for _, f := range []string{"model.json", "metadata.json"} {
+		if _, err := store.Stat(t.Context(), published[0]+"/"+f); err != nil {
+			t.Errorf("registry: %v", err)
 		}
 	}
 	if len(uris) < 6 {
@@ -89,13 +112,24 @@ func TestTrainingWithMinIO(t *testing.T) {
 		t.Fatalf("second run: exit %d\n%s", r2.code, r2.stderr)
 	}
 	for _, tk := range c.show(last2["run_id"].(string)).Tasks {
-		if tk.Name != "summary" && tk.State != "CACHED" && tk.State != "SKIPPED" {
+		if tk.Name != "summary" && tk.State != "CACHED" {
 			t.Errorf("second run: %s is %s, want CACHED", tk.Name, tk.State)
+		}
+		// The same model is not published twice: the cached task points
+		// at the version the first run published.
+		if a := tk.Outputs.Artifacts["registered_model"]; tk.Name == "publish" && (len(a) != 1 || a[0].URI != published[0]) {
+			t.Errorf("second run: publish at %v, want %s", a, published[0])
 		}
 	}
 	c.mustRun("runs", "rm", last2["run_id"].(string), runID)
 	for _, u := range uris {
 		if _, err := store.Stat(t.Context(), u); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("%s after runs rm: %v", u, err)
+		}
+	}
+	// The registry outlives the runs that published to it.
+	for _, u := range published {
+		if _, err := store.Stat(t.Context(), u); err != nil {
 			t.Errorf("%s after runs rm: %v", u, err)
 		}
 	}

@@ -105,9 +105,6 @@ func TestReadmeTutorialCommands(t *testing.T) {
 					}
 				}
 			}
-			if args[0] == "run" {
-				args = append(args, "-p", "registry="+t.TempDir())
-			}
 			if r := c.run(args...); r.code != 0 {
 				t.Errorf("README command `mlpipe %s`: exit %d\n%s\n%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
 			}

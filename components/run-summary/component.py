@@ -45,13 +45,18 @@ def output_artifact(executor_input, name):
     return arts[0]
 
 
-def write_executor_output(executor_input, parameters=None, artifact_metadata=None):
-    """Write outputs.outputFile: output parameter values and metadata
-    merged into the declared output artifacts."""
+def write_executor_output(executor_input, parameters=None, artifact_metadata=None, artifact_uris=None):
+    """Write outputs.outputFile: output parameter values, and metadata
+    merged into the declared output artifacts. A URI in artifact_uris
+    points that output elsewhere in the artifact store: mlpipe stores what
+    the component wrote at the artifact's path under that URI instead."""
     out = {"parameterValues": parameters or {}, "artifacts": {}}
-    for name, md in (artifact_metadata or {}).items():
+    metadata, uris = artifact_metadata or {}, artifact_uris or {}
+    for name in sorted(set(metadata) | set(uris)):
         art = dict(output_artifact(executor_input, name))
-        art["metadata"] = dict(art.get("metadata") or {}, **md)
+        art["metadata"] = dict(art.get("metadata") or {}, **metadata.get(name, {}))
+        if name in uris:
+            art["uri"] = uris[name]
         out["artifacts"][name] = {"artifacts": [art]}
     path = executor_input["outputs"]["outputFile"]
     _os.makedirs(_os.path.dirname(path) or ".", exist_ok=True)

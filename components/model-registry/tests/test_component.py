@@ -8,40 +8,68 @@ from testkit import Task, load_component  # noqa: E402
 
 comp = load_component(__file__)
 
+CREATED = "2026-11-27T12:01:02Z"
+RUN = "20261127-120102-5f86cc"
+
 
 class ModelRegistryTest(unittest.TestCase):
     def setUp(self):
         d = Task().dir
-        self.registry = os.path.join(d, "registry")
+        self.root = os.path.join(d, "artifacts")
         self.model = os.path.join(d, "model.json")
         with open(self.model, "w") as f:
             json.dump({"weights": [1]}, f)
 
     def publish(self, *args):
-        t = Task(parameters=["version", "location"], inputs={"model": [{"uri": self.model, "metadata": {"framework": "python"}}]})
-        comp.main(["--executor-input", t.json(), "--model", self.model, "--registry", self.registry, "--name", "clf"] + list(args))
-        return t.executor_output()["parameterValues"]
+        self.task = Task(outputs=["registered_model"], parameters=["version", "location"],
+                         inputs={"model": [{"uri": self.model, "metadata": {"framework": "python", "test_accuracy": 0.9}}]})
+        comp.main(["--executor-input", self.task.json(), "--model", self.model, "--name", "clf",
+                   "--pipeline-root", self.root, "--run", RUN, "--created", CREATED] + list(args))
+        return self.task.executor_output()
 
-    def test_versions_and_metadata(self):
-        self.assertEqual(self.publish()["version"], "v1")
+    def test_publishes_under_the_pipeline_root(self):
         out = self.publish()
-        self.assertEqual(out["version"], "v2")
-        with open(os.path.join(out["location"], "metadata.json")) as f:
+        want = self.root + "/registry/clf/v20261127-120102-5f86cc"
+        self.assertEqual(out["parameterValues"], {"version": "v20261127-120102-5f86cc", "location": want})
+        art = out["artifacts"]["registered_model"]["artifacts"][0]
+        self.assertEqual(art["uri"], want)
+        self.assertEqual(art["metadata"]["version"], "v20261127-120102-5f86cc")
+        self.assertEqual(art["metadata"]["framework"], "python")
+        # The content is in the declared output path; the runner stores it
+        # at the new URI.
+        d = self.task.out_path("registered_model")
+        with open(os.path.join(d, "metadata.json")) as f:
             md = json.load(f)
         self.assertTrue(md["digest"].startswith("sha256:"))
-        self.assertEqual(md["metadata"], {"framework": "python"})
-        self.assertTrue(os.path.exists(os.path.join(out["location"], "model.json")))
+        self.assertEqual(md["digest"], art["metadata"]["digest"])
+        self.assertEqual((md["run"], md["published_at"], md["source"]), (RUN, CREATED, self.model))
+        with open(os.path.join(d, "model.json")) as f:
+            self.assertEqual(json.load(f), {"weights": [1]})
+        self.assertFalse(os.path.exists(want), "the component must not write into the store itself")
 
-    def test_refuses_to_overwrite(self):
-        self.publish("--version", "prod-1")
+    def test_the_same_run_publishes_the_same_version(self):
+        first = self.publish()["parameterValues"]["version"]
+        self.assertEqual(self.publish()["parameterValues"]["version"], first)
+
+    def test_version_without_a_run_id(self):
+        comp_version = comp.default_version("{{$.pipeline_job_uuid}}", CREATED)
+        self.assertEqual(comp_version, "v20261127-120102")
+
+    def test_explicit_version_and_registry(self):
+        out = self.publish("--registry", "minio://mlpipeline/models/", "--version", "prod-1")
+        self.assertEqual(out["parameterValues"]["location"], "minio://mlpipeline/models/clf/prod-1")
+
+    def test_refuses_a_version_it_can_see(self):
+        os.makedirs(os.path.join(self.root, "registry", "clf", "prod-1"))
         with self.assertRaises(SystemExit):
             self.publish("--version", "prod-1")
 
-    def test_rejects_bad_names(self):
-        for args in (["--version", "../x"],):
-            with self.assertRaises(SystemExit):
+    def test_rejects_bad_input(self):
+        for args in (["--version", "../x"], ["--registry", "relative/dir"], ["--registry", "/srv/../etc"],
+                     ["--pipeline-root", "{{$.pipeline_root}}"], ["--name", "a b"]):
+            with self.subTest(args=args), self.assertRaises(SystemExit):
                 self.publish(*args)
-        self.registry = "minio://bucket/registry"
+        os.remove(self.model)
         with self.assertRaises(SystemExit):
             self.publish()
 

@@ -1,0 +1,131 @@
+package runner_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/mlpipe/mlpipe/runner"
+)
+
+// redirecting returns behaviors where produce writes its artifact at the
+// declared path and points it at uri in the executor output (KFP-IR.md
+// §3.3: a non-empty uri replaces), and consume records what it reads.
+func redirecting(uri func(w *taskIO) string, content string, got *atomic.Value) map[string]behavior {
+	return map[string]behavior{
+		"produce": func(_ context.Context, w *taskIO) int {
+			w.writeArtifact("data", content)
+			w.setParam("flag", "go")
+			eo := fmt.Sprintf(`{"artifacts": {"data": {"artifacts": [{"uri": %q, "metadata": {"v": 1}}]}}}`, uri(w))
+			if err := os.WriteFile(w.in.Outputs.OutputFile, []byte(eo), 0o644); err != nil {
+				w.t.Error(err)
+			}
+			return 0
+		},
+		"consume": func(_ context.Context, w *taskIO) int {
+			a := w.in.Inputs.Artifacts["data"].Artifacts[0]
+			got.Store(a.URI + "=" + w.readArtifact("data", 0))
+			return 0
+		},
+	}
+}
+
+func TestRedirectedOutputIsStoredAtItsURI(t *testing.T) {
+	var got atomic.Value
+	var declared string
+	var e *env
+	e = newEnv(t, redirecting(func(w *taskIO) string {
+		declared = w.in.Outputs.Artifacts["data"].Artifacts[0].URI
+		return e.store.Root() + "/registry/data/v1"
+	}, "model-1", &got))
+	ir := loadIR(t, readFixture(t, "appendix_a.yaml"))
+	res, err := e.run(t.Context(), ir, map[string]any{"text": "x"}, func(o *runner.Options) { o.NoCache = true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := e.store.Root() + "/registry/data/v1"
+	if got.Load() != want+"=model-1" {
+		t.Errorf("consume read %v, want %s=model-1", got.Load(), want)
+	}
+	rec := e.hist.task(t, res.RunID, "produce")
+	a := rec.Outputs.Artifacts["data"][0]
+	if a.URI != want || a.Digest == "" || a.Metadata["v"] != float64(1) {
+		t.Errorf("recorded %+v", a)
+	}
+	if _, err := os.Stat(declared); !os.IsNotExist(err) {
+		t.Errorf("the copy at the declared URI %s is left behind (%v)", declared, err)
+	}
+
+	// A second run may not replace the version the first one stored.
+	got = atomic.Value{}
+	e2 := newEnv(t, redirecting(func(*taskIO) string { return want }, "model-2", &got))
+	e2.store, e2.dir = e.store, e.dir
+	res2, err := e2.run(t.Context(), ir, map[string]any{"text": "x"}, func(o *runner.Options) { o.NoCache = true })
+	if err == nil {
+		t.Fatal("the second run replaced an existing artifact")
+	}
+	rec2 := e2.hist.task(t, res2.RunID, "produce")
+	if rec2.State != runner.Failed || !strings.Contains(rec2.Error, "already exists") {
+		t.Errorf("produce: %s %q", rec2.State, rec2.Error)
+	}
+	if b, _ := os.ReadFile(want); string(b) != "model-1" {
+		t.Errorf("the stored version now holds %q", b)
+	}
+}
+
+func TestRedirectOutsideThePipelineRootFails(t *testing.T) {
+	outside := filepath.Join(t.TempDir(), "elsewhere")
+	for _, uri := range []string{outside, "/etc/passwd", "ROOT/../escape", "ROOT/./a", "relative/path", "minio://bucket/key"} {
+		t.Run(uri, func(t *testing.T) {
+			var got atomic.Value
+			var e *env
+			e = newEnv(t, redirecting(func(*taskIO) string { return strings.Replace(uri, "ROOT", e.store.Root(), 1) }, "x", &got))
+			res, err := e.run(t.Context(), loadIR(t, readFixture(t, "appendix_a.yaml")), map[string]any{"text": "x"})
+			if err == nil {
+				t.Fatal("run succeeded")
+			}
+			rec := e.hist.task(t, res.RunID, "produce")
+			if !strings.Contains(rec.Error, "outside the pipeline root") {
+				t.Errorf("error %q", rec.Error)
+			}
+			if _, err := os.Stat(outside); !os.IsNotExist(err) {
+				t.Errorf("%s was written", outside)
+			}
+		})
+	}
+}
+
+// A step that writes straight to the new URI's path (as kfp.local
+// components do) keeps its artifact there, even outside the run.
+func TestRedirectWrittenInPlace(t *testing.T) {
+	var got atomic.Value
+	var e *env
+	e = newEnv(t, map[string]behavior{
+		"produce": func(_ context.Context, w *taskIO) int {
+			uri := e.store.Root() + "/shared/data"
+			if err := os.MkdirAll(filepath.Dir(uri), 0o755); err != nil {
+				t.Error(err)
+			}
+			if err := os.WriteFile(uri, []byte("in place"), 0o644); err != nil {
+				t.Error(err)
+			}
+			w.setParam("flag", "go")
+			eo := fmt.Sprintf(`{"artifacts": {"data": {"artifacts": [{"uri": %q}]}}}`, uri)
+			if err := os.WriteFile(w.in.Outputs.OutputFile, []byte(eo), 0o644); err != nil {
+				t.Error(err)
+			}
+			return 0
+		},
+		"consume": func(_ context.Context, w *taskIO) int { got.Store(w.readArtifact("data", 0)); return 0 },
+	})
+	if _, err := e.run(t.Context(), loadIR(t, readFixture(t, "appendix_a.yaml")), map[string]any{"text": "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if got.Load() != "in place" {
+		t.Errorf("consume read %v", got.Load())
+	}
+}
