@@ -9,11 +9,6 @@
 // Every object carries the sha256 of its content as user metadata
 // (X-Amz-Meta-Mlpipe-Sha256); a directory artifact also has a manifest
 // object beside it, written last, listing its files and tree digest.
-// With a minio:// root the small files of a directory travel in a few
-// batch requests that the server unpacks into those same objects (MinIO's
-// Snowball auto-extract); a listing after every directory upload checks
-// that each file arrived, and a server that does not unpack gets them one
-// by one.
 // Downloads are verified against the digest the run history recorded, or
 // the one stored with the object. Errors leave the package as ErrNotFound,
 // ErrBucketNotFound, ErrAccessDenied, ErrUnreachable or ErrDigestMismatch,

@@ -12,7 +12,6 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -105,7 +104,6 @@ type MinIO struct {
 	prefix   string
 	endpoint string // scheme://host:port, for messages
 	log      *slog.Logger
-	noBatch  atomic.Bool // the server does not unpack batch uploads (minio_batch.go)
 }
 
 var _ runner.ArtifactStore = (*MinIO)(nil)

@@ -65,9 +65,11 @@ func (m *MinIO) putDir(ctx context.Context, uri, bucket, key, localPath string) 
 		return runner.ArtifactInfo{}, fmt.Errorf("put %s: %w", uri, err)
 	}
 	man := manifest{Version: 1, Digest: TreeDigest(entries)}
+	want := make(map[string]bool, len(entries))
 	for _, e := range entries {
 		man.Entries = append(man.Entries, manifestEntry(e))
 		man.Size += e.Size
+		want[key+"/"+e.Path] = true
 	}
 	// Whatever was here stops looking complete: the old manifest, or a
 	// file artifact of the same name.
@@ -75,33 +77,15 @@ func (m *MinIO) putDir(ctx context.Context, uri, bucket, key, localPath string) 
 		return runner.ArtifactInfo{}, err
 	}
 	prog := newProgress(m.opts.Progress, m.opts.ProgressMin, "put", uri, man.Size)
-	batches, single := m.planUpload(entries)
-	err = forEach(ctx, len(batches)+len(single), m.opts.Concurrency, func(ctx context.Context, j int) error {
-		if j < len(batches) {
-			return m.putBatch(ctx, uri, bucket, key, localPath, entries, batches[j], prog)
-		}
-		e := entries[single[j-len(batches)]]
+	err = forEach(ctx, len(entries), m.opts.Concurrency, func(ctx context.Context, i int) error {
+		e := entries[i]
 		file := filepath.Join(localPath, filepath.FromSlash(e.Path))
 		return m.retry(ctx, "put", uri+"/"+e.Path, bucket, func(ctx context.Context) error {
 			return m.uploadFile(ctx, bucket, key+"/"+e.Path, file, e.Digest, e.Size, prog)
 		})
 	})
-	// One listing finds what an earlier version left (removed) and, after
-	// batches, checks that the server unpacked them.
-	var missing []int
-	var stale []string
 	if err == nil {
-		missing, stale, err = m.checkUploaded(ctx, uri, bucket, key, entries)
-	}
-	if err == nil && len(missing) > 0 {
-		if len(batches) == 0 {
-			err = errIncomplete(uri, len(missing))
-		} else {
-			err = m.sendMissing(ctx, uri, bucket, key, localPath, entries, missing, prog)
-		}
-	}
-	if err == nil {
-		err = m.removeObjects(ctx, uri, bucket, stale)
+		err = m.removeStale(ctx, uri, bucket, key, want)
 	}
 	if err == nil {
 		err = m.writeManifest(ctx, uri, bucket, key, &man)
@@ -122,6 +106,21 @@ func (m *MinIO) cleanup(ctx context.Context, uri, bucket, key string) {
 	if err := m.removeTree(ctx, uri, bucket, key+"/"); err != nil {
 		m.log.WarnContext(ctx, "cleaning up a failed upload", "artifact", uri, "err", err.Error())
 	}
+}
+
+// removeStale deletes objects under key/ that the new version lacks.
+func (m *MinIO) removeStale(ctx context.Context, uri, bucket, key string, keep map[string]bool) error {
+	var stale []string
+	err := m.listKeys(ctx, uri, bucket, key+"/", func(oi minio.ObjectInfo) error {
+		if !keep[oi.Key] {
+			stale = append(stale, oi.Key)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return m.removeObjects(ctx, uri, bucket, stale)
 }
 
 func (m *MinIO) writeManifest(ctx context.Context, uri, bucket, key string, man *manifest) error {
