@@ -5,7 +5,9 @@ artifact store, <registry>/<name>/<version>/, where <registry> is
 device, metrics, sha256 digest, source URI, run). The output artifact
 registered_model points at that URI (KFP's executor output "uri"), so the
 runner stores the version in the artifact store, local or MinIO/S3, and
-mlpipe refuses to replace a version that exists. The version is --version,
+mlpipe refuses to replace a version that exists. Outside mlpipe (a KFP
+cluster, kfp.local) the version is also written at the URI's local path
+(/minio/<bucket>/<key>, or the path itself), where KFP's launcher takes it. The version is --version,
 or v<run id> (v20261127-120102-5f86cc: creation time and a random suffix)."""
 import argparse
 import datetime
@@ -177,6 +179,15 @@ def main(argv):
     }
     with open(os.path.join(out_dir, "metadata.json"), "w") as f:
         json.dump(meta, f, indent=2, sort_keys=True)
+    if "MLPIPE_RUN_ID" not in os.environ:
+        # Not under mlpipe: KFP's launcher (and kfp.local) take the content
+        # of a redirected artifact from the new URI's local path (KFP-IR.md
+        # 3.4), so it goes there too. mlpipe stores the declared path.
+        dest = artifact_path({"uri": target})
+        if os.path.abspath(dest) != os.path.abspath(out_dir):
+            if os.path.exists(dest):
+                fail("version %s of model %s already exists at %s; refusing to overwrite it" % (version, a.name, dest))
+            shutil.copytree(out_dir, dest)
     print("publishing %s %s at %s (%s)" % (a.name, version, target, digest))
     keep = {k: v for k, v in source_md.items() if k in ("framework", "device", "test_accuracy", "learning_rate")}
     write_executor_output(

@@ -14,6 +14,8 @@ RUN = "20261127-120102-5f86cc"
 
 class ModelRegistryTest(unittest.TestCase):
     def setUp(self):
+        os.environ["MLPIPE_RUN_ID"] = RUN
+        self.addCleanup(os.environ.pop, "MLPIPE_RUN_ID", None)
         d = Task().dir
         self.root = os.path.join(d, "artifacts")
         self.model = os.path.join(d, "model.json")
@@ -46,6 +48,17 @@ class ModelRegistryTest(unittest.TestCase):
         with open(os.path.join(d, "model.json")) as f:
             self.assertEqual(json.load(f), {"weights": [1]})
         self.assertFalse(os.path.exists(want), "the component must not write into the store itself")
+
+    def test_outside_mlpipe_it_writes_at_the_new_uri(self):
+        # KFP's launcher and kfp.local read a redirected artifact from the
+        # local path of its new URI.
+        del os.environ["MLPIPE_RUN_ID"]
+        out = self.publish("--version", "prod-1")
+        want = self.root + "/registry/clf/prod-1"
+        self.assertEqual(out["artifacts"]["registered_model"]["artifacts"][0]["uri"], want)
+        self.assertEqual(sorted(os.listdir(want)), ["metadata.json", "model.json"])
+        with self.assertRaises(SystemExit):
+            self.publish("--version", "prod-1")
 
     def test_the_same_run_publishes_the_same_version(self):
         first = self.publish()["parameterValues"]["version"]
