@@ -488,14 +488,17 @@ func (c *containerTask) collect(ctx context.Context, ei *ExecutorInput, haveDir 
 		}
 		a.CustomPath = ""
 		if _, err := os.Lstat(a.local); err == nil {
+			var info ArtifactInfo
+			stored := false
 			if createOnly {
-				if err := c.mustNotExist(ctx, a.URI); err != nil {
+				if info, stored, err = c.storedAlready(ctx, a.URI, a.local); err != nil {
 					return nil, fmt.Errorf("output artifact %s: %w", name, err)
 				}
 			}
-			info, err := c.r.opts.Store.Put(ctx, a.URI, a.local)
-			if err != nil {
-				return nil, fmt.Errorf("store output artifact %s: %w", name, err)
+			if !stored {
+				if info, err = c.r.opts.Store.Put(ctx, a.URI, a.local); err != nil {
+					return nil, fmt.Errorf("store output artifact %s: %w", name, err)
+				}
 			}
 			a.Digest, a.Size, a.Dir = info.Digest, info.Size, info.Dir
 			if a.URI != ei.Outputs.Artifacts[name].Artifacts[0].URI && a.local == declared && !c.r.opts.Store.Remote() {
@@ -531,16 +534,40 @@ func (c *containerTask) redirect(a *RuntimeArtifact, uri string) (createOnly boo
 	return !withinURI(c.r.runRoot, uri) && filepath.Clean(a.local) != filepath.Clean(localPathOf(uri)), nil
 }
 
-// mustNotExist fails when an artifact is stored at uri already.
-func (c *containerTask) mustNotExist(ctx context.Context, uri string) error {
-	_, err := c.r.opts.Store.Stat(ctx, uri)
+// storedAlready checks that nothing is stored at uri, where mlpipe must
+// not replace an artifact. The same content there counts as stored (an
+// attempt of this task that stored it before mlpipe was killed, then
+// resumed); different content is an error.
+func (c *containerTask) storedAlready(ctx context.Context, uri, local string) (ArtifactInfo, bool, error) {
+	st := c.r.opts.Store
+	have, err := st.Stat(ctx, uri)
 	switch {
-	case err == nil:
-		return fmt.Errorf("%s already exists; mlpipe does not replace an artifact outside the run's directory (publish under a new URI, or remove the old one first)", uri)
 	case errors.Is(err, ErrArtifactNotFound):
-		return nil
+		return ArtifactInfo{}, false, nil
+	case err != nil:
+		return ArtifactInfo{}, false, fmt.Errorf("check that %s is free: %w", uri, err)
 	}
-	return fmt.Errorf("check that %s is free: %w", uri, err)
+	exists := fmt.Errorf("%s already exists; mlpipe does not replace an artifact outside the run's directory (publish under a new URI, or remove the old one first)", uri)
+	d, ok := st.(interface {
+		Digest(ctx context.Context, localPath string) (ArtifactInfo, error)
+	})
+	if !ok {
+		return ArtifactInfo{}, false, exists
+	}
+	mine, err := d.Digest(ctx, local)
+	if err != nil {
+		return ArtifactInfo{}, false, err
+	}
+	if have.Digest == "" { // the local store reports no digest without reading
+		if _, err := st.Get(ctx, uri, "", mine.Digest); err != nil {
+			return ArtifactInfo{}, false, exists
+		}
+		have.Digest = mine.Digest
+	}
+	if have.Digest != mine.Digest || have.Dir != mine.Dir {
+		return ArtifactInfo{}, false, exists
+	}
+	return mine, true, nil
 }
 
 // withinURI reports whether uri lies strictly under prefix (both local

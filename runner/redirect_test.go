@@ -75,6 +75,19 @@ func TestRedirectedOutputIsStoredAtItsURI(t *testing.T) {
 	if b, _ := os.ReadFile(want); string(b) != "model-1" {
 		t.Errorf("the stored version now holds %q", b)
 	}
+
+	// The same content is there already (an attempt that stored it before
+	// mlpipe was killed, then resumed): that is success, not a conflict.
+	got = atomic.Value{}
+	e3 := newEnv(t, redirecting(func(*taskIO) string { return want }, "model-1", &got))
+	e3.store, e3.dir = e.store, e.dir
+	res3, err := e3.run(t.Context(), ir, map[string]any{"text": "x"}, func(o *runner.Options) { o.NoCache = true })
+	if err != nil {
+		t.Fatalf("storing the same content again: %v", err)
+	}
+	if a3 := e3.hist.task(t, res3.RunID, "produce").Outputs.Artifacts["data"][0]; a3.URI != want || a3.Digest != a.Digest {
+		t.Errorf("recorded %+v, want %s with digest %s", a3, want, a.Digest)
+	}
 }
 
 func TestRedirectOutsideThePipelineRootFails(t *testing.T) {

@@ -81,7 +81,7 @@ func (l *Local) Put(ctx context.Context, uri, localPath string) (runner.Artifact
 		if err := copyInto(ctx, localPath, dst); err != nil {
 			return runner.ArtifactInfo{}, fmt.Errorf("put %s: %w", uri, err)
 		}
-		info, err := l.digest(ctx, dst)
+		info, err := digestPath(ctx, dst)
 		if err != nil {
 			// Canceled after the rename: what a failed Put leaves must not
 			// look complete.
@@ -90,7 +90,7 @@ func (l *Local) Put(ctx context.Context, uri, localPath string) (runner.Artifact
 		}
 		return info, nil
 	}
-	return l.digest(ctx, dst)
+	return digestPath(ctx, dst)
 }
 
 // copyInto copies src (a file or a tree) to a temporary name beside dst and
@@ -121,7 +121,15 @@ func tempName(p string) string {
 
 func isTempName(p string) bool { return strings.HasSuffix(p, tempSuffix) }
 
-func (l *Local) digest(ctx context.Context, p string) (runner.ArtifactInfo, error) {
+// Digest digests the file or directory at p as the store digests its
+// artifacts (the runner uses it to tell whether an artifact it would store
+// is there already).
+func (l *Local) Digest(ctx context.Context, p string) (runner.ArtifactInfo, error) {
+	return digestPath(ctx, p)
+}
+
+// digestPath is the digest, size and kind of the file or tree at p.
+func digestPath(ctx context.Context, p string) (runner.ArtifactInfo, error) {
 	st, err := os.Stat(p)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -196,7 +204,7 @@ func (l *Local) Get(ctx context.Context, uri, localPath, want string) (runner.Ar
 
 // verify digests the artifact at p and compares it with want.
 func (l *Local) verify(ctx context.Context, uri, p, want string) (runner.ArtifactInfo, error) {
-	info, err := l.digest(ctx, p)
+	info, err := digestPath(ctx, p)
 	if err != nil {
 		return info, err
 	}

@@ -517,6 +517,12 @@ func withURI(op, uri string, err error) error {
 	return fmt.Errorf("%s %s: %w", op, uri, err)
 }
 
+// Digest digests the local file or directory at p as the store digests
+// what it uploads.
+func (m *MinIO) Digest(ctx context.Context, p string) (runner.ArtifactInfo, error) {
+	return digestPath(ctx, p)
+}
+
 // Stat implements runner.ArtifactStore: the size and recorded digest of a
 // file artifact, or of a directory artifact as its manifest records them.
 // A directory that has no manifest (an interrupted upload, or one written
