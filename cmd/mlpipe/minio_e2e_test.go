@@ -99,6 +99,17 @@ func TestTrainingWithMinIO(t *testing.T) {
 			t.Errorf("registry: %v", err)
 		}
 	}
+	// mlpipe artifacts lists and downloads the registry in MinIO.
+	if ls := c.mustRun("artifacts", "ls", root+"/registry").stdout; !strings.Contains(ls, published[0]+"/model.json") || strings.Count(ls, "\n") != 2 {
+		t.Errorf("artifacts ls %s/registry:\n%s", root, ls)
+	}
+	got := filepath.Join(t.TempDir(), "version")
+	if out := c.mustRun("artifacts", "get", published[0], got).stdout; !strings.Contains(out, "sha256:") {
+		t.Errorf("artifacts get does not give the digest: %s", out)
+	}
+	if _, err := os.Stat(filepath.Join(got, "model.json")); err != nil {
+		t.Error(err)
+	}
 	if len(uris) < 6 {
 		t.Fatalf("only %d artifacts in MinIO", len(uris))
 	}

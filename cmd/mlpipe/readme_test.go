@@ -74,7 +74,7 @@ func TestReadmeTutorialCommands(t *testing.T) {
 			}
 			// What needs a cluster, an object store or an earlier run's id
 			// is not run here (the submit, MinIO and resume tests cover it).
-			if regexp.MustCompile(`RUN_ID|submit|minio|--compare|logs latest 'train\[0\]' -f`).MatchString(line) {
+			if regexp.MustCompile(`RUN_ID|VERSION|submit|minio|--compare|logs latest 'train\[0\]' -f`).MatchString(line) {
 				continue
 			}
 			args := strings.Fields(strings.TrimPrefix(line, "mlpipe "))
