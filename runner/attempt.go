@@ -398,13 +398,16 @@ type executorOutput struct {
 		DoubleValue *float64 `json:"doubleValue"`
 	} `json:"parameters"`
 	Artifacts map[string]struct {
-		Artifacts []struct {
-			URI          string         `json:"uri"`
-			Metadata     map[string]any `json:"metadata"`
-			CustomPath   string         `json:"customPath"`
-			CustomPathSC string         `json:"custom_path"`
-		} `json:"artifacts"`
+		Artifacts []outputArtifact `json:"artifacts"`
 	} `json:"artifacts"`
+}
+
+// outputArtifact is an artifact of the executor output file.
+type outputArtifact struct {
+	URI          string         `json:"uri"`
+	Metadata     map[string]any `json:"metadata"`
+	CustomPath   string         `json:"customPath"`
+	CustomPathSC string         `json:"custom_path"`
 }
 
 // collect gathers the outputs of a successful attempt as the backend does:
@@ -468,124 +471,20 @@ func (c *containerTask) collect(ctx context.Context, ei *ExecutorInput, haveDir 
 		}
 		out.params[name] = v
 	}
+	var created []string // published outside the run by this attempt
 	for _, name := range slices.Sorted(maps.Keys(ei.Outputs.Artifacts)) {
-		a := *ei.Outputs.Artifacts[name].Artifacts[0]
-		declared, createOnly := a.local, false
+		var o *outputArtifact
 		if ov, ok := eo.Artifacts[name]; ok && len(ov.Artifacts) > 0 {
-			o := ov.Artifacts[0]
-			if o.URI != "" && o.URI != a.URI {
-				var err error
-				if createOnly, err = c.redirect(&a, o.URI); err != nil {
-					return nil, fmt.Errorf("output artifact %s: %w", name, err)
-				}
-			}
-			for k, v := range o.Metadata {
-				a.Metadata[k] = v
-			}
-			if cp := firstNonEmpty(o.CustomPath, o.CustomPathSC); cp != "" {
-				a.local = cp
-			}
+			o = &ov.Artifacts[0]
 		}
-		a.CustomPath = ""
-		if _, err := os.Lstat(a.local); err == nil {
-			var info ArtifactInfo
-			stored := false
-			if createOnly {
-				if info, stored, err = c.storedAlready(ctx, a.URI, a.local); err != nil {
-					return nil, fmt.Errorf("output artifact %s: %w", name, err)
-				}
-			}
-			if !stored {
-				if info, err = c.r.opts.Store.Put(ctx, a.URI, a.local); err != nil {
-					return nil, fmt.Errorf("store output artifact %s: %w", name, err)
-				}
-			}
-			a.Digest, a.Size, a.Dir = info.Digest, info.Size, info.Dir
-			if a.URI != ei.Outputs.Artifacts[name].Artifacts[0].URI && a.local == declared && !c.r.opts.Store.Remote() {
-				// Stored elsewhere: the copy at the declared URI would be an
-				// artifact no record points at.
-				if err := os.RemoveAll(declared); err != nil {
-					return nil, err
-				}
-			}
+		a, err := c.collectArtifact(ctx, ei, name, o, &created)
+		if err != nil {
+			c.unpublish(created)
+			return nil, fmt.Errorf("output artifact %s: %w", name, err)
 		}
-		out.artifacts[name] = []*RuntimeArtifact{&a}
+		out.artifacts[name] = []*RuntimeArtifact{a}
 	}
 	return out, nil
-}
-
-// redirect points output artifact a at uri, the URI the component gave it
-// in its executor output (§3.3: a non-empty uri replaces). The new URI
-// must lie inside the pipeline root. The content comes from the declared
-// output path when the step wrote there, else, as the KFP launcher does,
-// from the new URI's local path (only a step running on this host with
-// the local store can have written that). createOnly reports that the
-// content must be stored under a URI outside this run's directory, where
-// mlpipe never replaces what is already there.
-func (c *containerTask) redirect(a *RuntimeArtifact, uri string) (createOnly bool, err error) {
-	root := c.r.opts.Store.Root()
-	if !withinURI(root, uri) {
-		return false, fmt.Errorf("the executor output points it at %s, outside the pipeline root %s; mlpipe stores artifacts only under the pipeline root", uri, root)
-	}
-	if _, err := os.Lstat(a.local); err != nil && !c.r.opts.Store.Remote() && c.r.opts.Executor.Name() != "docker" {
-		a.local = localPathOf(uri)
-	}
-	a.URI = uri
-	return !withinURI(c.r.runRoot, uri) && filepath.Clean(a.local) != filepath.Clean(localPathOf(uri)), nil
-}
-
-// storedAlready checks that nothing is stored at uri, where mlpipe must
-// not replace an artifact. The same content there counts as stored (an
-// attempt of this task that stored it before mlpipe was killed, then
-// resumed); different content is an error.
-func (c *containerTask) storedAlready(ctx context.Context, uri, local string) (ArtifactInfo, bool, error) {
-	st := c.r.opts.Store
-	have, err := st.Stat(ctx, uri)
-	switch {
-	case errors.Is(err, ErrArtifactNotFound):
-		return ArtifactInfo{}, false, nil
-	case err != nil:
-		return ArtifactInfo{}, false, fmt.Errorf("check that %s is free: %w", uri, err)
-	}
-	exists := fmt.Errorf("%s already exists; mlpipe does not replace an artifact outside the run's directory (publish under a new URI, or remove the old one first)", uri)
-	d, ok := st.(interface {
-		Digest(ctx context.Context, localPath string) (ArtifactInfo, error)
-	})
-	if !ok {
-		return ArtifactInfo{}, false, exists
-	}
-	mine, err := d.Digest(ctx, local)
-	if err != nil {
-		return ArtifactInfo{}, false, err
-	}
-	if have.Digest == "" { // the local store reports no digest without reading
-		if _, err := st.Get(ctx, uri, "", mine.Digest); err != nil {
-			return ArtifactInfo{}, false, exists
-		}
-		have.Digest = mine.Digest
-	}
-	if have.Digest != mine.Digest || have.Dir != mine.Dir {
-		return ArtifactInfo{}, false, exists
-	}
-	return mine, true, nil
-}
-
-// withinURI reports whether uri lies strictly under prefix (both local
-// paths or both scheme://bucket/key URIs) and is written without "." or
-// ".." segments.
-func withinURI(prefix, uri string) bool {
-	clean := func(u string) (string, bool) {
-		u = strings.TrimPrefix(u, "file://")
-		if scheme, rest, ok := strings.Cut(u, "://"); ok {
-			c := strings.TrimPrefix(path.Clean("/"+rest), "/")
-			return scheme + "://" + c, c == strings.TrimSuffix(rest, "/")
-		}
-		c := filepath.Clean(u)
-		return c, filepath.IsAbs(u) && c == strings.TrimSuffix(u, "/")
-	}
-	p, _ := clean(prefix)
-	u, ok := clean(uri)
-	return ok && strings.HasPrefix(u, strings.TrimSuffix(p, "/")+"/")
 }
 
 // ParseOutputFile converts the text of an output parameter file by type,

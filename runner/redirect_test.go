@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/mlpipe/mlpipe/compiler"
 	"github.com/mlpipe/mlpipe/runner"
 )
 
@@ -92,7 +93,7 @@ func TestRedirectedOutputIsStoredAtItsURI(t *testing.T) {
 
 func TestRedirectOutsideThePipelineRootFails(t *testing.T) {
 	outside := filepath.Join(t.TempDir(), "elsewhere")
-	for _, uri := range []string{outside, "/etc/passwd", "ROOT/../escape", "ROOT/./a", "relative/path", "minio://bucket/key"} {
+	for _, uri := range []string{outside, "ROOT/../escape", "ROOT/./a", "ROOT", "relative/path", "minio://bucket/key"} {
 		t.Run(uri, func(t *testing.T) {
 			var got atomic.Value
 			var e *env
@@ -140,5 +141,157 @@ func TestRedirectWrittenInPlace(t *testing.T) {
 	}
 	if got.Load() != "in place" {
 		t.Errorf("consume read %v", got.Load())
+	}
+}
+
+// publishIR is appendix_a with a second output artifact on produce.
+func publishIR(t *testing.T) *compiler.IR {
+	t.Helper()
+	src := strings.Replace(readFixture(t, "appendix_a.yaml"), `    outputDefinitions:
+      artifacts:
+        data:
+          artifactType: {schemaTitle: system.Dataset, schemaVersion: 0.0.1}`, `    outputDefinitions:
+      artifacts:
+        data:
+          artifactType: {schemaTitle: system.Dataset, schemaVersion: 0.0.1}
+        extra:
+          artifactType: {schemaTitle: system.Artifact, schemaVersion: 0.0.1}`, 1)
+	if !strings.Contains(src, "extra:") {
+		t.Fatal("appendix_a.yaml changed: cannot add the second output")
+	}
+	return loadIR(t, src)
+}
+
+// TestRedirectRefusals: what a step may not do with a redirected output,
+// and that a refused or failed attempt leaves nothing published.
+func TestRedirectRefusals(t *testing.T) {
+	outside := t.TempDir()
+	type step func(e *env, w *taskIO) (uri string)
+	for _, tc := range []struct {
+		name    string
+		step    step
+		wantErr string
+	}{
+		{"through a link the step made", func(e *env, w *taskIO) string {
+			w.writeArtifact("data", "key")
+			link := filepath.Join(filepath.Dir(w.in.Outputs.Artifacts["data"].Artifacts[0].URI), "evil")
+			if err := os.Symlink(outside, link); err != nil {
+				t.Fatal(err)
+			}
+			return link + "/authorized_keys"
+		}, "symbolic link"},
+		{"the output is a link", func(e *env, w *taskIO) string {
+			decl := w.in.Outputs.Artifacts["data"].Artifacts[0].URI
+			if err := os.Symlink(filepath.Join(outside, "secret"), decl); err != nil {
+				t.Fatal(err)
+			}
+			return e.store.Root() + "/registry/m/v1"
+		}, "symbolic link"},
+		{"nothing written", func(e *env, w *taskIO) string {
+			return e.store.Root() + "/registry/m/v1"
+		}, "wrote nothing"},
+		{"over the task's own outputs", func(e *env, w *taskIO) string {
+			w.writeArtifact("data", "x")
+			return filepath.Dir(w.in.Outputs.Artifacts["data"].Artifacts[0].URI)
+		}, "already exists"},
+		{"a later output fails", func(e *env, w *taskIO) string {
+			w.writeArtifact("data", "x")
+			extra := w.in.Outputs.Artifacts["extra"].Artifacts[0].URI
+			if err := os.Symlink(filepath.Join(outside, "secret"), extra); err != nil {
+				t.Fatal(err)
+			}
+			return e.store.Root() + "/registry/m/v1"
+		}, "extra"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := os.WriteFile(filepath.Join(outside, "secret"), []byte("secret"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var e *env
+			e = newEnv(t, map[string]behavior{
+				"produce": func(_ context.Context, w *taskIO) int {
+					uri := tc.step(e, w)
+					w.setParam("flag", "go")
+					eo := fmt.Sprintf(`{"artifacts": {"data": {"artifacts": [{"uri": %q}]}}}`, uri)
+					if err := os.WriteFile(w.in.Outputs.OutputFile, []byte(eo), 0o644); err != nil {
+						t.Error(err)
+					}
+					return 0
+				},
+			})
+			res, err := e.run(t.Context(), publishIR(t), map[string]any{"text": "x"}, func(o *runner.Options) { o.NoCache = true })
+			if err == nil {
+				t.Fatal("run succeeded")
+			}
+			rec := e.hist.task(t, res.RunID, "produce")
+			if !strings.Contains(rec.Error, tc.wantErr) {
+				t.Errorf("error %q, want %q", rec.Error, tc.wantErr)
+			}
+			if _, err := os.Stat(filepath.Join(outside, "authorized_keys")); err == nil {
+				t.Error("a file was written through the step's link")
+			}
+			if _, err := os.Stat(e.store.Root() + "/registry"); err == nil {
+				entries, _ := os.ReadDir(e.store.Root() + "/registry/m")
+				if len(entries) > 0 {
+					t.Errorf("the failed task left a published version: %v", entries)
+				}
+			}
+		})
+	}
+}
+
+// TestRedirectNormalisesTheURI: file:// and a trailing slash name the same
+// place; the record holds the clean URI and the content is there.
+func TestRedirectNormalisesTheURI(t *testing.T) {
+	var got atomic.Value
+	var e *env
+	e = newEnv(t, redirecting(func(*taskIO) string { return "file://" + e.store.Root() + "/registry/m/v1/" }, "model", &got))
+	res, err := e.run(t.Context(), loadIR(t, readFixture(t, "appendix_a.yaml")), map[string]any{"text": "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := e.store.Root() + "/registry/m/v1"
+	if a := e.hist.task(t, res.RunID, "produce").Outputs.Artifacts["data"][0]; a.URI != want || a.Digest == "" {
+		t.Errorf("recorded %+v, want %s", a, want)
+	}
+	if b, err := os.ReadFile(want); err != nil || string(b) != "model" {
+		t.Errorf("%s: %q, %v", want, b, err)
+	}
+}
+
+// TestRedirectWithCustomPath: a customPath does not get around the rule
+// that an existing artifact outside the task is not replaced.
+func TestRedirectWithCustomPath(t *testing.T) {
+	var e *env
+	target := func() string { return e.store.Root() + "/registry/m/v1" }
+	e = newEnv(t, map[string]behavior{
+		"produce": func(_ context.Context, w *taskIO) int {
+			custom := filepath.Join(filepath.Dir(w.in.Outputs.OutputFile), "custom")
+			if err := os.WriteFile(custom, []byte("other"), 0o644); err != nil {
+				t.Error(err)
+			}
+			w.setParam("flag", "go")
+			eo := fmt.Sprintf(`{"artifacts": {"data": {"artifacts": [{"uri": %q, "customPath": %q}]}}}`, target(), custom)
+			if err := os.WriteFile(w.in.Outputs.OutputFile, []byte(eo), 0o644); err != nil {
+				t.Error(err)
+			}
+			return 0
+		},
+	})
+	if err := os.MkdirAll(filepath.Dir(target()), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(target(), []byte("published"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.run(t.Context(), loadIR(t, readFixture(t, "appendix_a.yaml")), map[string]any{"text": "x"})
+	if err == nil {
+		t.Fatal("run succeeded")
+	}
+	if rec := e.hist.task(t, res.RunID, "produce"); !strings.Contains(rec.Error, "already exists") {
+		t.Errorf("error %q", rec.Error)
+	}
+	if b, _ := os.ReadFile(target()); string(b) != "published" {
+		t.Errorf("the published artifact now holds %q", b)
 	}
 }

@@ -110,6 +110,7 @@ type run struct {
 	runDir    string
 	runRoot   string
 	log       *slog.Logger
+	publishMu sync.Mutex // held while a task stores an artifact outside its directory (redirect.go)
 	sched     *scheduler
 	failFlag  atomic.Bool
 	eventsMu  sync.Mutex

@@ -162,6 +162,12 @@ type ArtifactStore interface {
 	Stat(ctx context.Context, uri string) (ArtifactInfo, error)
 	// Delete removes every artifact under a URI prefix.
 	Delete(ctx context.Context, prefix string) error
+	// Exists reports whether anything is stored at uri or under it (uri
+	// as a prefix of other artifacts counts).
+	Exists(ctx context.Context, uri string) (bool, error)
+	// Digest digests a local file or directory as the store digests what
+	// it keeps.
+	Digest(ctx context.Context, localPath string) (ArtifactInfo, error)
 }
 
 // ErrArtifactNotFound is what stores return (wrapped) for an artifact that

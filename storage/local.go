@@ -291,6 +291,22 @@ func (l *Local) List(ctx context.Context, prefix string, fn func(Object) error) 
 	return nil
 }
 
+// Exists implements runner.ArtifactStore: a file or directory at uri.
+func (l *Local) Exists(_ context.Context, uri string) (bool, error) {
+	p, err := l.path(uri)
+	if err != nil {
+		return false, err
+	}
+	_, err = os.Lstat(p)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	}
+	return false, err
+}
+
 // Delete implements runner.ArtifactStore.
 func (l *Local) Delete(_ context.Context, prefix string) error {
 	p, err := l.path(prefix)

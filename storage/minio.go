@@ -517,6 +517,36 @@ func withURI(op, uri string, err error) error {
 	return fmt.Errorf("%s %s: %w", op, uri, err)
 }
 
+// Exists implements runner.ArtifactStore: an object at uri's key, or any
+// object under key/ (a directory artifact, or a prefix of others).
+func (m *MinIO) Exists(ctx context.Context, uri string) (bool, error) {
+	bucket, key, err := m.locate(uri)
+	if err != nil {
+		return false, err
+	}
+	_, err = m.statObject(ctx, "stat", uri, bucket, key)
+	switch {
+	case err == nil:
+		return true, nil
+	case !errors.Is(err, ErrNotFound) || errors.Is(err, ErrBucketNotFound):
+		return false, err
+	}
+	found := false
+	err = m.retry(ctx, "list", uri, bucket, func(ctx context.Context) error {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		for oi := range m.client.ListObjects(ctx, bucket, minio.ListObjectsOptions{Prefix: key + "/", Recursive: true, MaxKeys: 1}) {
+			if oi.Err != nil {
+				return oi.Err
+			}
+			found = true
+			return nil
+		}
+		return nil
+	})
+	return found, err
+}
+
 // Digest digests the local file or directory at p as the store digests
 // what it uploads.
 func (m *MinIO) Digest(ctx context.Context, p string) (runner.ArtifactInfo, error) {

@@ -7,7 +7,9 @@ registered_model points at that URI (KFP's executor output "uri"), so the
 runner stores the version in the artifact store, local or MinIO/S3, and
 mlpipe refuses to replace a version that exists. Outside mlpipe (a KFP
 cluster, kfp.local) the version is also written at the URI's local path
-(/minio/<bucket>/<key>, or the path itself), where KFP's launcher takes it. The version is --version,
+(/minio/<bucket>/<key>, or the path itself), where KFP's launcher takes it;
+the refusal to overwrite then only sees that path (in a cluster's pod it
+does not see the bucket). The version is --version,
 or v<run id> (v20261127-120102-5f86cc: creation time and a random suffix)."""
 import argparse
 import datetime

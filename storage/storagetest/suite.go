@@ -45,6 +45,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Concurrent", testConcurrent},
 		{"Canceled", testCanceled},
 		{"CanceledMidway", testCanceledMidway},
+		{"ExistsAndDigest", testExistsAndDigest},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -537,6 +538,43 @@ func testCanceledMidway(t *testing.T, s storage.Store) {
 					t.Errorf("Put: %v, want success or context.DeadlineExceeded", err)
 				}
 			})
+		}
+	}
+}
+
+// testExistsAndDigest: Exists sees file and directory artifacts and a URI
+// that is a prefix of others, and nothing else; Digest of a local file or
+// tree equals the digest Put reports for it.
+func testExistsAndDigest(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	file, dir := uri(s, "run", "task", "file"), uri(s, "run", "task", "dir")
+	task := strings.TrimSuffix(s.RunRoot("conformance", "run"), "/") + "/task"
+	exists := func(u string, want bool) {
+		t.Helper()
+		if got, err := s.Exists(ctx, u); err != nil || got != want {
+			t.Errorf("Exists(%s) = %v, %v; want %v", u, got, err, want)
+		}
+	}
+	exists(file, false)
+	exists(task, false)
+	src := writeFile(t, t.TempDir(), "f", []byte("content"))
+	tree := makeTree(t, map[string]string{"a": "1", "sub/b": "22"})
+	fi, di := mustPut(t, s, file, src), mustPut(t, s, dir, tree)
+	exists(file, true)
+	exists(dir, true)
+	exists(task, true)
+	exists(uri(s, "run", "task", "fil"), false)
+	exists(uri(s, "run", "other", "file"), false)
+	for _, tc := range []struct {
+		local string
+		want  runner.ArtifactInfo
+	}{{src, fi}, {tree, di}} {
+		got, err := s.Digest(ctx, tc.local)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("Digest(%s) (-Put +Digest):\n%s", tc.local, diff)
 		}
 	}
 }

@@ -1,3 +1,5 @@
+import contextlib
+import io
 import json
 import os
 import sys
@@ -14,8 +16,9 @@ RUN = "20261127-120102-5f86cc"
 
 class ModelRegistryTest(unittest.TestCase):
     def setUp(self):
+        old = os.environ.get("MLPIPE_RUN_ID")
         os.environ["MLPIPE_RUN_ID"] = RUN
-        self.addCleanup(os.environ.pop, "MLPIPE_RUN_ID", None)
+        self.addCleanup(lambda: os.environ.pop("MLPIPE_RUN_ID", None) if old is None else os.environ.update(MLPIPE_RUN_ID=old))
         d = Task().dir
         self.root = os.path.join(d, "artifacts")
         self.model = os.path.join(d, "model.json")
@@ -60,6 +63,21 @@ class ModelRegistryTest(unittest.TestCase):
         with self.assertRaises(SystemExit):
             self.publish("--version", "prod-1")
 
+    def test_a_directory_model(self):
+        os.remove(self.model)
+        os.makedirs(os.path.join(self.model, "weights"))
+        for name, data in (("config.json", "{}"), ("weights/w.bin", "0123")):
+            with open(os.path.join(self.model, name), "w") as f:
+                f.write(data)
+        out = self.publish()
+        d = self.task.out_path("registered_model")
+        self.assertEqual(sorted(os.listdir(os.path.join(d, "model"))), ["config.json", "weights"])
+        digest = out["artifacts"]["registered_model"]["artifacts"][0]["metadata"]["digest"]
+        self.assertTrue(digest.startswith("sha256:"))
+        with open(os.path.join(self.model, "weights", "w.bin"), "w") as f:
+            f.write("4567")
+        self.assertNotEqual(comp.sha256_of(self.model), digest)
+
     def test_the_same_run_publishes_the_same_version(self):
         first = self.publish()["parameterValues"]["version"]
         self.assertEqual(self.publish()["parameterValues"]["version"], first)
@@ -74,17 +92,23 @@ class ModelRegistryTest(unittest.TestCase):
 
     def test_refuses_a_version_it_can_see(self):
         os.makedirs(os.path.join(self.root, "registry", "clf", "prod-1"))
-        with self.assertRaises(SystemExit):
-            self.publish("--version", "prod-1")
+        self.assertFails("already exists", "--version", "prod-1")
 
     def test_rejects_bad_input(self):
-        for args in (["--version", "../x"], ["--registry", "relative/dir"], ["--registry", "/srv/../etc"],
-                     ["--pipeline-root", "{{$.pipeline_root}}"], ["--name", "a b"]):
-            with self.subTest(args=args), self.assertRaises(SystemExit):
-                self.publish(*args)
+        for args, why in ((["--version", "../x"], "version"), (["--registry", "relative/dir"], "absolute path"),
+                          (["--registry", "/srv/../etc"], ".."), (["--pipeline-root", "{{$.pipeline_root}}"], "pipeline root is unknown"),
+                          (["--name", "a b"], "model name")):
+            with self.subTest(args=args):
+                self.assertFails(why, *args)
         os.remove(self.model)
-        with self.assertRaises(SystemExit):
-            self.publish()
+        self.assertFails("does not exist")
+
+    def assertFails(self, why, *args):
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), self.assertRaises(SystemExit) as cm:
+            self.publish(*args)
+        self.assertEqual(cm.exception.code, 2)
+        self.assertIn(why, err.getvalue())
 
 
 if __name__ == "__main__":
