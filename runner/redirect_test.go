@@ -11,6 +11,8 @@ import (
 
 	"github.com/mlpipe/mlpipe/compiler"
 	"github.com/mlpipe/mlpipe/runner"
+	"github.com/mlpipe/mlpipe/storage"
+	"github.com/mlpipe/mlpipe/storage/storagetest"
 )
 
 // redirecting returns behaviors where produce writes its artifact at the
@@ -293,5 +295,61 @@ func TestRedirectWithCustomPath(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(target()); string(b) != "published" {
 		t.Errorf("the published artifact now holds %q", b)
+	}
+}
+
+// TestRedirectWithMinIO: with a real MinIO store, a version is published
+// once; different content at the same URI, or a URI that is the prefix of
+// stored artifacts, is refused and nothing stored is deleted.
+func TestRedirectWithMinIO(t *testing.T) {
+	srv := storagetest.StartMinIO(t)
+	opts := srv.Options()
+	opts.CreateBucket = true
+	st, err := storage.OpenMinIO(t.Context(), "minio://reg/root", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ir := loadIR(t, readFixture(t, "appendix_a.yaml"))
+	publish := func(uri, content string) (*runner.TaskRecord, error) {
+		e := newEnv(t, map[string]behavior{
+			"produce": func(_ context.Context, w *taskIO) int {
+				a := w.in.Outputs.Artifacts["data"].Artifacts[0]
+				if err := os.WriteFile(a.CustomPath, []byte(content), 0o644); err != nil {
+					t.Error(err)
+				}
+				w.setParam("flag", "go")
+				eo := fmt.Sprintf(`{"artifacts": {"data": {"artifacts": [{"uri": %q}]}}}`, uri)
+				if err := os.WriteFile(w.in.Outputs.OutputFile, []byte(eo), 0o644); err != nil {
+					t.Error(err)
+				}
+				return 0
+			},
+		})
+		res, err := e.run(t.Context(), ir, map[string]any{"text": "x"}, func(o *runner.Options) { o.Store = st; o.NoCache = true })
+		return e.hist.task(t, res.RunID, "produce"), err
+	}
+	v1 := "minio://reg/root/registry/m/v1"
+	rec, err := publish(v1, "model-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := rec.Outputs.Artifacts["data"][0]; a.URI != v1 || a.Digest == "" {
+		t.Errorf("recorded %+v", a)
+	}
+	if _, err := publish(v1, "model-1"); err != nil {
+		t.Errorf("the same content again: %v", err)
+	}
+	for _, uri := range []string{v1, "minio://reg/root/registry/m", "minio://reg/root/registry"} {
+		rec, err := publish(uri, "model-2")
+		if err == nil || !strings.Contains(rec.Error, "already exists") {
+			t.Errorf("%s: %v, %q", uri, err, rec.Error)
+		}
+	}
+	dst := filepath.Join(t.TempDir(), "v1")
+	if _, err := st.Get(t.Context(), v1, dst, ""); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(dst); string(b) != "model-1" {
+		t.Errorf("v1 holds %q", b)
 	}
 }
