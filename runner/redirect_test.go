@@ -138,11 +138,16 @@ func TestRedirectWrittenInPlace(t *testing.T) {
 		},
 		"consume": func(_ context.Context, w *taskIO) int { got.Store(w.readArtifact("data", 0)); return 0 },
 	})
-	if _, err := e.run(t.Context(), loadIR(t, readFixture(t, "appendix_a.yaml")), map[string]any{"text": "x"}); err != nil {
+	res, err := e.run(t.Context(), loadIR(t, readFixture(t, "appendix_a.yaml")), map[string]any{"text": "x"})
+	if err != nil {
 		t.Fatal(err)
 	}
 	if got.Load() != "in place" {
 		t.Errorf("consume read %v", got.Load())
+	}
+	want := e.store.Root() + "/shared/data"
+	if a := e.hist.task(t, res.RunID, "produce").Outputs.Artifacts["data"][0]; a.URI != want || a.Size != int64(len("in place")) || a.Digest == "" {
+		t.Errorf("recorded %+v, want %s with its size and digest", a, want)
 	}
 }
 
