@@ -91,7 +91,7 @@ func (c *containerTask) attempt(ctx context.Context, n int, lease GPULease) (o o
 	}
 	pc.json = eiJSON
 	if needDir {
-		if err := os.WriteFile(filepath.Join(c.dir, "executor_input.json"), eiJSON, 0o644); err != nil {
+		if err := writeFileNoFollow(filepath.Join(c.dir, "executor_input.json"), eiJSON); err != nil {
 			return fail(err.Error())
 		}
 	}
@@ -221,6 +221,9 @@ func (c *containerTask) executorInput(ctx context.Context, addPhase func(string,
 			}
 			if r.opts.Store.Remote() && isRemoteURI(cp.URI) {
 				cp.local = filepath.Join(c.dir, "artifacts", "in", name, strconv.Itoa(i))
+				if err := noLinksBelow(c.dir, cp.local); err != nil { // left by an earlier attempt's container
+					return nil, err
+				}
 				if _, err := r.opts.Store.Get(ctx, cp.URI, cp.local, cp.Digest); err != nil {
 					return nil, fmt.Errorf("stage input %s from %s: %w", name, cp.URI, err)
 				}
@@ -266,6 +269,11 @@ func (c *containerTask) executorInput(ctx context.Context, addPhase func(string,
 				}
 			} else {
 				a.local = localPathOf(uri)
+			}
+			if strings.HasPrefix(a.local, c.dir+string(filepath.Separator)) {
+				if err := noLinksBelow(c.dir, a.local); err != nil { // left by an earlier attempt's container
+					return nil, err
+				}
 			}
 			// Each attempt starts from nothing.
 			if err := os.RemoveAll(a.local); err != nil {
@@ -317,7 +325,7 @@ func (l *lazyFile) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	if l.f == nil && l.err == nil {
 		if l.err = os.MkdirAll(filepath.Dir(l.path), 0o755); l.err == nil {
-			l.f, l.err = os.Create(l.path)
+			l.f, l.err = createNoFollow(l.path)
 		}
 	}
 	if l.err != nil {
@@ -418,7 +426,7 @@ func (c *containerTask) collect(ctx context.Context, ei *ExecutorInput, haveDir 
 	// Without a task directory the step was never told where the executor
 	// output goes (needsDir): there is nothing to read.
 	if haveDir {
-		b, err := os.ReadFile(ei.Outputs.OutputFile)
+		b, err := readFileNoFollow(ei.Outputs.OutputFile)
 		switch {
 		case err == nil:
 			if err := json.NewDecoder(bytes.NewReader(b)).Decode(&eo); err != nil {
@@ -458,7 +466,7 @@ func (c *containerTask) collect(ctx context.Context, ei *ExecutorInput, haveDir 
 				continue
 			}
 		}
-		b, err := os.ReadFile(ei.Outputs.Parameters[name].OutputFile)
+		b, err := readFileNoFollow(ei.Outputs.Parameters[name].OutputFile)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
 				return nil, fmt.Errorf("declared output parameter %q was not written (expected %s or an entry in the executor output file)", name, ei.Outputs.Parameters[name].OutputFile)
@@ -535,7 +543,7 @@ func clip(s string) string {
 }
 
 func lastLines(path string, n int) string {
-	b, err := os.ReadFile(path)
+	b, err := readFileNoFollow(path)
 	if err != nil {
 		return ""
 	}

@@ -65,6 +65,7 @@ func (w *taskIO) readArtifact(name string, i int) string {
 // concurrency.
 type fakeExecutor struct {
 	t         *testing.T
+	name      string // Name() when set, else "fake"
 	mu        sync.Mutex
 	behaviors map[string]behavior
 	calls     map[string]int
@@ -78,7 +79,12 @@ func newFake(t *testing.T, b map[string]behavior) *fakeExecutor {
 	return &fakeExecutor{t: t, behaviors: b, calls: map[string]int{}, argv: map[string][]string{}}
 }
 
-func (f *fakeExecutor) Name() string { return "fake" }
+func (f *fakeExecutor) Name() string {
+	if f.name != "" {
+		return f.name
+	}
+	return "fake"
+}
 
 func (f *fakeExecutor) Run(ctx context.Context, t *runner.ExecTask) (*runner.ExecResult, error) {
 	base := loopIndex.ReplaceAllString(t.Name, "")

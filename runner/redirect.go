@@ -21,11 +21,13 @@ import (
 // publishes a version). mlpipe then stores the content the step wrote at
 // the declared path under that URI; a step on this host with the local
 // store may instead have written at the new URI's own path, which the KFP
-// launcher reads. The new URI must lie inside the pipeline root, reach no
-// file through a symbolic link, and, outside the task's own directory,
-// name nothing that exists already: mlpipe never replaces what another
-// task, run or version stored (the same content there counts as stored).
-// URIs this attempt stored outside its directory are added to created.
+// launcher reads. The rules (docs/pipeline-format.md): the new URI lies
+// inside the pipeline root, in a clean form, not at or under one of the
+// task's declared outputs, with no symbolic link on its path below the
+// root; outside the task's own directory it names nothing that exists
+// already (the same content there counts as stored); a redirected output
+// has content. URIs this attempt stored outside its directory are added
+// to created (see unpublish).
 func (c *containerTask) collectArtifact(ctx context.Context, ei *ExecutorInput, name string, o *outputArtifact, created *[]string) (*RuntimeArtifact, error) {
 	st := c.r.opts.Store
 	decl := ei.Outputs.Artifacts[name].Artifacts[0]
@@ -33,7 +35,7 @@ func (c *containerTask) collectArtifact(ctx context.Context, ei *ExecutorInput, 
 	redirected := false
 	if o != nil {
 		if o.URI != "" {
-			uri, err := c.redirectTarget(o.URI)
+			uri, err := c.redirectTarget(ei, o.URI)
 			if err != nil {
 				return nil, err
 			}
@@ -46,30 +48,42 @@ func (c *containerTask) collectArtifact(ctx context.Context, ei *ExecutorInput, 
 			a.Metadata[k] = v
 		}
 		if cp := firstNonEmpty(o.CustomPath, o.CustomPathSC); cp != "" {
-			a.local = cp
+			local, err := c.customPath(decl, cp)
+			if err != nil {
+				return nil, err
+			}
+			a.local = local
 		}
 	}
 	a.CustomPath = ""
 	onHost := !st.Remote() && c.r.opts.Executor.Name() != "docker"
-	if _, err := os.Lstat(a.local); err != nil && redirected && a.local == decl.local && onHost {
+	if _, err := os.Lstat(a.local); errors.Is(err, fs.ErrNotExist) && redirected && a.local == decl.local && onHost {
 		a.local = localPathOf(a.URI) // written in place, as for the KFP launcher
+	}
+	if a.local == decl.local && strings.HasPrefix(decl.local, c.dir+string(filepath.Separator)) {
+		// Staged in the task directory, which a container may change.
+		if err := noLinksBelow(c.dir, decl.local); err != nil {
+			return nil, err
+		}
 	}
 	fi, err := os.Lstat(a.local)
 	switch {
-	case err != nil && redirected:
-		return nil, fmt.Errorf("the executor output points it at %s, but the step wrote nothing at %s", a.URI, a.local)
-	case err != nil:
+	case errors.Is(err, fs.ErrNotExist) && redirected:
+		return nil, fmt.Errorf("the executor output points it at %s, but the step wrote nothing at its path %s", a.URI, c.stepPath(decl))
+	case errors.Is(err, fs.ErrNotExist):
 		return &a, nil // declared, not written: registered without content, as the backend does
+	case err != nil:
+		return nil, err
 	case fi.Mode()&fs.ModeSymlink != 0:
 		return nil, fmt.Errorf("%s is a symbolic link; artifacts are files or directories", a.local)
 	}
-	inPlace := !st.Remote() && filepath.Clean(a.local) == filepath.Clean(localPathOf(a.URI))
-	createOnly := redirected && !inPlace && !c.ownsURI(ei, a.URI)
-	if redirected && !inPlace && !st.Remote() {
+	if redirected && !st.Remote() {
 		if err := noLinksBelow(st.Root(), localPathOf(a.URI)); err != nil {
 			return nil, err
 		}
 	}
+	inPlace := !st.Remote() && filepath.Clean(a.local) == filepath.Clean(localPathOf(a.URI))
+	createOnly := redirected && !inPlace && !withinURI(c.taskRoot(), a.URI)
 	var info ArtifactInfo
 	stored := false
 	if createOnly {
@@ -80,9 +94,13 @@ func (c *containerTask) collectArtifact(ctx context.Context, ei *ExecutorInput, 
 		if info, stored, err = c.storedAlready(ctx, a.URI, a.local); err != nil {
 			return nil, err
 		}
+		c.r.claim(a.URI, c.path)
 	}
 	if !stored {
 		if info, err = st.Put(ctx, a.URI, a.local); err != nil {
+			if createOnly {
+				c.r.unclaim(a.URI, c.path)
+			}
 			return nil, fmt.Errorf("store it: %w", err)
 		}
 		if createOnly {
@@ -101,39 +119,71 @@ func (c *containerTask) collectArtifact(ctx context.Context, ei *ExecutorInput, 
 	return &a, nil
 }
 
+// stepPath is where the step was told to write an output: the declared
+// artifact's path as the step saw it.
+func (c *containerTask) stepPath(decl *RuntimeArtifact) string {
+	if c.r.opts.Executor.Name() == "docker" && isRemoteURI(decl.URI) {
+		return KFPLocalPath(decl.URI)
+	}
+	return decl.local
+}
+
+// taskRoot is the URI of this task's own directory of the run.
+func (c *containerTask) taskRoot() string {
+	return strings.TrimSuffix(c.r.runRoot, "/") + "/" + dirName(c.path)
+}
+
+// customPath checks the customPath a component gave an output (§3.3: where
+// the content is). A step on this host may name any path, as it could
+// read it anyway; a container's paths are not the host's, and only its
+// declared output path (or what lies under it) means the same on both
+// sides.
+func (c *containerTask) customPath(decl *RuntimeArtifact, cp string) (string, error) {
+	if c.r.opts.Executor.Name() != "docker" {
+		return cp, nil
+	}
+	step := c.stepPath(decl)
+	if cp = filepath.Clean(cp); cp == filepath.Clean(step) {
+		return decl.local, nil
+	}
+	return "", fmt.Errorf("customPath %s: with the Docker executor an output's content must be at its declared path %s", cp, step)
+}
+
+// reservedName reports whether the last segment of uri is a name the
+// stores keep for themselves (manifests, copies being written).
+func reservedName(uri string) bool {
+	base := path.Base(uri)
+	return strings.HasPrefix(base, ".mlpipe-manifest.") || strings.HasSuffix(base, ".mlpipe-tmp")
+}
+
 // redirectTarget checks a URI a component gave an output artifact and
 // returns it in canonical form (no file://, no trailing slash).
-func (c *containerTask) redirectTarget(uri string) (string, error) {
+func (c *containerTask) redirectTarget(ei *ExecutorInput, uri string) (string, error) {
 	root := c.r.opts.Store.Root()
-	clean := cleanURI(uri)
-	if !withinURI(root, uri) {
+	clean, ok := splitClean(uri)
+	switch {
+	case !ok:
+		return "", fmt.Errorf("the executor output points it at %q, which is not a clean absolute path or URI (no \".\", \"..\" or empty segments)", uri)
+	case !withinURI(root, clean):
 		return "", fmt.Errorf("the executor output points it at %s, outside the pipeline root %s; mlpipe stores artifacts only under the pipeline root", uri, root)
+	case reservedName(clean):
+		return "", fmt.Errorf("the executor output points it at %s, a name mlpipe's stores reserve", uri)
+	}
+	for _, l := range ei.Outputs.Artifacts {
+		for _, d := range l.Artifacts {
+			if dc := cleanURI(d.URI); dc != clean && (withinURI(clean, dc) || withinURI(dc, clean)) {
+				return "", fmt.Errorf("the executor output points it at %s, which overlaps the task's output %s", uri, dc)
+			}
+		}
 	}
 	return clean, nil
 }
 
-// ownsURI reports whether uri lies inside this task's own directory of the
-// run without covering one of its declared outputs: there the task may
-// replace what is stored, as a re-run of it does.
-func (c *containerTask) ownsURI(ei *ExecutorInput, uri string) bool {
-	taskRoot := strings.TrimSuffix(c.r.runRoot, "/") + "/" + dirName(c.path)
-	if !withinURI(taskRoot, uri) {
-		return false
-	}
-	for _, l := range ei.Outputs.Artifacts {
-		for _, d := range l.Artifacts {
-			if cleanURI(d.URI) == uri || withinURI(uri, d.URI) {
-				return false
-			}
-		}
-	}
-	return true
-}
-
 // storedAlready checks that nothing is stored at or under uri, where mlpipe
 // must not replace anything. The same content already there counts as
-// stored (an attempt of this task stored it before mlpipe was killed and
-// the run was resumed); anything else is an error.
+// stored (another task of this run published it, or an attempt of this
+// task did before mlpipe was killed and the run was resumed); anything else
+// is an error. Called with publishMu held.
 func (c *containerTask) storedAlready(ctx context.Context, uri, local string) (ArtifactInfo, bool, error) {
 	st := c.r.opts.Store
 	occupied, err := st.Exists(ctx, uri)
@@ -145,16 +195,23 @@ func (c *containerTask) storedAlready(ctx context.Context, uri, local string) (A
 	}
 	exists := fmt.Errorf("%s already exists; mlpipe does not replace anything outside the task's own directory (publish under a new URI, or remove the old one first)", uri)
 	have, err := st.Stat(ctx, uri)
-	if err != nil {
-		return ArtifactInfo{}, false, exists // something else lives there (a prefix of other artifacts)
+	switch {
+	case errors.Is(err, ErrArtifactNotFound):
+		return ArtifactInfo{}, false, exists // a prefix of other artifacts
+	case err != nil:
+		return ArtifactInfo{}, false, fmt.Errorf("check what is stored at %s: %w", uri, err)
 	}
 	mine, err := st.Digest(ctx, local)
 	if err != nil {
 		return ArtifactInfo{}, false, err
 	}
 	if have.Digest == "" { // the local store reports no digest without reading
-		if _, err := st.Get(ctx, uri, "", mine.Digest); err != nil {
+		_, err := st.Get(ctx, uri, "", mine.Digest)
+		switch {
+		case errors.Is(err, ErrDigestMismatch):
 			return ArtifactInfo{}, false, exists
+		case err != nil:
+			return ArtifactInfo{}, false, fmt.Errorf("check what is stored at %s: %w", uri, err)
 		}
 		have.Digest = mine.Digest
 	}
@@ -164,16 +221,39 @@ func (c *containerTask) storedAlready(ctx context.Context, uri, local string) (A
 	return mine, true, nil
 }
 
-// unpublish removes, best effort, what a failed attempt stored outside
-// its directory, so that no published version of a failed task looks
-// complete.
+// claim records, under publishMu, that task uses what is published at uri.
+func (r *run) claim(uri, task string) {
+	if r.claims == nil {
+		r.claims = map[string]map[string]bool{}
+	}
+	if r.claims[uri] == nil {
+		r.claims[uri] = map[string]bool{}
+	}
+	r.claims[uri][task] = true
+}
+
+// unclaim drops task's claim on uri and reports whether another task of
+// the run still uses it. Called with publishMu held.
+func (r *run) unclaim(uri, task string) (usedElsewhere bool) {
+	delete(r.claims[uri], task)
+	return len(r.claims[uri]) > 0
+}
+
+// unpublish removes, best effort, what a failed attempt stored outside its
+// directory, so that no version published by a failed task looks
+// complete, unless another task of the run uses the same content.
 func (c *containerTask) unpublish(uris []string) {
 	if len(uris) == 0 {
 		return
 	}
+	c.r.publishMu.Lock()
+	defer c.r.publishMu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for _, u := range uris {
+		if c.r.unclaim(u, c.path) {
+			continue
+		}
 		if err := c.r.opts.Store.Delete(ctx, u); err != nil {
 			c.r.log.Warn("remove an artifact a failed task published", "task", c.path, "uri", u, "err", err.Error())
 		}

@@ -95,7 +95,17 @@ func TestRedirectedOutputIsStoredAtItsURI(t *testing.T) {
 
 func TestRedirectOutsideThePipelineRootFails(t *testing.T) {
 	outside := filepath.Join(t.TempDir(), "elsewhere")
-	for _, uri := range []string{outside, "ROOT/../escape", "ROOT/./a", "ROOT", "relative/path", "minio://bucket/key"} {
+	for uri, want := range map[string]string{
+		outside:                          "outside the pipeline root",
+		"ROOT":                           "outside the pipeline root",
+		"minio://bucket/key":             "outside the pipeline root",
+		"ROOT/../escape":                 "not a clean",
+		"ROOT/./a":                       "not a clean",
+		"ROOT/a//b":                      "not a clean",
+		"relative/path":                  "not a clean",
+		"ROOT/r/.mlpipe-manifest.x.json": "reserve",
+		"ROOT/r/x.mlpipe-tmp":            "reserve",
+	} {
 		t.Run(uri, func(t *testing.T) {
 			var got atomic.Value
 			var e *env
@@ -105,8 +115,8 @@ func TestRedirectOutsideThePipelineRootFails(t *testing.T) {
 				t.Fatal("run succeeded")
 			}
 			rec := e.hist.task(t, res.RunID, "produce")
-			if !strings.Contains(rec.Error, "outside the pipeline root") {
-				t.Errorf("error %q", rec.Error)
+			if !strings.Contains(rec.Error, want) {
+				t.Errorf("error %q, want %q", rec.Error, want)
 			}
 			if _, err := os.Stat(outside); !os.IsNotExist(err) {
 				t.Errorf("%s was written", outside)
@@ -200,6 +210,21 @@ func TestRedirectRefusals(t *testing.T) {
 		{"over the task's own outputs", func(e *env, w *taskIO) string {
 			w.writeArtifact("data", "x")
 			return filepath.Dir(w.in.Outputs.Artifacts["data"].Artifacts[0].URI)
+		}, "overlaps"},
+		{"under another output of the task", func(e *env, w *taskIO) string {
+			w.writeArtifact("data", "x")
+			return w.in.Outputs.Artifacts["extra"].Artifacts[0].URI + "/sub"
+		}, "overlaps"},
+		{"in another task's directory", func(e *env, w *taskIO) string {
+			w.writeArtifact("data", "x")
+			other := filepath.Join(filepath.Dir(filepath.Dir(w.in.Outputs.Artifacts["data"].Artifacts[0].URI)), "consume", "data")
+			if err := os.MkdirAll(filepath.Dir(other), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(other, []byte("theirs"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return other
 		}, "already exists"},
 		{"a later output fails", func(e *env, w *taskIO) string {
 			w.writeArtifact("data", "x")
@@ -356,5 +381,83 @@ func TestRedirectWithMinIO(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(dst); string(b) != "model-1" {
 		t.Errorf("v1 holds %q", b)
+	}
+}
+
+// TestRedirectDockerCustomPath: a container's customPath is a path of the
+// container, not of the host: only its declared output path is accepted.
+func TestRedirectDockerCustomPath(t *testing.T) {
+	secret := filepath.Join(t.TempDir(), "id_ed25519")
+	if err := os.WriteFile(secret, []byte("secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for cp, want := range map[string]string{secret: "customPath", "": ""} {
+		t.Run(fmt.Sprintf("%q", cp), func(t *testing.T) {
+			e := newEnv(t, map[string]behavior{
+				"produce": func(_ context.Context, w *taskIO) int {
+					w.writeArtifact("data", "mine")
+					w.setParam("flag", "go")
+					p := cp
+					if p == "" {
+						p = w.in.Outputs.Artifacts["data"].Artifacts[0].URI
+					}
+					eo := fmt.Sprintf(`{"artifacts": {"data": {"artifacts": [{"customPath": %q}]}}}`, p)
+					if err := os.WriteFile(w.in.Outputs.OutputFile, []byte(eo), 0o644); err != nil {
+						t.Error(err)
+					}
+					return 0
+				},
+			})
+			e.fake.name = "docker"
+			res, err := e.run(t.Context(), loadIR(t, readFixture(t, "appendix_a.yaml")), map[string]any{"text": "x"})
+			rec := e.hist.task(t, res.RunID, "produce")
+			if want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if a := rec.Outputs.Artifacts["data"][0]; a.Size != int64(len("mine")) {
+					t.Errorf("recorded %+v", a)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(rec.Error, want) {
+				t.Errorf("%v, %q; want an error about %s", err, rec.Error, want)
+			}
+		})
+	}
+}
+
+// TestLinksLeftInTheTaskDirectory: mlpipe does not read a host file
+// through a link a step leaves where its parameter or executor output
+// file goes.
+func TestLinksLeftInTheTaskDirectory(t *testing.T) {
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte("s3cr3t"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, plant := range map[string]func(w *taskIO) string{
+		"parameter file":  func(w *taskIO) string { return w.in.Outputs.Parameters["flag"].OutputFile },
+		"executor output": func(w *taskIO) string { return w.in.Outputs.OutputFile },
+	} {
+		t.Run(name, func(t *testing.T) {
+			var msg atomic.Value
+			e := newEnv(t, map[string]behavior{
+				"produce": func(_ context.Context, w *taskIO) int {
+					w.writeArtifact("data", "x")
+					if err := os.Symlink(secret, plant(w)); err != nil {
+						t.Fatal(err)
+					}
+					return 0
+				},
+				"consume": func(_ context.Context, w *taskIO) int { msg.Store(w.param("msg")); return 0 },
+			})
+			res, err := e.run(t.Context(), loadIR(t, readFixture(t, "appendix_a.yaml")), map[string]any{"text": "x"})
+			if err == nil {
+				t.Fatalf("run succeeded; consume saw %v", msg.Load())
+			}
+			if rec := e.hist.task(t, res.RunID, "produce"); strings.Contains(rec.Error, "s3cr3t") || rec.Outputs.Parameters["flag"] == "s3cr3t" {
+				t.Errorf("the secret leaked: %+v", rec)
+			}
+		})
 	}
 }

@@ -110,7 +110,8 @@ type run struct {
 	runDir    string
 	runRoot   string
 	log       *slog.Logger
-	publishMu sync.Mutex // held while a task stores an artifact outside its directory (redirect.go)
+	publishMu sync.Mutex                 // held while a task stores an artifact outside its directory (redirect.go)
+	claims    map[string]map[string]bool // URI published outside a task's directory → the tasks that use it (under publishMu)
 	sched     *scheduler
 	failFlag  atomic.Bool
 	eventsMu  sync.Mutex

@@ -174,6 +174,11 @@ type ArtifactStore interface {
 // does not exist; storage.ErrNotFound is the same error.
 var ErrArtifactNotFound = errors.New("artifact not found")
 
+// ErrDigestMismatch is what stores return (wrapped) when an artifact's
+// content does not match the digest asked for; storage.ErrDigestMismatch
+// is the same error.
+var ErrDigestMismatch = errors.New("artifact digest mismatch")
+
 // ArtifactInfo describes a stored artifact.
 type ArtifactInfo struct {
 	Digest string // "sha256:<hex>"

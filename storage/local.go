@@ -20,7 +20,7 @@ var ErrNotFound = runner.ErrArtifactNotFound
 
 // ErrDigestMismatch is returned when an artifact's content does not match
 // its recorded digest.
-var ErrDigestMismatch = errors.New("artifact digest mismatch")
+var ErrDigestMismatch = runner.ErrDigestMismatch
 
 // Local is the default artifact store: a directory on this machine.
 // Artifact URIs are absolute paths under it, which components use in place
@@ -321,7 +321,10 @@ func (l *Local) Delete(_ context.Context, prefix string) error {
 
 // copyTree copies a file or a directory tree.
 func copyTree(ctx context.Context, src, dst string) error {
-	st, err := os.Stat(src)
+	st, err := os.Lstat(src)
+	if err == nil && st.Mode()&fs.ModeSymlink != 0 {
+		return fmt.Errorf("%s: symbolic links are not stored in artifacts", src)
+	}
 	if err != nil {
 		return err
 	}
@@ -344,6 +347,9 @@ func copyTree(ctx context.Context, src, dst string) error {
 			return os.MkdirAll(target, 0o755)
 		}
 		if !d.Type().IsRegular() {
+			if d.Type()&fs.ModeSymlink != 0 {
+				return fmt.Errorf("%s: symbolic links are not stored in artifacts", p)
+			}
 			return nil
 		}
 		fi, err := d.Info()

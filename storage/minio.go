@@ -517,19 +517,23 @@ func withURI(op, uri string, err error) error {
 	return fmt.Errorf("%s %s: %w", op, uri, err)
 }
 
-// Exists implements runner.ArtifactStore: an object at uri's key, or any
-// object under key/ (a directory artifact, or a prefix of others).
+// Exists implements runner.ArtifactStore: an object at uri's key, the
+// manifest of a directory artifact there (an empty directory has nothing
+// else), or any object under key/ (a directory artifact, or a prefix of
+// others).
 func (m *MinIO) Exists(ctx context.Context, uri string) (bool, error) {
 	bucket, key, err := m.locate(uri)
 	if err != nil {
 		return false, err
 	}
-	_, err = m.statObject(ctx, "stat", uri, bucket, key)
-	switch {
-	case err == nil:
-		return true, nil
-	case !errors.Is(err, ErrNotFound) || errors.Is(err, ErrBucketNotFound):
-		return false, err
+	for _, k := range []string{key, manifestKey(key)} {
+		_, err = m.statObject(ctx, "stat", uri, bucket, k)
+		switch {
+		case err == nil:
+			return true, nil
+		case !errors.Is(err, ErrNotFound) || errors.Is(err, ErrBucketNotFound):
+			return false, err
+		}
 	}
 	found := false
 	err = m.retry(ctx, "list", uri, bucket, func(ctx context.Context) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -45,10 +46,11 @@ under the pipeline root: "registry/classifier" is
 	ls.Flags().StringVar(&lsOut, "output", "text", "text or json")
 	get := &cobra.Command{
 		Use:   "get URI DEST",
-		Short: "Download an artifact (a file or a directory) to DEST, verifying its digest",
+		Short: "Download an artifact (a file or a directory) to DEST",
 		Long: `Download the artifact at URI (a file or a directory artifact) to the path DEST,
 which it replaces. Objects in MinIO/S3 are checked against the sha256 stored with
-them; a download that does not verify leaves nothing at DEST.`,
+them, and a download that does not verify leaves nothing at DEST; from the local
+store the copy is made as it is.`,
 		Args: args(2, 2),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			return artifactsGet(cmd.Context(), a, argv[0], argv[1])
@@ -74,15 +76,21 @@ func (a *app) artifactStoreFor(uri string) (storage.Store, string, error) {
 	case uri == "":
 		uri = root
 	case !strings.Contains(uri, "://") && !filepath.IsAbs(uri):
-		uri = strings.TrimSuffix(root, "/") + "/" + uri
+		rel := path.Clean(filepath.ToSlash(uri))
+		if rel == ".." || strings.HasPrefix(rel, "../") {
+			return nil, "", usagef("%q: a relative URI must stay under the pipeline root %s", uri, root)
+		}
+		uri = strings.TrimSuffix(root, "/") + "/" + rel
 	}
 	var st any
 	var err error
 	switch {
 	case strings.HasPrefix(uri, "minio://"), strings.HasPrefix(uri, "s3://"):
-		st, err = a.openObjectStore(uri)
+		st, err = a.openObjectStoreAs("artifact URI", uri, false)
 	case strings.Contains(uri, "://") && !strings.HasPrefix(uri, "file://"):
 		return nil, "", usagef("%q: supported schemes are file://, minio:// and s3://", uri)
+	case strings.HasPrefix(uri, "file://") && !filepath.IsAbs(strings.TrimPrefix(uri, "file://")):
+		return nil, "", usagef("%q: a file:// URI needs an absolute path", uri)
 	default:
 		uri, err = filepath.Abs(strings.TrimPrefix(uri, "file://"))
 		if err == nil {

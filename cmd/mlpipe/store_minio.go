@@ -15,12 +15,18 @@ import (
 // minio.create_bucket is set), so a wrong setting fails before any task
 // runs.
 func (a *app) openObjectStore(root string) (runner.ArtifactStore, error) {
+	return a.openObjectStoreAs("pipeline root", root, a.cfg.Minio.CreateBucket)
+}
+
+// openObjectStoreAs opens the store for uri, named as what in errors,
+// creating a missing bucket only when create is set.
+func (a *app) openObjectStoreAs(what, root string, create bool) (*storage.MinIO, error) {
 	if _, _, _, err := storage.ParseObjectURI(root); err != nil {
-		return nil, usagef("pipeline root: %v", err)
+		return nil, usagef("%s: %v", what, err)
 	}
 	c := a.cfg.Minio
 	if c.Endpoint == "" {
-		return nil, usagef("pipeline root %s needs an object store endpoint: set MLPIPE_MINIO_ENDPOINT (or minio.endpoint in the configuration file)", root)
+		return nil, usagef("%s %s needs an object store endpoint: set MLPIPE_MINIO_ENDPOINT (or minio.endpoint in the configuration file)", what, root)
 	}
 	opts := storage.MinIOOptions{
 		Endpoint:     c.Endpoint,
@@ -30,7 +36,7 @@ func (a *app) openObjectStore(root string) (runner.ArtifactStore, error) {
 		CAFile:       c.CAFile,
 		Region:       c.Region,
 		PathStyle:    c.PathStyle,
-		CreateBucket: c.CreateBucket,
+		CreateBucket: create,
 		Logger:       a.log,
 		Progress:     a.reportTransfer,
 	}
@@ -40,7 +46,7 @@ func (a *app) openObjectStore(root string) (runner.ArtifactStore, error) {
 	}
 	s, err := storage.OpenMinIO(ctx, root, opts)
 	if err != nil {
-		return nil, fmt.Errorf("pipeline root %s: %w", root, err)
+		return nil, fmt.Errorf("%s %s: %w", what, root, err)
 	}
 	return s, nil
 }

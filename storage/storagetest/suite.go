@@ -564,6 +564,10 @@ func testExistsAndDigest(t *testing.T, s storage.Store) {
 	exists(dir, true)
 	exists(task, true)
 	exists(uri(s, "run", "task", "fil"), false)
+	empty := uri(s, "run", "task", "empty")
+	exists(empty, false)
+	mustPut(t, s, empty, t.TempDir())
+	exists(empty, true)
 	exists(uri(s, "run", "other", "file"), false)
 	for _, tc := range []struct {
 		local string
