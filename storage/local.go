@@ -75,17 +75,22 @@ func (l *Local) Put(ctx context.Context, uri, localPath string) (runner.Artifact
 		return runner.ArtifactInfo{}, fmt.Errorf("put %s: %w", uri, err)
 	}
 	if filepath.Clean(localPath) != dst {
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			return runner.ArtifactInfo{}, err
+		root, rel, err := l.openRoot(dst)
+		if err != nil {
+			return runner.ArtifactInfo{}, fmt.Errorf("put %s: %w", uri, err)
 		}
-		if err := copyInto(ctx, localPath, dst); err != nil {
+		defer root.Close()
+		if err := root.MkdirAll(filepath.Dir(rel), 0o755); err != nil {
+			return runner.ArtifactInfo{}, fmt.Errorf("put %s: %w", uri, err)
+		}
+		if err := copyInto(ctx, localPath, root, rel); err != nil {
 			return runner.ArtifactInfo{}, fmt.Errorf("put %s: %w", uri, err)
 		}
 		info, err := digestPath(ctx, dst)
 		if err != nil {
 			// Canceled after the rename: what a failed Put leaves must not
 			// look complete.
-			os.RemoveAll(dst)
+			root.RemoveAll(rel)
 			return runner.ArtifactInfo{}, fmt.Errorf("put %s: %w", uri, err)
 		}
 		return info, nil
@@ -93,20 +98,53 @@ func (l *Local) Put(ctx context.Context, uri, localPath string) (runner.Artifact
 	return digestPath(ctx, dst)
 }
 
+// openRoot opens the store's directory as an os.Root, through which every
+// write and removal stays inside it even if a step running meanwhile swaps
+// a directory of its own for a symbolic link, and returns p relative to it.
+func (l *Local) openRoot(p string) (*os.Root, string, error) {
+	rel, err := filepath.Rel(l.root, p)
+	if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return nil, "", fmt.Errorf("%s is not inside the store %s", p, l.root)
+	}
+	r, err := os.OpenRoot(l.root)
+	return r, rel, err
+}
+
+// dirOps is where copies are written: the host's file system, or an
+// os.Root that keeps them inside the store.
+type dirOps interface {
+	MkdirAll(name string, perm fs.FileMode) error
+	OpenFile(name string, flag int, perm fs.FileMode) (*os.File, error)
+	Rename(oldname, newname string) error
+	Remove(name string) error
+	RemoveAll(name string) error
+}
+
+// hostOps is dirOps on the host's file system.
+type hostOps struct{}
+
+func (hostOps) MkdirAll(name string, perm fs.FileMode) error { return os.MkdirAll(name, perm) }
+func (hostOps) OpenFile(name string, flag int, perm fs.FileMode) (*os.File, error) {
+	return os.OpenFile(name, flag, perm)
+}
+func (hostOps) Rename(oldname, newname string) error { return os.Rename(oldname, newname) }
+func (hostOps) Remove(name string) error             { return os.Remove(name) }
+func (hostOps) RemoveAll(name string) error          { return os.RemoveAll(name) }
+
 // copyInto copies src (a file or a tree) to a temporary name beside dst and
 // renames it over dst once complete.
-func copyInto(ctx context.Context, src, dst string) error {
+func copyInto(ctx context.Context, src string, ops dirOps, dst string) error {
 	tmp := tempName(dst)
-	if err := copyTree(ctx, src, tmp); err != nil {
-		os.RemoveAll(tmp)
+	if err := copyTree(ctx, src, ops, tmp); err != nil {
+		ops.RemoveAll(tmp)
 		return err
 	}
-	if err := os.RemoveAll(dst); err != nil {
-		os.RemoveAll(tmp)
+	if err := ops.RemoveAll(dst); err != nil {
+		ops.RemoveAll(tmp)
 		return err
 	}
-	if err := os.Rename(tmp, dst); err != nil {
-		os.RemoveAll(tmp)
+	if err := ops.Rename(tmp, dst); err != nil {
+		ops.RemoveAll(tmp)
 		return err
 	}
 	return nil
@@ -179,7 +217,7 @@ func (l *Local) Get(ctx context.Context, uri, localPath, want string) (runner.Ar
 		return runner.ArtifactInfo{}, err
 	}
 	tmp := tempName(localPath)
-	if err := copyTree(ctx, src, tmp); err != nil {
+	if err := copyTree(ctx, src, hostOps{}, tmp); err != nil {
 		os.RemoveAll(tmp)
 		if errors.Is(err, fs.ErrNotExist) {
 			return runner.ArtifactInfo{}, fmt.Errorf("get %s: %w", uri, ErrNotFound)
@@ -316,11 +354,16 @@ func (l *Local) Delete(_ context.Context, prefix string) error {
 	if p == l.root || !strings.HasPrefix(p, l.root+string(filepath.Separator)) {
 		return fmt.Errorf("refusing to delete %s: not inside the store %s", p, l.root)
 	}
-	return os.RemoveAll(p)
+	root, rel, err := l.openRoot(p)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	return root.RemoveAll(rel)
 }
 
-// copyTree copies a file or a directory tree.
-func copyTree(ctx context.Context, src, dst string) error {
+// copyTree copies a file or a directory tree to dst through ops.
+func copyTree(ctx context.Context, src string, ops dirOps, dst string) error {
 	st, err := os.Lstat(src)
 	if err == nil && st.Mode()&fs.ModeSymlink != 0 {
 		return fmt.Errorf("%s: symbolic links are not stored in artifacts", src)
@@ -329,7 +372,7 @@ func copyTree(ctx context.Context, src, dst string) error {
 		return err
 	}
 	if !st.IsDir() {
-		return copyFile(ctx, src, dst, st.Mode())
+		return copyFile(ctx, src, ops, dst, st.Mode())
 	}
 	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -344,7 +387,7 @@ func copyTree(ctx context.Context, src, dst string) error {
 		}
 		target := filepath.Join(dst, rel)
 		if d.IsDir() {
-			return os.MkdirAll(target, 0o755)
+			return ops.MkdirAll(target, 0o755)
 		}
 		if !d.Type().IsRegular() {
 			if d.Type()&fs.ModeSymlink != 0 {
@@ -356,18 +399,18 @@ func copyTree(ctx context.Context, src, dst string) error {
 		if err != nil {
 			return err
 		}
-		return copyFile(ctx, p, target, fi.Mode())
+		return copyFile(ctx, p, ops, target, fi.Mode())
 	})
 }
 
-func copyFile(ctx context.Context, src, dst string, mode fs.FileMode) error {
+func copyFile(ctx context.Context, src string, ops dirOps, dst string, mode fs.FileMode) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
 	tmp := dst + tempSuffix
-	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode.Perm()|0o200)
+	out, err := ops.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode.Perm()|0o200)
 	if err != nil {
 		return err
 	}
@@ -375,12 +418,12 @@ func copyFile(ctx context.Context, src, dst string, mode fs.FileMode) error {
 	defer putBuffer(buf)
 	if _, err := io.CopyBuffer(out, ctxReader{ctx, in}, *buf); err != nil {
 		out.Close()
-		os.Remove(tmp)
+		ops.Remove(tmp)
 		return err
 	}
 	if err := out.Close(); err != nil {
-		os.Remove(tmp)
+		ops.Remove(tmp)
 		return err
 	}
-	return os.Rename(tmp, dst)
+	return ops.Rename(tmp, dst)
 }

@@ -66,3 +66,39 @@ func TestLocalDeleteOutside(t *testing.T) {
 		}
 	}
 }
+
+// TestLocalStaysInsideTheStore: a directory of the store swapped for a
+// link to elsewhere (as a step could do to its own output directory)
+// does not make Put write, or Delete remove, anything outside the store.
+func TestLocalStaysInsideTheStore(t *testing.T) {
+	s, err := storage.NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	outside := t.TempDir()
+	victim := filepath.Join(outside, "x")
+	if err := os.WriteFile(victim, []byte("keep"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(s.Root(), "link")); err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(t.TempDir(), "src")
+	if err := os.WriteFile(src, []byte("new"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{filepath.Join(s.Root(), "link", "x"), filepath.Join(s.Root(), "link", "sub", "y")} {
+		if _, err := s.Put(t.Context(), u, src); err == nil {
+			t.Errorf("Put(%s) went through the link", u)
+		}
+	}
+	if err := s.Delete(t.Context(), filepath.Join(s.Root(), "link", "x")); err == nil {
+		t.Error("Delete went through the link")
+	}
+	if b, err := os.ReadFile(victim); err != nil || string(b) != "keep" {
+		t.Errorf("the file outside the store: %q, %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(outside, "sub")); err == nil {
+		t.Error("a directory was made outside the store")
+	}
+}
