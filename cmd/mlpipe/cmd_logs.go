@@ -139,12 +139,14 @@ func collectLogs(ctx context.Context, h *metadata.Store, runID, task string, all
 
 // copy prints what was appended to a log file since the last call.
 func (c *logCursor) copy(w io.Writer, prefix bool) error {
-	f, err := os.Open(c.path)
+	// A container step could have replaced its log with a link: never
+	// print another file through it.
+	f, err := os.OpenFile(c.path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		if os.IsNotExist(err) {
 			return nil
 		}
-		return err
+		return fmt.Errorf("log of %s: %w", c.name, err)
 	}
 	defer f.Close()
 	if _, err := f.Seek(c.offset, io.SeekStart); err != nil {
