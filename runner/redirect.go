@@ -97,9 +97,18 @@ func (c *containerTask) collectArtifact(ctx context.Context, ei *ExecutorInput, 
 		c.r.claim(a.URI, c.path)
 	}
 	if !stored {
-		if info, err = st.Put(ctx, a.URI, a.local); err != nil {
+		put := st.Put
+		if cr, ok := st.(interface {
+			Create(ctx context.Context, uri, localPath string) (ArtifactInfo, error)
+		}); ok && createOnly {
+			put = cr.Create // atomic against other processes too
+		}
+		if info, err = put(ctx, a.URI, a.local); err != nil {
 			if createOnly {
 				c.r.unclaim(a.URI, c.path)
+			}
+			if errors.Is(err, ErrArtifactExists) {
+				return nil, fmt.Errorf("%s was stored by someone else meanwhile; mlpipe does not replace it", a.URI)
 			}
 			return nil, fmt.Errorf("store it: %w", err)
 		}

@@ -174,6 +174,10 @@ type ArtifactStore interface {
 // does not exist; storage.ErrNotFound is the same error.
 var ErrArtifactNotFound = errors.New("artifact not found")
 
+// ErrArtifactExists is what a store's Create returns (wrapped) when
+// something is stored at the URI already.
+var ErrArtifactExists = errors.New("artifact exists")
+
 // ErrDigestMismatch is what stores return (wrapped) when an artifact's
 // content does not match the digest asked for; storage.ErrDigestMismatch
 // is the same error.

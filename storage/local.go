@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/mlpipe/mlpipe/runner"
 )
@@ -96,6 +97,63 @@ func (l *Local) Put(ctx context.Context, uri, localPath string) (runner.Artifact
 		return info, nil
 	}
 	return digestPath(ctx, dst)
+}
+
+// Create is Put for a URI where nothing may be replaced: it fails with an
+// error matching runner.ErrArtifactExists when something is there at the
+// moment the copy would take its place, even if another process stores
+// there at the same time (a hard link for a file, a rename that may not
+// replace for a directory).
+func (l *Local) Create(ctx context.Context, uri, localPath string) (runner.ArtifactInfo, error) {
+	dst, err := l.path(uri)
+	if err != nil {
+		return runner.ArtifactInfo{}, err
+	}
+	root, rel, err := l.openRoot(dst)
+	if err != nil {
+		return runner.ArtifactInfo{}, fmt.Errorf("create %s: %w", uri, err)
+	}
+	defer root.Close()
+	exists := func() (runner.ArtifactInfo, error) {
+		return runner.ArtifactInfo{}, fmt.Errorf("create %s: %w", uri, runner.ErrArtifactExists)
+	}
+	if _, err := root.Lstat(rel); err == nil {
+		return exists()
+	}
+	if err := root.MkdirAll(filepath.Dir(rel), 0o755); err != nil {
+		return runner.ArtifactInfo{}, fmt.Errorf("create %s: %w", uri, err)
+	}
+	tmp := tempName(rel)
+	defer root.RemoveAll(tmp)
+	if err := copyTree(ctx, localPath, root, tmp); err != nil {
+		return runner.ArtifactInfo{}, fmt.Errorf("create %s: %w", uri, err)
+	}
+	st, err := root.Lstat(tmp)
+	if err != nil {
+		return runner.ArtifactInfo{}, err
+	}
+	if st.IsDir() {
+		// os.Root's Rename refuses an existing directory, and the kernel
+		// refuses to rename over a non-empty one (two empty directories
+		// racing may replace each other, which changes nothing).
+		err := root.Rename(tmp, rel)
+		switch {
+		case errors.Is(err, fs.ErrExist), errors.Is(err, syscall.ENOTEMPTY), errors.Is(err, syscall.ENOTDIR):
+			return exists()
+		case err != nil:
+			return runner.ArtifactInfo{}, fmt.Errorf("create %s: %w", uri, err)
+		}
+	} else if err := root.Link(tmp, rel); errors.Is(err, fs.ErrExist) {
+		return exists()
+	} else if err != nil {
+		return runner.ArtifactInfo{}, fmt.Errorf("create %s: %w", uri, err)
+	}
+	info, err := digestPath(ctx, dst)
+	if err != nil {
+		root.RemoveAll(rel)
+		return runner.ArtifactInfo{}, fmt.Errorf("create %s: %w", uri, err)
+	}
+	return info, nil
 }
 
 // openRoot opens the store's directory as an os.Root, through which every

@@ -1,8 +1,13 @@
 package storage_test
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -100,5 +105,70 @@ func TestLocalStaysInsideTheStore(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(outside, "sub")); err == nil {
 		t.Error("a directory was made outside the store")
+	}
+}
+
+// TestLocalCreateNeverReplaces: Create stores a file or directory only
+// where nothing is; of several creating the same URI at once, exactly one
+// succeeds and its content is what stays.
+func TestLocalCreateNeverReplaces(t *testing.T) {
+	s := newLocal(t)
+	for _, kind := range []string{"file", "dir"} {
+		t.Run(kind, func(t *testing.T) {
+			u := filepath.Join(s.Root(), "registry", kind, "v1")
+			srcs := make([]string, 8)
+			for i := range srcs {
+				srcs[i] = filepath.Join(t.TempDir(), "src")
+				content := []byte(fmt.Sprintf("version from creator %d", i))
+				p := srcs[i]
+				if kind == "dir" {
+					p = filepath.Join(srcs[i], "model.bin")
+				}
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, content, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var wg sync.WaitGroup
+			results := make([]error, len(srcs))
+			infos := make([]runner.ArtifactInfo, len(srcs))
+			for i := range srcs {
+				wg.Go(func() { infos[i], results[i] = s.Create(t.Context(), u, srcs[i]) })
+			}
+			wg.Wait()
+			winner := -1
+			for i, err := range results {
+				switch {
+				case err == nil && winner >= 0:
+					t.Errorf("creators %d and %d both succeeded", winner, i)
+				case err == nil:
+					winner = i
+				case !errors.Is(err, runner.ErrArtifactExists):
+					t.Errorf("creator %d: %v", i, err)
+				}
+			}
+			if winner < 0 {
+				t.Fatal("no creator succeeded")
+			}
+			got, err := s.Digest(t.Context(), u)
+			if err != nil || got.Digest != infos[winner].Digest {
+				t.Errorf("stored %+v, %v; the winner stored %+v", got, err, infos[winner])
+			}
+			if _, err := s.Create(t.Context(), u, srcs[0]); !errors.Is(err, runner.ErrArtifactExists) {
+				t.Errorf("Create over an existing artifact: %v", err)
+			}
+			var left []string
+			filepath.WalkDir(filepath.Dir(u), func(p string, d fs.DirEntry, err error) error {
+				if strings.HasSuffix(p, ".mlpipe-tmp") {
+					left = append(left, p)
+				}
+				return nil
+			})
+			if len(left) > 0 {
+				t.Errorf("temporary copies left: %v", left)
+			}
+		})
 	}
 }
