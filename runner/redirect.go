@@ -56,9 +56,10 @@ func (c *containerTask) collectArtifact(ctx context.Context, ei *ExecutorInput, 
 		}
 	}
 	a.CustomPath = ""
-	onHost := !st.Remote() && c.r.opts.Executor.Name() != "docker"
-	if _, err := os.Lstat(a.local); errors.Is(err, fs.ErrNotExist) && redirected && a.local == decl.local && onHost {
-		a.local = localPathOf(a.URI) // written in place, as for the KFP launcher
+	if redirected && a.local == decl.local && !st.Remote() && c.r.opts.Executor.Name() != "docker" {
+		if _, err := os.Lstat(a.local); errors.Is(err, fs.ErrNotExist) {
+			a.local = localPathOf(a.URI) // written in place, as for the KFP launcher
+		}
 	}
 	if a.local == decl.local && strings.HasPrefix(decl.local, c.dir+string(filepath.Separator)) {
 		// Staged in the task directory, which a container may change.

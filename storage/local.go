@@ -75,28 +75,10 @@ func (l *Local) Put(ctx context.Context, uri, localPath string) (runner.Artifact
 	if err := ctx.Err(); err != nil {
 		return runner.ArtifactInfo{}, fmt.Errorf("put %s: %w", uri, err)
 	}
-	if filepath.Clean(localPath) != dst {
-		root, rel, err := l.openRoot(dst)
-		if err != nil {
-			return runner.ArtifactInfo{}, fmt.Errorf("put %s: %w", uri, err)
-		}
-		defer root.Close()
-		if err := root.MkdirAll(filepath.Dir(rel), 0o755); err != nil {
-			return runner.ArtifactInfo{}, fmt.Errorf("put %s: %w", uri, err)
-		}
-		if err := copyInto(ctx, localPath, root, rel); err != nil {
-			return runner.ArtifactInfo{}, fmt.Errorf("put %s: %w", uri, err)
-		}
-		info, err := digestPath(ctx, dst)
-		if err != nil {
-			// Canceled after the rename: what a failed Put leaves must not
-			// look complete.
-			root.RemoveAll(rel)
-			return runner.ArtifactInfo{}, fmt.Errorf("put %s: %w", uri, err)
-		}
-		return info, nil
+	if filepath.Clean(localPath) == dst {
+		return digestPath(ctx, dst)
 	}
-	return digestPath(ctx, dst)
+	return l.store(ctx, "put", uri, dst, localPath, true)
 }
 
 // Create is Put for a URI where nothing may be replaced: it fails with an
@@ -109,51 +91,76 @@ func (l *Local) Create(ctx context.Context, uri, localPath string) (runner.Artif
 	if err != nil {
 		return runner.ArtifactInfo{}, err
 	}
+	return l.store(ctx, "create", uri, dst, localPath, false)
+}
+
+// store copies src to a temporary name beside dst, through an os.Root of
+// the store, and puts it in dst's place once complete: over what is there
+// when replace is set, else only where nothing is. It returns the digest
+// of what it stored; if that fails (canceled after the copy took its
+// place), it removes it again, so that a failed store leaves nothing that
+// looks complete.
+func (l *Local) store(ctx context.Context, op, uri, dst, src string, replace bool) (runner.ArtifactInfo, error) {
+	fail := func(err error) (runner.ArtifactInfo, error) {
+		return runner.ArtifactInfo{}, fmt.Errorf("%s %s: %w", op, uri, err)
+	}
 	root, rel, err := l.openRoot(dst)
 	if err != nil {
-		return runner.ArtifactInfo{}, fmt.Errorf("create %s: %w", uri, err)
+		return fail(err)
 	}
 	defer root.Close()
-	exists := func() (runner.ArtifactInfo, error) {
-		return runner.ArtifactInfo{}, fmt.Errorf("create %s: %w", uri, runner.ErrArtifactExists)
-	}
-	if _, err := root.Lstat(rel); err == nil {
-		return exists()
+	if !replace {
+		if _, err := root.Lstat(rel); err == nil {
+			return fail(runner.ErrArtifactExists)
+		}
 	}
 	if err := root.MkdirAll(filepath.Dir(rel), 0o755); err != nil {
-		return runner.ArtifactInfo{}, fmt.Errorf("create %s: %w", uri, err)
+		return fail(err)
 	}
 	tmp := tempName(rel)
-	defer root.RemoveAll(tmp)
-	if err := copyTree(ctx, localPath, root, tmp); err != nil {
-		return runner.ArtifactInfo{}, fmt.Errorf("create %s: %w", uri, err)
+	defer root.RemoveAll(tmp) // nothing left once it took dst's place
+	if err := copyTree(ctx, src, root, tmp); err != nil {
+		return fail(err)
+	}
+	if err := placeAt(root, tmp, rel, replace); err != nil {
+		return fail(err)
+	}
+	info, err := digestPath(ctx, dst)
+	if err != nil {
+		root.RemoveAll(rel)
+		return fail(err)
+	}
+	return info, nil
+}
+
+// placeAt puts the copy at tmp in rel's place: replacing what is there, or
+// failing with runner.ErrArtifactExists if anything is.
+func placeAt(root *os.Root, tmp, rel string, replace bool) error {
+	if replace {
+		if err := root.RemoveAll(rel); err != nil {
+			return err
+		}
+		return root.Rename(tmp, rel)
 	}
 	st, err := root.Lstat(tmp)
 	if err != nil {
-		return runner.ArtifactInfo{}, err
+		return err
 	}
 	if st.IsDir() {
 		// os.Root's Rename refuses an existing directory, and the kernel
 		// refuses to rename over a non-empty one (two empty directories
 		// racing may replace each other, which changes nothing).
-		err := root.Rename(tmp, rel)
-		switch {
-		case errors.Is(err, fs.ErrExist), errors.Is(err, syscall.ENOTEMPTY), errors.Is(err, syscall.ENOTDIR):
-			return exists()
-		case err != nil:
-			return runner.ArtifactInfo{}, fmt.Errorf("create %s: %w", uri, err)
+		err = root.Rename(tmp, rel)
+		if errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.ENOTDIR) {
+			err = fs.ErrExist
 		}
-	} else if err := root.Link(tmp, rel); errors.Is(err, fs.ErrExist) {
-		return exists()
-	} else if err != nil {
-		return runner.ArtifactInfo{}, fmt.Errorf("create %s: %w", uri, err)
+	} else {
+		err = root.Link(tmp, rel) // tmp itself goes with the deferred removal
 	}
-	info, err := digestPath(ctx, dst)
-	if err != nil {
-		root.RemoveAll(rel)
-		return runner.ArtifactInfo{}, fmt.Errorf("create %s: %w", uri, err)
+	if errors.Is(err, fs.ErrExist) {
+		return runner.ErrArtifactExists
 	}
-	return info, nil
+	return err
 }
 
 // openRoot opens the store's directory as an os.Root, through which every
@@ -188,25 +195,6 @@ func (hostOps) OpenFile(name string, flag int, perm fs.FileMode) (*os.File, erro
 func (hostOps) Rename(oldname, newname string) error { return os.Rename(oldname, newname) }
 func (hostOps) Remove(name string) error             { return os.Remove(name) }
 func (hostOps) RemoveAll(name string) error          { return os.RemoveAll(name) }
-
-// copyInto copies src (a file or a tree) to a temporary name beside dst and
-// renames it over dst once complete.
-func copyInto(ctx context.Context, src string, ops dirOps, dst string) error {
-	tmp := tempName(dst)
-	if err := copyTree(ctx, src, ops, tmp); err != nil {
-		ops.RemoveAll(tmp)
-		return err
-	}
-	if err := ops.RemoveAll(dst); err != nil {
-		ops.RemoveAll(tmp)
-		return err
-	}
-	if err := ops.Rename(tmp, dst); err != nil {
-		ops.RemoveAll(tmp)
-		return err
-	}
-	return nil
-}
 
 // tempSuffix marks files and directories that are still being written.
 const tempSuffix = ".mlpipe-tmp"
