@@ -82,7 +82,7 @@ func (a *app) artifactStoreFor(uri string) (storage.Store, string, error) {
 		}
 		uri = strings.TrimSuffix(root, "/") + "/" + rel
 	}
-	var st any
+	var st storage.Store
 	var err error
 	switch {
 	case strings.HasPrefix(uri, "minio://"), strings.HasPrefix(uri, "s3://"):
@@ -100,11 +100,7 @@ func (a *app) artifactStoreFor(uri string) (storage.Store, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	s, ok := st.(storage.Store)
-	if !ok {
-		return nil, "", fmt.Errorf("the store for %s cannot list", uri)
-	}
-	return s, uri, nil
+	return st, uri, nil
 }
 
 func artifactsLs(ctx context.Context, a *app, prefix, output string) error {
