@@ -36,6 +36,8 @@ type IR struct {
 	TaskConfig map[string]bool
 	// Raw is the PipelineSpec document as plain JSON-like values.
 	Raw map[string]any
+	// src is the file's text, kept to give diagnostics their lines.
+	src []byte
 }
 
 // Executor is one entry of deploymentSpec.executors, decoded from the raw
@@ -93,7 +95,15 @@ func LoadIRBytes(file string, src []byte) (*IR, error) {
 	if err != nil {
 		return nil, err
 	}
-	return loadDocs(file, docs, nil)
+	ir, err := loadDocs(file, docs, nil)
+	if ds, ok := err.(Diagnostics); ok {
+		return nil, withLines(src, ds)
+	}
+	if err != nil {
+		return nil, err
+	}
+	ir.src = src
+	return ir, nil
 }
 
 // loadDocs builds the IR from decoded documents. spec, when given, is the
@@ -154,6 +164,7 @@ func loadDocs(file string, docs []any, spec *pb.PipelineSpec) (*IR, error) {
 			ir.Executors[label] = e
 		}
 	}
+	checkNames(&d, ir)
 	if err := d.err(); err != nil {
 		return nil, err
 	}

@@ -80,8 +80,8 @@ type expander struct {
 // dag expands a DAG component; in are the leaf ids every task of it waits
 // for; it returns the sink ids of the DAG (what its dependents wait for).
 func (x *expander) dag(cs *pb.ComponentSpec, prefix string, known map[string]any, in []string, conds []string, depth int) ([]string, error) {
-	if depth > 64 {
-		return nil, fmt.Errorf("DAG nesting deeper than 64 levels at %s", prefix)
+	if depth > MaxNesting {
+		return nil, fmt.Errorf("DAG nesting deeper than %d levels at %s", MaxNesting, prefix)
 	}
 	tasks := cs.GetDag().GetTasks()
 	order, err := topoOrder(tasks)

@@ -95,7 +95,52 @@ func ValidateIR(ir *IR) error {
 			d.path("deploymentSpec.executors."+label+".container.image", "is empty")
 		}
 	}
-	return d.err()
+	componentCycles(d, spec)
+	if ds, ok := d.err().(Diagnostics); ok {
+		return withLines(ir.src, ds)
+	}
+	return nil
+}
+
+// componentCycles reports DAG components that reach themselves through
+// their tasks' componentRef: running one would expand without end.
+func componentCycles(d *diags, spec *pb.PipelineSpec) {
+	comps := spec.GetComponents()
+	const (
+		unseen = iota
+		active
+		done
+	)
+	state := map[string]int{}
+	var stack []string
+	var visit func(name string)
+	visit = func(name string) {
+		state[name] = active
+		stack = append(stack, name)
+		dag := comps[name].GetDag()
+		for _, key := range slices.Sorted(maps.Keys(dag.GetTasks())) {
+			ref := dag.GetTasks()[key].GetComponentRef().GetName()
+			if comps[ref] == nil {
+				continue
+			}
+			switch state[ref] {
+			case active:
+				i := slices.Index(stack, ref)
+				cyc := append(append([]string(nil), stack[i:]...), ref)
+				d.path("components."+name+".dag.tasks."+key+".componentRef.name",
+					"component reference cycle: %s (a DAG component may not contain itself)", strings.Join(cyc, " -> "))
+			case unseen:
+				visit(ref)
+			}
+		}
+		stack = stack[:len(stack)-1]
+		state[name] = done
+	}
+	for _, name := range slices.Sorted(maps.Keys(comps)) {
+		if state[name] == unseen {
+			visit(name)
+		}
+	}
 }
 
 func validateComponent(d *diags, ir *IR, path string, cs *pb.ComponentSpec, used map[string]bool) {

@@ -220,7 +220,11 @@ func (c *containerTask) executorInput(ctx context.Context, addPhase func(string,
 				cp.Metadata = map[string]any{}
 			}
 			if r.opts.Store.Remote() && isRemoteURI(cp.URI) {
-				cp.local = filepath.Join(c.dir, "artifacts", "in", name, strconv.Itoa(i))
+				local, err := namedPath(c.dir, "artifacts/in/", name, strconv.Itoa(i))
+				if err != nil {
+					return nil, err
+				}
+				cp.local = local
 				if err := noLinksBelow(c.dir, cp.local); err != nil { // left by an earlier attempt's container
 					return nil, err
 				}
@@ -247,7 +251,10 @@ func (c *containerTask) executorInput(ctx context.Context, addPhase func(string,
 	if ps := c.comp.GetOutputDefinitions().GetParameters(); len(ps) > 0 {
 		ei.Outputs.Parameters = map[string]OutputParameter{}
 		for name := range ps {
-			f := filepath.Join(c.dir, "param."+name)
+			f, err := namedPath(c.dir, "param.", name)
+			if err != nil {
+				return nil, err
+			}
 			_ = os.Remove(f) // each attempt starts from nothing
 			ei.Outputs.Parameters[name] = OutputParameter{OutputFile: f}
 		}
@@ -256,14 +263,21 @@ func (c *containerTask) executorInput(ctx context.Context, addPhase func(string,
 		ei.Outputs.Artifacts = map[string]ArtifactList{}
 		for _, name := range slices.Sorted(maps.Keys(as)) {
 			spec := as[name]
-			uri := strings.TrimSuffix(r.runRoot, "/") + "/" + dirName(c.path) + "/" + name
+			if !compiler.SafeName(name) {
+				return nil, fmt.Errorf("output artifact name %q is not a safe name", name)
+			}
+			uri := c.taskRoot() + "/" + name
 			a := &RuntimeArtifact{Name: name, URI: uri, Metadata: map[string]any{},
 				Type: ArtifactType{SchemaTitle: compiler.SchemaTitle(spec.GetArtifactType()), SchemaVersion: spec.GetArtifactType().GetSchemaVersion()}}
 			if md := spec.GetMetadata(); md != nil {
 				a.Metadata = md.AsMap()
 			}
 			if r.opts.Store.Remote() {
-				a.local = filepath.Join(c.dir, "artifacts", "out", name)
+				local, err := namedPath(c.dir, "artifacts/out/", name)
+				if err != nil {
+					return nil, err
+				}
+				a.local = local
 				if r.opts.Executor.Name() != "docker" {
 					a.CustomPath = a.local
 				}

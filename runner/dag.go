@@ -26,6 +26,8 @@ type dagRun struct {
 	exempt bool
 	// base is the remaining path length after this DAG (priority).
 	base int
+	// depth is how many DAGs enclose this one (0 for the root).
+	depth int
 }
 
 func (d *dagRun) taskPath(key string) string {
@@ -180,11 +182,23 @@ func (d *dagRun) decide(ctx context.Context, key string, t *pb.PipelineTaskSpec,
 func (r *run) execTask(ctx context.Context, d *dagRun, key string, t *pb.PipelineTaskSpec, callee *pb.ComponentSpec, in *resolvedInputs, exempt bool, prio int) *taskResult {
 	path := d.taskPath(key)
 	compName := t.GetComponentRef().GetName()
+	if !compiler.SafeName(key) {
+		// The IR loader refuses such keys; see paths.go.
+		r.fail()
+		msg := fmt.Sprintf("task key %q is not a safe name", key)
+		r.recordSimple(path, t, Failed, msg)
+		return &taskResult{state: Failed, message: msg}
+	}
 	if callee.GetDag() != nil {
+		if d.depth+1 > compiler.MaxNesting {
+			// Validation refuses component reference cycles; this bounds
+			// an IR that did not go through it.
+			return r.groupFailed(path, t, fmt.Sprintf("DAG nesting deeper than %d levels (does a component contain itself?)", compiler.MaxNesting))
+		}
 		if t.GetParameterIterator() != nil || t.GetArtifactIterator() != nil {
 			return r.execLoop(ctx, d, key, t, callee, in, exempt, prio)
 		}
-		sub := &dagRun{r: r, comp: callee, compName: compName, path: path, exempt: exempt, base: prio - 1,
+		sub := &dagRun{r: r, comp: callee, compName: compName, path: path, exempt: exempt, base: prio - 1, depth: d.depth + 1,
 			params: dagParams(callee, in.params), artifacts: in.artifacts}
 		r.recordGroup(path, t, Running, "")
 		state, results := sub.execute(ctx)
@@ -373,7 +387,7 @@ func (r *run) execLoop(ctx context.Context, d *dagRun, key string, t *pb.Pipelin
 			params[itemKey] = v
 		}
 		sub := &dagRun{r: r, comp: body, compName: t.GetComponentRef().GetName(), path: fmt.Sprintf("%s[%d]", path, i),
-			exempt: exempt, base: prio - 1, params: dagParams(body, params), artifacts: arts}
+			depth: d.depth + 1, exempt: exempt, base: prio - 1, params: dagParams(body, params), artifacts: arts}
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()

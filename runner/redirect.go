@@ -140,7 +140,7 @@ func (c *containerTask) stepPath(decl *RuntimeArtifact) string {
 
 // taskRoot is the URI of this task's own directory of the run.
 func (c *containerTask) taskRoot() string {
-	return strings.TrimSuffix(c.r.runRoot, "/") + "/" + dirName(c.path)
+	return strings.TrimSuffix(c.r.runRoot, "/") + "/" + c.relDir
 }
 
 // customPath checks the customPath a component gave an output (§3.3: where

@@ -353,12 +353,6 @@ func DisplayName(path string) string {
 
 var generatedGroup = regexp.MustCompile(`^(condition|condition-branches|for-loop|exit-handler)-[0-9]+$`)
 
-// dirName turns a task path into a relative directory name.
-func dirName(path string) string {
-	r := strings.NewReplacer("[", ".", "]", "")
-	return r.Replace(path)
-}
-
 // recordSimple records a task that finished without running (skipped,
 // cancelled, failed before start).
 func (r *run) recordSimple(path string, t *pb.PipelineTaskSpec, state State, msg string) {

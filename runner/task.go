@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +27,7 @@ type containerTask struct {
 	ct       *compiler.Container
 	in       *resolvedInputs
 	dir      string // task root directory
+	relDir   string // dir relative to the run's directory (taskRelDir)
 	rec      *TaskRecord
 	image    string
 	digest   string
@@ -47,10 +47,17 @@ type containerTask struct {
 // and GPU acquisition, attempts with retries, output collection.
 func (r *run) execContainer(ctx context.Context, d *dagRun, key string, t *pb.PipelineTaskSpec, comp *pb.ComponentSpec, ct *compiler.Container, in *resolvedInputs, exempt bool, prio int) *taskResult {
 	path := d.taskPath(key)
-	c := &containerTask{r: r, path: path, name: DisplayName(path), key: key, t: t, comp: comp, compName: t.GetComponentRef().GetName(), ct: ct, in: in,
-		dir: filepath.Join(r.runDir, dirName(path))}
+	c := &containerTask{r: r, path: path, name: DisplayName(path), key: key, t: t, comp: comp, compName: t.GetComponentRef().GetName(), ct: ct, in: in}
 	c.rec = &TaskRecord{RunID: r.runID, Path: path, Name: c.name, Component: c.compName, Kind: "container", State: Pending,
 		Inputs: inputRecords(in)}
+	rel, err := taskRelDir(path)
+	if err == nil {
+		c.dir, err = joinUnder(r.runDir, rel)
+	}
+	if err != nil {
+		return c.finish(Failed, nil, err.Error())
+	}
+	c.relDir = rel
 	if res := c.resumed(ctx); res != nil {
 		return res
 	}

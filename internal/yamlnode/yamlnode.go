@@ -22,7 +22,15 @@ const (
 	MaxBytes = 32 << 20 // largest file accepted
 	MaxDepth = 128      // deepest nesting of maps and lists
 	MaxNodes = 2_000_000
+	// MaxExpandedBytes bounds the size of a document once its aliases are
+	// expanded: the text of every scalar and key plus a small cost per
+	// node. Counting nodes alone let a 40 KB file of aliases to lists of
+	// long strings expand into hundreds of megabytes downstream.
+	MaxExpandedBytes = 64 << 20
 )
+
+// nodeCost is what a node counts towards MaxExpandedBytes besides its text.
+const nodeCost = 8
 
 // Kind is the kind of a node.
 type Kind int
@@ -76,6 +84,17 @@ type Node struct {
 	Items []*Node // Seq
 	// Quoted is true for a string scalar written in quotes.
 	Quoted bool
+	// size is the node's expanded size (see MaxExpandedBytes).
+	size int64
+}
+
+// ExpandedSize is what the node would take written out with its aliases
+// expanded: the bytes of its text plus a small cost per node.
+func (n *Node) ExpandedSize() int64 {
+	if n == nil {
+		return 0
+	}
+	return n.size
 }
 
 // Get returns the value of key in a mapping, or nil.
@@ -270,7 +289,49 @@ func pos(n ast.Node) Pos {
 	return Pos{tk.Position.Line, tk.Position.Column}
 }
 
+// convert converts n and records its expanded size, refusing a node whose
+// expansion is over MaxExpandedBytes before anything downstream allocates
+// it.
 func (c *converter) convert(n ast.Node, depth int) (*Node, error) {
+	out, err := c.convertNode(n, depth)
+	if err != nil {
+		return nil, err
+	}
+	if out.size == 0 {
+		out.size = sizeOf(out)
+	}
+	if out.size > MaxExpandedBytes {
+		p := pos(n)
+		if p.Line == 0 {
+			p = out.Pos
+		}
+		return nil, &Error{Pos: p, Msg: fmt.Sprintf("value expands to more than %d MiB (aliases?): refusing it", MaxExpandedBytes>>20)}
+	}
+	return out, nil
+}
+
+// sizeOf computes a node's expanded size from its children's, saturating
+// instead of overflowing.
+func sizeOf(n *Node) int64 {
+	s := int64(nodeCost + len(n.Str))
+	add := func(x int64) {
+		if s > math.MaxInt64-x {
+			s = math.MaxInt64
+			return
+		}
+		s += x
+	}
+	for _, it := range n.Items {
+		add(it.size)
+	}
+	for i, k := range n.Keys {
+		add(int64(nodeCost + len(k.Str)))
+		add(n.Vals[i].size)
+	}
+	return s
+}
+
+func (c *converter) convertNode(n ast.Node, depth int) (*Node, error) {
 	if depth > MaxDepth {
 		return nil, &Error{Pos: pos(n), Msg: fmt.Sprintf("nesting deeper than %d levels", MaxDepth)}
 	}

@@ -1,6 +1,7 @@
 package yamlnode
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -66,5 +67,52 @@ func TestMultiDocument(t *testing.T) {
 	docs, err := ParseAll([]byte("a: 1\n---\nb: 2\n"))
 	if err != nil || len(docs) != 2 || docs[1].Get("b").Int != 2 {
 		t.Fatalf("docs %v %v", docs, err)
+	}
+}
+
+// aliasBytesBomb is a small file whose aliases expand into hundreds of
+// megabytes while staying far below MaxNodes: lists of aliases to lists of
+// long strings.
+func aliasBytesBomb() string {
+	var b strings.Builder
+	b.WriteString("s: &s " + strings.Repeat("x", 4000) + "\n")
+	prev := "s"
+	for lvl := 1; lvl <= 3; lvl++ {
+		name := "l" + string(rune('0'+lvl))
+		b.WriteString(name + ": &" + name + " [")
+		for i := 0; i < 40; i++ {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("*" + prev)
+		}
+		b.WriteString("]\n")
+		prev = name
+	}
+	return b.String()
+}
+
+func TestSecurityExpandedBytesAreBounded(t *testing.T) {
+	src := aliasBytesBomb()
+	if len(src) > 16<<10 {
+		t.Fatalf("the bomb should be small, is %d bytes", len(src))
+	}
+	_, err := Parse([]byte(src))
+	if err == nil {
+		t.Fatal("a document expanding to 256 MB was accepted")
+	}
+	var pe *Error
+	if !errors.As(err, &pe) || pe.Pos.Line != 4 || !strings.Contains(pe.Msg, "expands to more than") {
+		t.Errorf("error = %v, want one at line 4 about the expansion", err)
+	}
+	// The same shape one level shallower (6.4 MB) is fine and its size is
+	// what it expands to.
+	small := strings.Join(strings.Split(src, "\n")[:3], "\n")
+	n, err := Parse([]byte(small))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := n.Get("l2").ExpandedSize(); got < 40*40*4000 || got > 40*40*4100 {
+		t.Errorf("ExpandedSize = %d, want about %d", got, 40*40*4000)
 	}
 }

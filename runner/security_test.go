@@ -1,0 +1,97 @@
+package runner_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mlpipe/mlpipe/compiler"
+	"github.com/mlpipe/mlpipe/runner"
+)
+
+const oneTaskIR = `pipelineInfo: {name: p}
+schemaVersion: 2.1.0
+deploymentSpec:
+  executors:
+    exec-a: {container: {image: busybox, command: [sh, -c, "true"]}}
+components:
+  comp-a:
+    executorLabel: exec-a
+    outputDefinitions:
+      parameters:
+        out: {parameterType: STRING}
+root:
+  dag:
+    tasks:
+      a: {taskInfo: {name: a}, componentRef: {name: comp-a}}
+`
+
+// An IR that reached the runner without the loader's name checks (a Go
+// caller, say) still cannot make it create or use a directory outside the
+// run: the task fails and nothing is written outside.
+func TestSecurityRunnerRefusesEscapingTaskKey(t *testing.T) {
+	for _, key := range []string{"../../../../victim", "..", "/abs", "sub/s"} {
+		t.Run(key, func(t *testing.T) {
+			e := newEnv(t, nil)
+			ir := loadIR(t, oneTaskIR)
+			tasks := ir.Spec.GetRoot().GetDag().GetTasks()
+			tasks[key] = tasks["a"]
+			delete(tasks, "a")
+			res, _ := e.run(t.Context(), ir, nil)
+			if res == nil {
+				t.Fatal("no result")
+			}
+			if res.State != runner.Failed || len(e.fake.order) != 0 {
+				t.Errorf("state %s, ran %v; want FAILED without running", res.State, e.fake.order)
+			}
+			// Nothing was created beside the test's state directory.
+			entries, _ := os.ReadDir(filepath.Dir(e.dir))
+			for _, en := range entries {
+				if en.Name() != filepath.Base(e.dir) {
+					t.Errorf("created %s outside the state directory", en.Name())
+				}
+			}
+			if _, err := os.Stat(filepath.Join(e.dir, "victim")); err == nil {
+				t.Error("victim directory created")
+			}
+		})
+	}
+}
+
+// A DAG component that contains itself, run without validation, stops at
+// the nesting limit with a clear failure instead of expanding forever.
+func TestSecurityRunnerBoundsSelfReferencingDAG(t *testing.T) {
+	src := strings.Replace(oneTaskIR, "components:\n", `components:
+  comp-self:
+    dag:
+      tasks:
+        again: {taskInfo: {name: again}, componentRef: {name: comp-self}}
+`, 1)
+	src = strings.Replace(src, "a: {taskInfo: {name: a}, componentRef: {name: comp-a}}", "a: {taskInfo: {name: a}, componentRef: {name: comp-self}}", 1)
+	e := newEnv(t, nil)
+	ir := loadIRUnvalidated(t, src)
+	res, _ := e.run(t.Context(), ir, nil)
+	if res == nil || res.State != runner.Failed {
+		t.Fatalf("result = %+v, want FAILED", res)
+	}
+	found := false
+	for _, ev := range e.events {
+		if strings.Contains(ev.Message, "nesting deeper than 64") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no event names the nesting limit: %+v", e.events[len(e.events)-1])
+	}
+}
+
+// loadIRUnvalidated loads IR without ValidateIR, as a Go caller might.
+func loadIRUnvalidated(t *testing.T, src string) *compiler.IR {
+	t.Helper()
+	ir, err := compiler.LoadIRBytes("test.yaml", []byte(src))
+	if err != nil {
+		t.Fatalf("load IR: %v", err)
+	}
+	return ir
+}
