@@ -48,6 +48,12 @@ func TimelineSVG(run *runner.RunRecord, tasks []*runner.TaskRecord, attempts []*
 	t0, t1 := run.StartedAt, run.FinishedAt
 	for _, a := range attempts {
 		s := span{name: names[a.TaskPath], start: a.StartedAt, end: a.FinishedAt, phases: a.Phases, gpus: a.GPUs}
+		if s.end.IsZero() { // recorded as it started, never finished (a killed run) or still running
+			s.end = s.start
+			if t1.After(s.start) {
+				s.end = t1
+			}
+		}
 		if s.name == "" {
 			s.name = runner.DisplayName(a.TaskPath)
 		}

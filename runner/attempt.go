@@ -148,6 +148,12 @@ func (c *containerTask) attempt(ctx context.Context, n int, lease GPULease) (o o
 	// catches up in batches.
 	c.rec.State = Running
 	r.saveTask(c.rec)
+	// The attempt is recorded as it starts (not finished, with its log
+	// path), so that `mlpipe logs` finds a running task, and the log of a
+	// run killed with -9 is still found after the journal's recovery.
+	started := *arec
+	started.Phases = slices.Clone(arec.Phases)
+	r.saveAttempt(&started)
 	r.emit(Event{Task: c.name, Path: c.path, State: Running, Attempt: n, GPUs: arec.GPUs})
 	var stopSampling func() []GPUSample
 	if lease != nil && r.opts.GPUs != nil {

@@ -70,7 +70,15 @@ func runLogs(ctx context.Context, a *app, ref, task string, follow, all bool) er
 			return err
 		}
 		if task != "" && !found {
-			return usagef("run %s has no task %q (see: mlpipe runs show %s)", r.ID, task, r.ID)
+			// A followed task of a running run may simply not have
+			// started yet: wait for it.
+			cur, err := h.Run(ctx, r.ID)
+			if err != nil {
+				return err
+			}
+			if !follow || cur.State != runner.Running || !runAlive(cur) {
+				return usagef("run %s has no task %q that started (see: mlpipe runs show %s)", r.ID, task, r.ID)
+			}
 		}
 		for _, k := range order {
 			c := cursors[k]
