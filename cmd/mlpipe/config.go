@@ -44,10 +44,16 @@ type Config struct {
 		LockDir string `mapstructure:"lock_dir"`
 		Mock    string `mapstructure:"mock"`
 	} `mapstructure:"gpu"`
+	Process struct {
+		// PassEnv names more variables of mlpipe's environment that
+		// process steps get (NAME or NAME_* prefixes).
+		PassEnv []string `mapstructure:"pass_env"`
+	} `mapstructure:"process"`
 	Docker struct {
-		ShmSize  string `mapstructure:"shm_size"`
-		User     string `mapstructure:"user"`
-		Registry string `mapstructure:"registry"`
+		ShmSize   string `mapstructure:"shm_size"`
+		PidsLimit int64  `mapstructure:"pids_limit"`
+		User      string `mapstructure:"user"`
+		Registry  string `mapstructure:"registry"`
 	} `mapstructure:"docker"`
 }
 
@@ -89,6 +95,7 @@ func loadConfig(configFile string, flags *pflag.FlagSet) (*Config, error) {
 	v.SetDefault("gpu.lock_dir", filepath.Join(os.TempDir(), "mlpipe-gpus"))
 	v.SetDefault("gpu.mock", "")
 	v.SetDefault("docker.shm_size", "1g")
+	v.SetDefault("docker.pids_limit", 4096)
 	v.SetDefault("docker.user", "")
 	v.SetDefault("docker.registry", "")
 	for _, k := range []string{"minio.endpoint", "minio.ca_file", "minio.path_style", "minio.create_bucket", "kfp.host", "kfp.namespace", "kfp.token_file", "kfp.ca_file", "kfp.cookie", "kfp.user_id"} {

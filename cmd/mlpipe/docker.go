@@ -46,6 +46,7 @@ func (a *app) newDocker(ctx context.Context, opts docker.Options) (*docker.Execu
 		return nil, usagef("docker.shm_size %q is not a size such as 1g or 512m", a.cfg.Docker.ShmSize)
 	}
 	opts.ShmSize = shm
+	opts.PidsLimit = a.cfg.Docker.PidsLimit
 	opts.User = a.cfg.Docker.User
 	opts.Logger = a.log
 	ex, err := docker.New(opts)

@@ -79,7 +79,7 @@ func (a *app) chooseExecutor(ctx context.Context, ir *compiler.IR, source string
 	choice := a.cfg.Executor
 	switch choice {
 	case "process":
-		return process.New(0), "process executor (--executor process)", nil
+		return a.processExecutor(), "process executor (--executor process)", nil
 	case "docker":
 		ex, err := a.dockerExecutor(ctx, ir, source)
 		if err != nil {
@@ -91,7 +91,15 @@ func (a *app) chooseExecutor(ctx context.Context, ir *compiler.IR, source string
 	if err == nil {
 		return ex, "docker executor (auto: the Docker daemon answers)", nil
 	}
-	return process.New(0), fmt.Sprintf("process executor (auto: Docker is not usable: %v)", err), nil
+	return a.processExecutor(), fmt.Sprintf("process executor (auto: Docker is not usable: %v)", err), nil
+}
+
+// processExecutor runs steps as host processes with the environment
+// process.DefaultPassEnv and process.pass_env allow.
+func (a *app) processExecutor() *process.Executor {
+	ex := process.New(0)
+	ex.PassEnv = a.cfg.Process.PassEnv
+	return ex
 }
 
 // images lists the images of an IR's container executors.

@@ -168,16 +168,19 @@ func (e *Executor) spec(t *runner.ExecTask, imageID string) (*container.Config, 
 	labels[LabelTask] = t.TaskPath
 	labels[LabelAttempt] = strconv.Itoa(t.Attempt)
 	labels[LabelPipeline] = t.Pipeline
-	return containerSpec(t, imageID, specOptions{User: e.user, ShmSize: e.opts.ShmSize, Labels: labels})
+	return containerSpec(t, imageID, specOptions{User: e.user, ShmSize: e.opts.ShmSize, PidsLimit: e.opts.PidsLimit, Labels: labels})
 }
 
 func boolPtr(b bool) *bool { return &b }
 
+func ptr[T any](v T) *T { return &v }
+
 // specOptions are the executor settings that shape a container.
 type specOptions struct {
-	User    string
-	ShmSize int64
-	Labels  map[string]string
+	User      string
+	ShmSize   int64
+	PidsLimit int64 // 0: DefaultPidsLimit, negative: none
+	Labels    map[string]string
 }
 
 // containerSpec is the pure part of spec: Kubernetes command semantics,
@@ -204,6 +207,12 @@ func containerSpec(t *runner.ExecTask, image string, o specOptions) (*container.
 		Privileged: false,
 		ShmSize:    o.ShmSize,
 		Mounts:     containerMounts(t.Mounts),
+	}
+	switch {
+	case o.PidsLimit == 0:
+		hc.PidsLimit = ptr(int64(DefaultPidsLimit))
+	case o.PidsLimit > 0:
+		hc.PidsLimit = ptr(o.PidsLimit)
 	}
 	if t.CPU > 0 {
 		hc.NanoCPUs = int64(math.Round(t.CPU * 1e9))

@@ -395,6 +395,27 @@ func TestRunContainerSettings(t *testing.T) {
 	}
 }
 
+// TestSecurityForkBombIsContained: a step that forks without end hits the
+// container's process limit; the machine does not.
+func TestSecurityForkBombIsContained(t *testing.T) {
+	e := requireDocker(t, Options{PidsLimit: 32})
+	et, stdout, stderr := task(t, testBase, []string{"sh", "-c",
+		`n=0; i=0; while [ $i -lt 100 ]; do i=$((i+1)); (sleep 3) 2>/dev/null & done; wait; echo started`}, nil)
+	var inspected container.InspectResponse
+	et.Started = func(id string) {
+		inspected, _ = e.cli.ContainerInspect(context.Background(), strings.TrimPrefix(id, "container:"))
+	}
+	if _, err := e.Run(t.Context(), et); err != nil {
+		t.Fatal(err)
+	}
+	if hc := inspected.HostConfig; hc == nil || hc.PidsLimit == nil || *hc.PidsLimit != 32 {
+		t.Fatalf("host config %+v, want a pids limit of 32", inspected.HostConfig)
+	}
+	if !strings.Contains(stderr.String()+stdout.String(), "fork") {
+		t.Errorf("100 children under a limit of 32 all started?\nstdout %q\nstderr %q", stdout, stderr)
+	}
+}
+
 func TestCleanupRemovesOrphans(t *testing.T) {
 	e := requireDocker(t, Options{})
 	// A PID that is certainly gone: a child that has exited.

@@ -40,6 +40,12 @@ const (
 	LabelStandIn = "mlpipe.stand_in_for"
 )
 
+// DefaultPidsLimit is the container process limit unless Options.PidsLimit
+// says otherwise: far above what a training step uses (PyTorch data loader
+// workers and their threads count a few hundred), far below what
+// exhausts the machine.
+const DefaultPidsLimit = 4096
+
 // DefaultShmSize is the size of /dev/shm in the containers unless
 // Options.ShmSize says otherwise (Docker's own 64 MB breaks PyTorch data
 // loaders).
@@ -61,6 +67,10 @@ type Options struct {
 	User string
 	// ShmSize is the size of /dev/shm in bytes (0: DefaultShmSize).
 	ShmSize int64
+	// PidsLimit is the most processes (and threads) a container may hold
+	// at once, so that a fork bomb in a step stays inside it (0:
+	// DefaultPidsLimit; negative: no limit).
+	PidsLimit int64
 	// StopTimeout is how long a cancelled container has between SIGTERM
 	// and SIGKILL (0: 10 s).
 	StopTimeout time.Duration

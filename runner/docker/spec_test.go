@@ -128,6 +128,15 @@ func TestContainerSpecHostConfig(t *testing.T) {
 	if hc.ShmSize != 1<<30 || hc.NanoCPUs != 1_500_000_000 || hc.Memory != 256<<20 || hc.MemorySwap != 256<<20 {
 		t.Errorf("shm %d, nanocpus %d, memory %d, swap %d", hc.ShmSize, hc.NanoCPUs, hc.Memory, hc.MemorySwap)
 	}
+	if hc.PidsLimit == nil || *hc.PidsLimit != DefaultPidsLimit {
+		t.Errorf("pids limit %v, want the default %d", hc.PidsLimit, DefaultPidsLimit)
+	}
+	if _, hc := containerSpec(task, "img", specOptions{PidsLimit: 50}); hc.PidsLimit == nil || *hc.PidsLimit != 50 {
+		t.Errorf("pids limit %v, want 50", hc.PidsLimit)
+	}
+	if _, hc := containerSpec(task, "img", specOptions{PidsLimit: -1}); hc.PidsLimit != nil {
+		t.Errorf("pids limit %v, want none", *hc.PidsLimit)
+	}
 	_, hc = containerSpec(&runner.ExecTask{}, "img", specOptions{})
 	if hc.NanoCPUs != 0 || hc.Memory != 0 || hc.MemorySwap != 0 || hc.DeviceRequests != nil {
 		t.Errorf("no limits asked, got nanocpus %d memory %d swap %d devices %v", hc.NanoCPUs, hc.Memory, hc.MemorySwap, hc.DeviceRequests)

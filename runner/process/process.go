@@ -22,8 +22,57 @@ import (
 type Executor struct {
 	// Grace is the time between SIGTERM and SIGKILL on cancel.
 	Grace time.Duration
-	// BaseEnv is the environment tasks start from (default: os.Environ()).
+	// BaseEnv is the environment tasks start from (default: the variables
+	// of mlpipe's own environment that PassEnv allows).
 	BaseEnv []string
+	// PassEnv adds names (or NAME_* prefixes) of mlpipe's environment that
+	// steps get, to DefaultPassEnv.
+	PassEnv []string
+}
+
+// DefaultPassEnv is what a step gets from mlpipe's own environment: what
+// programs need to run (PATH, HOME, locale, temporary directory), proxies,
+// the CUDA toolkit's and Python's search paths. Nothing else passes: not
+// mlpipe's credentials (MLPIPE_MINIO_*, MLPIPE_KFP_*), not AWS_*, not
+// whatever else the user's shell holds. A step's own variables come from
+// its component (env:) and from mlpipe (MLPIPE_RUN_ID, ...). The GPU
+// variables (CUDA_VISIBLE_DEVICES, NVIDIA_VISIBLE_DEVICES) are never
+// inherited: they are set from the step's GPU lease.
+var DefaultPassEnv = []string{
+	"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "LC_*", "TZ", "TERM", "TMPDIR",
+	"http_proxy", "https_proxy", "no_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY",
+	"CUDA_HOME", "CUDA_PATH", "CUDA_CACHE_PATH", "CUDA_DEVICE_ORDER", "LD_LIBRARY_PATH",
+	"PYTHONPATH", "VIRTUAL_ENV", "CONDA_PREFIX", "CONDA_DEFAULT_ENV",
+}
+
+// neverPass are variables no configuration passes to a step.
+var neverPass = []string{"CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "MLPIPE_*", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}
+
+// FilterEnv returns the entries of env whose names pass allowed (names, or
+// prefixes written NAME_* / LC_*), minus those no setting passes.
+func FilterEnv(env, allowed []string) []string {
+	var out []string
+	for _, kv := range env {
+		name, _, ok := strings.Cut(kv, "=")
+		if !ok || !matchAny(name, allowed) || matchAny(name, neverPass) {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+func matchAny(name string, patterns []string) bool {
+	for _, p := range patterns {
+		if prefix, ok := strings.CutSuffix(p, "*"); ok {
+			if strings.HasPrefix(name, prefix) {
+				return true
+			}
+		} else if name == p {
+			return true
+		}
+	}
+	return false
 }
 
 var _ runner.Executor = (*Executor)(nil)
@@ -47,12 +96,16 @@ func (e *Executor) Run(ctx context.Context, t *runner.ExecTask) (*runner.ExecRes
 	}
 	env := e.BaseEnv
 	if env == nil {
-		env = os.Environ()
+		env = FilterEnv(os.Environ(), append(append([]string(nil), DefaultPassEnv...), e.PassEnv...))
 	}
 	env = append(append([]string(nil), env...), t.Env...)
 	if len(t.GPUs) > 0 {
 		ids := strings.Join(t.GPUs, ",")
 		env = append(env, "CUDA_VISIBLE_DEVICES="+ids, "CUDA_DEVICE_ORDER=PCI_BUS_ID", "NVIDIA_VISIBLE_DEVICES="+ids)
+	} else {
+		// A step that asked for no GPU sees none (as a pod without
+		// nvidia.com/gpu), whatever mlpipe's own environment says.
+		env = append(env, "CUDA_VISIBLE_DEVICES=", "NVIDIA_VISIBLE_DEVICES=void")
 	}
 	path, err := lookPath(argv[0], env)
 	if err != nil {

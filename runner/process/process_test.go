@@ -114,3 +114,39 @@ func TestStdinIsEmpty(t *testing.T) {
 		}
 	}
 }
+
+// TestSecurityStepEnvironmentHasNoCredentials: a step printing env sees
+// none of mlpipe's credentials or the user's other variables, only the
+// allow-list, its own env and what pass_env adds.
+func TestSecurityStepEnvironmentHasNoCredentials(t *testing.T) {
+	for k, v := range map[string]string{
+		"AWS_SECRET_ACCESS_KEY": "aws-secret", "AWS_ACCESS_KEY_ID": "aws-id", "MLPIPE_MINIO_SECRET_KEY": "minio-secret",
+		"MLPIPE_MINIO_ACCESS_KEY": "minio-id", "MLPIPE_KFP_COOKIE": "cookie-secret", "GITHUB_TOKEN": "gh-secret",
+		"CUDA_VISIBLE_DEVICES": "GPU-all", "LC_ALL": "C.UTF-8", "http_proxy": "http://proxy:3128", "MY_VAR": "mine",
+	} {
+		t.Setenv(k, v)
+	}
+	tk, out := task(t, "env")
+	tk.Env = []string{"FROM_COMPONENT=yes"}
+	ex := New(time.Second)
+	ex.PassEnv = []string{"MY_*", "MLPIPE_MINIO_SECRET_KEY"}
+	if _, err := ex.Run(t.Context(), tk); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		k, v, _ := strings.Cut(line, "=")
+		got[k] = v
+	}
+	for _, secret := range []string{"aws-secret", "aws-id", "minio-secret", "minio-id", "cookie-secret", "gh-secret", "GPU-all"} {
+		if strings.Contains(out.String(), secret) {
+			t.Errorf("the step saw %q:\n%s", secret, out.String())
+		}
+	}
+	for k, want := range map[string]string{"LC_ALL": "C.UTF-8", "http_proxy": "http://proxy:3128", "MY_VAR": "mine",
+		"FROM_COMPONENT": "yes", "PATH": os.Getenv("PATH"), "CUDA_VISIBLE_DEVICES": "", "NVIDIA_VISIBLE_DEVICES": "void"} {
+		if v, ok := got[k]; !ok || v != want {
+			t.Errorf("%s = %q (set %v), want %q", k, v, ok, want)
+		}
+	}
+}
