@@ -333,7 +333,7 @@ func TestKilledHolderReleasesGPUs(t *testing.T) {
 	l.Release()
 }
 
-// TestStaleLeaseWithLiveContainer: a lease file naming a running container
+// TestStaleLeaseWithLiveContainer: a holder record naming a running container
 // keeps the GPU busy even though its lock is free (the container outlived
 // a crashed mlpipe).
 func TestStaleLeaseWithLiveContainer(t *testing.T) {
@@ -344,7 +344,7 @@ func TestStaleLeaseWithLiveContainer(t *testing.T) {
 	devs, _ := inv.Devices()
 	host, _ := os.Hostname()
 	for _, d := range devs {
-		if err := os.WriteFile(a.infoPath(d.UUID), []byte(fmt.Sprintf(`{"uuid":%q,"run_id":"old","host":%q,"container":"c0ffee"}`, d.UUID, host)), 0o644); err != nil {
+		if err := os.WriteFile(a.lockPath(d.UUID), []byte(fmt.Sprintf(`{"uuid":%q,"run_id":"old","host":%q,"container":"c0ffee"}`, d.UUID, host)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

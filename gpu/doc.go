@@ -7,7 +7,11 @@
 // request's count and type, skips busy devices and picks the best-connected
 // set for multi-GPU steps. Leases are lock files, one per GPU UUID,
 // held with flock, so two mlpipe processes never hold the same GPU and a
-// crashed holder's GPUs come free when the kernel drops its locks. The
-// Allocator queues steps until their GPUs are free (a large request is not
-// starved by a stream of small ones) and samples the GPUs while a step runs.
+// crashed holder's GPUs come free when the kernel drops its locks; each
+// lock file also carries its holder's record, written through the locked
+// descriptor. The lock directory must be owned by root or by the user, and
+// no file in it is opened through a symbolic link or created other than
+// exclusively. The Allocator queues steps until their GPUs are free (a
+// large request is not starved by a stream of small ones) and samples the
+// GPUs while a step runs.
 package gpu

@@ -1,13 +1,17 @@
 package gpu
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"os/user"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -20,7 +24,10 @@ import (
 	"github.com/mlpipe/mlpipe/runner"
 )
 
-// LeaseInfo is what a lease file records about its holder.
+// LeaseInfo is what a GPU's lock file records about its holder. The
+// record is kept inside the lock file itself and only written through the
+// descriptor that holds the lock, so nothing is ever created or replaced
+// by name in the (possibly shared) lock directory.
 type LeaseInfo struct {
 	UUID      string    `json:"uuid"`
 	RunID     string    `json:"run_id"`
@@ -35,7 +42,9 @@ type LeaseInfo struct {
 
 // AllocatorOptions configure an Allocator.
 type AllocatorOptions struct {
-	// LockDir holds alloc.lock and one gpu-<UUID>.lock per GPU.
+	// LockDir holds alloc.lock and one gpu-<UUID>.lock per GPU. It must
+	// be a real directory owned by root (and not writable by others unless
+	// sticky, like /tmp) or by the current user; it is created if missing.
 	LockDir string
 	// ContainerAlive reports whether a container still runs (Docker
 	// steps can outlive a crashed mlpipe); nil: containers are not checked.
@@ -57,6 +66,7 @@ type Allocator struct {
 	inv  Inventory
 	opts AllocatorOptions
 	host string
+	dir  *os.File // LockDir, opened once and checked; files are opened relative to it
 
 	mu      sync.Mutex
 	held    map[string]*lease // UUIDs this process holds
@@ -90,14 +100,105 @@ func NewAllocator(inv Inventory, opts AllocatorOptions) (*Allocator, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	// World-writable with the sticky bit, so that several users of one
-	// workstation share the leases.
-	if err := os.MkdirAll(opts.LockDir, 0o1777); err != nil {
-		return nil, fmt.Errorf("create GPU lock directory: %w", err)
+	dir, err := openLockDir(opts.LockDir)
+	if err != nil {
+		return nil, err
 	}
-	_ = os.Chmod(opts.LockDir, 0o1777|os.ModeSticky)
 	host, _ := os.Hostname()
-	return &Allocator{inv: inv, opts: opts, host: host, held: map[string]*lease{}, wake: make(chan struct{})}, nil
+	return &Allocator{inv: inv, opts: opts, host: host, dir: dir, held: map[string]*lease{}, wake: make(chan struct{})}, nil
+}
+
+// openLockDir creates the lock directory if it is missing (world-writable
+// with the sticky bit when root creates it, so that several users of one
+// workstation can share it; 0755 when a user creates it) and opens it, refusing a symbolic link and a directory
+// that another unprivileged user owns or that others may rearrange: whoever
+// can remove or rename the lock files there can break GPU exclusivity. A
+// directory is only ever chmod-ed by its owner: when this call created it,
+// or to add the sticky bit to one of the user's own that others can write.
+func openLockDir(path string) (*os.File, error) {
+	created := false
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(filepath.Dir(path), 0o777); err != nil {
+			return nil, fmt.Errorf("create GPU lock directory: %w", err)
+		}
+		// Created private, then given its final mode (checkLockDir), so
+		// that no other user can plant a file in it meanwhile.
+		switch err := os.Mkdir(path, 0o700); {
+		case err == nil:
+			created = true
+		case !errors.Is(err, fs.ErrExist):
+			return nil, fmt.Errorf("create GPU lock directory: %w", err)
+		}
+		fi, err = os.Lstat(path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("GPU lock directory: %w", err)
+	}
+	if fi.Mode()&os.ModeSymlink != 0 {
+		return nil, fmt.Errorf("GPU lock directory %s is a symbolic link: set gpu.lock_dir (MLPIPE_GPU_LOCK_DIR) to a real directory owned by root or by you", path)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("GPU lock directory %s is not a directory", path)
+	}
+	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("GPU lock directory: %w", &os.PathError{Op: "open", Path: path, Err: err})
+	}
+	dir := os.NewFile(uintptr(fd), path)
+	// Check what was opened, not what the name pointed at a moment ago.
+	var st syscall.Stat_t
+	if err := syscall.Fstat(fd, &st); err != nil {
+		dir.Close()
+		return nil, fmt.Errorf("GPU lock directory: %w", &os.PathError{Op: "stat", Path: path, Err: err})
+	}
+	chmod, err := checkLockDir(path, st.Uid, uint32(st.Mode), os.Geteuid(), created)
+	if err == nil && chmod != 0 {
+		err = dir.Chmod(chmod) // fchmod: the directory checked, which is the user's
+	}
+	if err != nil {
+		dir.Close()
+		return nil, err
+	}
+	return dir, nil
+}
+
+// checkLockDir says whether a lock directory owned by uid, with mode (from
+// stat), may be used by a process whose effective uid is euid, and the
+// mode to give it first (0: none; only ever the user's own directory).
+func checkLockDir(path string, uid, mode uint32, euid int, created bool) (os.FileMode, error) {
+	othersWrite := mode&0o022 != 0 && mode&syscall.S_ISVTX == 0
+	switch {
+	case int64(uid) == int64(euid):
+		if created {
+			if euid == 0 {
+				// Shared by every user of the workstation (the owner's setup).
+				return 0o777 | os.ModeSticky, nil
+			}
+			// A user's own: others may read the holders, not add files.
+			return 0o755, nil
+		}
+		if othersWrite {
+			return os.FileMode(mode&0o777) | os.ModeSticky, nil
+		}
+		return 0, nil
+	case uid == 0:
+		if othersWrite {
+			return 0, fmt.Errorf("GPU lock directory %s is owned by root but writable by other users without the sticky bit: they could empty or rearrange it and break GPU exclusivity; have the workstation's owner run `sudo chmod +t %s` (or `sudo install -d -m 1777 -o root %s`) or set gpu.lock_dir (MLPIPE_GPU_LOCK_DIR) to a directory you own", path, path, path)
+		}
+		return 0, nil
+	default:
+		return 0, fmt.Errorf("GPU lock directory %s is owned by %s, not by root or you: another user could empty or rearrange it and break GPU exclusivity; have the workstation's owner run `sudo install -d -m 1777 -o root %s` or set gpu.lock_dir (MLPIPE_GPU_LOCK_DIR) to a directory you own", path, describeUID(uid), path)
+	}
+}
+
+// describeUID is "uid N (name)", or "uid N" when the name is unknown.
+func describeUID(uid uint32) string {
+	s := strconv.FormatUint(uint64(uid), 10)
+	if u, err := user.LookupId(s); err == nil && u.Username != "" {
+		return "uid " + s + " (" + u.Username + ")"
+	}
+	return "uid " + s
 }
 
 // Inventory returns the allocator's inventory.
@@ -210,7 +311,7 @@ func (a *Allocator) removeWaiter(w *waiter) {
 // tryAcquire makes one attempt under the machine-wide alloc.lock: refresh
 // the devices, find the free ones, choose, lock them, write the leases.
 func (a *Allocator) tryAcquire(r runner.GPURequest) (*lease, []string, error) {
-	global, err := lockFile(filepath.Join(a.opts.LockDir, "alloc.lock"), true)
+	global, err := a.lockFile("alloc.lock", true, false)
 	if err != nil {
 		return nil, nil, fmt.Errorf("GPU allocation lock: %w", err)
 	}
@@ -244,11 +345,14 @@ func (a *Allocator) tryAcquire(r runner.GPURequest) (*lease, []string, error) {
 		if a.held[d.UUID] != nil || a.held[d.Parent] != nil || busyParents[d.UUID] {
 			continue
 		}
-		f, err := lockFile(a.lockPath(d.UUID), false)
+		f, err := a.lockFile(lockName(d.UUID), false, true)
 		if err != nil {
-			continue // held by another process (or its step)
+			if !errors.Is(err, errLocked) {
+				skipped = append(skipped, fmt.Sprintf("%s: %v", d.UUID, err))
+			}
+			continue // held by another process (or its step), or refused
 		}
-		if a.staleCheck(d.UUID) {
+		if a.staleCheck(f) {
 			locks[d.UUID] = f
 			free = append(free, d)
 		} else {
@@ -278,29 +382,25 @@ func (a *Allocator) tryAcquire(r runner.GPURequest) (*lease, []string, error) {
 	return l, skipped, nil
 }
 
+func lockName(uuid string) string { return "gpu-" + uuid + ".lock" }
+
 func (a *Allocator) lockPath(uuid string) string {
-	return filepath.Join(a.opts.LockDir, "gpu-"+uuid+".lock")
+	return filepath.Join(a.opts.LockDir, lockName(uuid))
 }
 
-func (a *Allocator) infoPath(uuid string) string {
-	return filepath.Join(a.opts.LockDir, "gpu-"+uuid+".lease.json")
-}
-
-// staleCheck runs when a GPU's lock could be taken: a lease file left by a
-// dead holder is removed, unless it names a container that still runs.
-// It reports whether the GPU is free.
-func (a *Allocator) staleCheck(uuid string) bool {
-	b, err := os.ReadFile(a.infoPath(uuid))
-	if err != nil {
-		return true
-	}
-	var info LeaseInfo
-	if json.Unmarshal(b, &info) == nil && info.Container != "" && a.opts.ContainerAlive != nil && info.Host == a.host {
+// staleCheck runs when a GPU's lock could be taken (f holds it): a holder
+// record left by a dead holder is cleared, unless it names a container
+// that still runs. It reports whether the GPU is free.
+func (a *Allocator) staleCheck(f *os.File) bool {
+	info, ok := readInfo(f)
+	if ok && info.Container != "" && a.opts.ContainerAlive != nil && info.Host == a.host {
 		if a.opts.ContainerAlive(info.Container) {
 			return false
 		}
 	}
-	_ = os.Remove(a.infoPath(uuid))
+	if ok {
+		_ = f.Truncate(0)
+	}
 	return true
 }
 
@@ -310,9 +410,9 @@ func (a *Allocator) release(l *lease) {
 		if a.held[u] == l {
 			delete(a.held, u)
 		}
-		_ = os.Remove(a.infoPath(u))
 	}
 	for _, f := range l.files {
+		_ = f.Truncate(0) // the record, while the lock is still held
 		f.Close()
 	}
 	close(a.wake)
@@ -350,18 +450,45 @@ func (l *lease) SetHolder(id string) {
 	l.writeInfo(id)
 }
 
+// writeInfo records the holder in each GPU's lock file, through the
+// descriptor that holds its lock. The new record is written over the old
+// one before the file is cut to its length, so a reader sees one whole
+// record followed at most by a tail it ignores, or retries a torn read.
 func (l *lease) writeInfo(holder string) {
 	pid := os.Getpid()
-	for _, u := range l.uuids {
+	for i, u := range l.uuids {
 		info := LeaseInfo{UUID: u, RunID: l.run, Task: l.task, PID: pid, PIDStart: procfs.StartTime(pid), Host: l.a.host, Holder: holder, Since: time.Now()}
 		if c, ok := strings.CutPrefix(holder, "container:"); ok {
 			info.Container = c
 		}
 		b, _ := json.MarshalIndent(info, "", "  ")
-		tmp := l.a.infoPath(u) + ".tmp"
-		if os.WriteFile(tmp, b, 0o644) == nil {
-			_ = os.Rename(tmp, l.a.infoPath(u))
+		b = append(b, '\n')
+		f := l.files[i]
+		if _, err := f.WriteAt(b, 0); err == nil {
+			_ = f.Truncate(int64(len(b)))
 		}
+	}
+}
+
+// maxInfo bounds what is read of a lock file.
+const maxInfo = 64 << 10
+
+// readInfo reads the holder record at the start of a lock file; ok is
+// false when there is none (or none that parses).
+func readInfo(f *os.File) (info LeaseInfo, ok bool) {
+	for try := 0; ; try++ {
+		b, err := io.ReadAll(io.NewSectionReader(f, 0, maxInfo))
+		if err != nil || len(bytes.TrimSpace(b)) == 0 {
+			return LeaseInfo{}, false
+		}
+		info = LeaseInfo{}
+		if json.NewDecoder(bytes.NewReader(b)).Decode(&info) == nil {
+			return info, true
+		}
+		if try == 4 {
+			return LeaseInfo{}, false
+		}
+		time.Sleep(2 * time.Millisecond) // a holder rewriting it
 	}
 }
 
@@ -391,17 +518,26 @@ func (a *Allocator) holder(uuid string) (Holder, bool) {
 	mine := a.held[uuid]
 	a.mu.Unlock()
 	locked := mine != nil
-	if !locked {
-		if f, err := lockFile(a.lockPath(uuid), false); err == nil {
-			f.Close()
-		} else {
-			locked = true
-		}
-	}
-	b, err := os.ReadFile(a.infoPath(uuid))
 	var info LeaseInfo
-	if err == nil {
-		_ = json.Unmarshal(b, &info)
+	if !locked {
+		f, err := openInDir(a.dir, a.opts.LockDir, lockName(uuid), syscall.O_RDONLY, false)
+		if errors.Is(err, fs.ErrNotExist) {
+			return Holder{}, false // never leased
+		}
+		if err == nil {
+			err = flock(f, false)
+			if err == nil {
+				info, _ = readInfo(f) // nobody writes it without the lock
+			}
+			f.Close()
+		}
+		locked = err != nil
+	}
+	if locked {
+		if f, err := openInDir(a.dir, a.opts.LockDir, lockName(uuid), syscall.O_RDONLY, false); err == nil {
+			info, _ = readInfo(f)
+			f.Close()
+		}
 	}
 	if !locked && info.Container != "" && a.opts.ContainerAlive != nil && a.opts.ContainerAlive(info.Container) {
 		locked = true
@@ -416,41 +552,122 @@ func (a *Allocator) holder(uuid string) (Holder, bool) {
 // Busy reports whether a GPU is leased by anyone (used by the mock to fill
 // in utilisation).
 func Busy(lockDir, uuid string) bool {
-	f, err := lockFile(filepath.Join(lockDir, "gpu-"+uuid+".lock"), false)
+	f, err := openInDir(nil, lockDir, lockName(uuid), syscall.O_RDONLY, false)
 	if err != nil {
-		return errors.Is(err, errLocked)
+		return false
 	}
+	err = flock(f, false)
 	f.Close()
-	return false
+	return errors.Is(err, errLocked)
 }
 
 var errLocked = errors.New("locked")
 
-// lockFile opens path and takes an exclusive flock on it (blocking, or
-// failing with errLocked).
-func lockFile(path string, block bool) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o666)
+// lockFile opens name in the lock directory (creating it if create) and
+// takes an exclusive flock on it (blocking, or failing with errLocked).
+// GPU lock files are opened for writing: they carry the holder record.
+func (a *Allocator) lockFile(name string, block, write bool) (*os.File, error) {
+	flags := syscall.O_RDONLY
+	if write {
+		flags = syscall.O_RDWR
+	}
+	f, err := openInDir(a.dir, a.opts.LockDir, name, flags, true)
 	if err != nil {
 		return nil, err
 	}
+	if err := flock(f, block); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// openInDir opens a file in the lock directory dir (or, when dir is nil,
+// in the directory at dirPath) without following a symbolic link, and
+// refuses anything but a regular file with a single link: a link planted
+// there must never make mlpipe touch, create or truncate another file.
+// With create, a missing file is created exclusively (never through a
+// dangling link).
+func openInDir(dir *os.File, dirPath, name string, flags int, create bool) (*os.File, error) {
+	path := filepath.Join(dirPath, name)
+	if strings.ContainsRune(name, '/') {
+		return nil, fmt.Errorf("refusing %s: not a plain file name", path)
+	}
+	// O_NONBLOCK: opening a planted FIFO must not hang; it is cleared
+	// once the file is known to be a regular one.
+	flags |= syscall.O_NOFOLLOW | syscall.O_CLOEXEC | syscall.O_NONBLOCK
+	open := func(flags int, mode uint32) (int, error) {
+		for {
+			var fd int
+			var err error
+			if dir == nil {
+				fd, err = syscall.Open(path, flags, mode)
+			} else {
+				fd, err = openat(dir, name, flags, mode)
+			}
+			if !errors.Is(err, syscall.EINTR) {
+				return fd, err
+			}
+		}
+	}
+	fd, err := open(flags, 0)
+	// Open an existing file without O_CREAT (fs.protected_regular refuses
+	// that for another user's file in a sticky directory), else create it
+	// exclusively; a file that appears or goes in between is retried.
+	for try := 0; create && errors.Is(err, syscall.ENOENT) && try < 8; try++ {
+		fd, err = open(flags|syscall.O_CREAT|syscall.O_EXCL, 0o666)
+		if !errors.Is(err, syscall.EEXIST) {
+			break
+		}
+		fd, err = open(flags, 0)
+	}
+	if err != nil {
+		if errors.Is(err, syscall.ELOOP) || errors.Is(err, syscall.EEXIST) {
+			var st syscall.Stat_t
+			if syscall.Lstat(path, &st) == nil && uint32(st.Mode)&syscall.S_IFMT == syscall.S_IFLNK {
+				return nil, fmt.Errorf("refusing %s: it is a symbolic link, which mlpipe never follows in the GPU lock directory (someone may have planted it there)", path)
+			}
+		}
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	var st syscall.Stat_t
+	if err := syscall.Fstat(fd, &st); err != nil {
+		syscall.Close(fd)
+		return nil, &os.PathError{Op: "stat", Path: path, Err: err}
+	}
+	if uint32(st.Mode)&syscall.S_IFMT != syscall.S_IFREG {
+		syscall.Close(fd)
+		return nil, fmt.Errorf("refusing %s: not a regular file (someone may have planted it there)", path)
+	}
+	if uint64(st.Nlink) != 1 {
+		syscall.Close(fd)
+		return nil, fmt.Errorf("refusing %s: it has %d hard links, so it may be another file (someone may have planted it there)", path, uint64(st.Nlink))
+	}
+	if err := syscall.SetNonblock(fd, false); err != nil {
+		syscall.Close(fd)
+		return nil, &os.PathError{Op: "fcntl", Path: path, Err: err}
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+// flock takes an exclusive lock on f (blocking, or failing with
+// errLocked).
+func flock(f *os.File, block bool) error {
 	how := syscall.LOCK_EX
 	if !block {
 		how |= syscall.LOCK_NB
 	}
+	var err error
 	for {
 		err = syscall.Flock(int(f.Fd()), how)
 		if !errors.Is(err, syscall.EINTR) {
 			break
 		}
 	}
-	if err != nil {
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, errLocked
-		}
-		return nil, err
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		return errLocked
 	}
-	return f, nil
+	return err
 }
 
 // ownPIDs lists this process and its descendants (the steps it runs),
