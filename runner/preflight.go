@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -54,10 +55,85 @@ func (r *run) preflight() error {
 			problems = append(problems, fmt.Sprintf("task %s has no command (it relies on the image's entrypoint, %s); the process executor cannot run it: use --executor docker", tasks, ct.Image))
 		}
 	}
+	problems = append(problems, r.checkRootLoops()...)
 	if len(problems) > 0 {
 		return &PreflightError{Problems: problems}
 	}
 	return nil
+}
+
+// checkRootLoops checks the items of the root DAG's loops whose items are
+// known before the run (a literal list, or a pipeline parameter): each must
+// be a value of the type the loop body declares for it. A wrong item is the
+// user's input (exit code 2), found before anything runs.
+func (r *run) checkRootLoops() []string {
+	var problems []string
+	tasks := r.ir.Spec.GetRoot().GetDag().GetTasks()
+	for _, key := range slices.Sorted(maps.Keys(tasks)) {
+		t := tasks[key]
+		it := t.GetParameterIterator()
+		if it == nil {
+			continue
+		}
+		body := r.ir.Component(t.GetComponentRef().GetName())
+		itemType := body.GetInputDefinitions().GetParameters()[it.GetItemInput()].GetParameterType()
+		var v any
+		what := ""
+		if raw := it.GetItems().GetRaw(); raw != "" {
+			if err := json.Unmarshal([]byte(raw), &v); err != nil {
+				problems = append(problems, fmt.Sprintf("loop %s: items %q are not JSON: %v", DisplayName(key), raw, err))
+				continue
+			}
+			what = "the literal list"
+		} else {
+			in := t.GetInputs().GetParameters()[it.GetItems().GetInputParameter()]
+			param := in.GetComponentInputParameter()
+			if param == "" {
+				continue // a task's output: known at run time
+			}
+			pv, ok := r.opts.Params[param]
+			if !ok {
+				continue
+			}
+			v, what = pv, "parameter "+param
+		}
+		if s, ok := v.(string); ok {
+			if err := json.Unmarshal([]byte(s), &v); err != nil {
+				problems = append(problems, fmt.Sprintf("loop %s: %s (%q) is not a JSON list", DisplayName(key), what, s))
+				continue
+			}
+		}
+		items, ok := v.([]any)
+		if !ok {
+			problems = append(problems, fmt.Sprintf("loop %s: %s is a %s, not a list", DisplayName(key), what, jsonKind(v)))
+			continue
+		}
+		if itemType == pb.ParameterType_PARAMETER_TYPE_ENUM_UNSPECIFIED {
+			continue
+		}
+		for i, item := range items {
+			if _, err := coerceLoopItem(itemType, item); err != nil {
+				problems = append(problems, fmt.Sprintf("loop %s: item %d of %s (%s) is not a %s: %v", DisplayName(key), i, what,
+					FormatValue(item), compiler.ParamTypeName(itemType), err))
+				break
+			}
+		}
+	}
+	return problems
+}
+
+func jsonKind(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "boolean"
+	case float64, int64, int, json.Number:
+		return "number"
+	case map[string]any:
+		return "mapping"
+	}
+	return fmt.Sprintf("%T", v)
 }
 
 func fmtFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }

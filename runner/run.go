@@ -180,7 +180,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			return nil, fmt.Errorf("resume %s: %w", opts.RunID, err)
 		}
 		if prev.State == Running && prev.PID > 0 && prev.PID != os.Getpid() && processAlive(prev.PID) {
-			return nil, fmt.Errorf("run %s is still running (pid %d)", prev.ID, prev.PID)
+			return nil, &PreflightError{Problems: []string{fmt.Sprintf("run %s is still running (pid %d): it cannot be resumed until it ends", prev.ID, prev.PID)}}
 		}
 		if prev.State == Succeeded {
 			return nil, &PreflightError{Problems: []string{fmt.Sprintf("run %s already succeeded; nothing to resume", prev.ID)}}

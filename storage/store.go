@@ -61,5 +61,14 @@ func ParseObjectURI(uri string) (scheme, bucket, key string, err error) {
 	if bucket == "" {
 		return "", "", "", fmt.Errorf("%q names no bucket", uri)
 	}
-	return scheme, bucket, strings.Trim(key, "/"), nil
+	key = strings.Trim(key, "/")
+	for _, seg := range strings.Split(key, "/") {
+		if seg == "." || seg == ".." {
+			return "", "", "", fmt.Errorf("%q: a key may not hold %q segments", uri, seg)
+		}
+	}
+	if strings.ContainsFunc(uri, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return "", "", "", fmt.Errorf("%q holds control characters", uri)
+	}
+	return scheme, bucket, key, nil
 }

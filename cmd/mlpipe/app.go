@@ -58,6 +58,20 @@ to a KFP cluster, and benchmarks each component's execution time.`,
 			return nil
 		},
 	}
+	// An unknown command is a usage error (exit code 2), as unknown flags
+	// are; without arguments mlpipe prints its help.
+	root.Args = func(cmd *cobra.Command, argv []string) error {
+		if len(argv) == 0 {
+			return nil
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", argv[0], cmd.CommandPath())
+		if s := cmd.SuggestionsFor(argv[0]); len(s) > 0 {
+			msg += "; did you mean " + strings.Join(s, " or ") + "?"
+		}
+		return usagef("%s", msg)
+	}
+	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+	root.SuggestionsMinimumDistance = 2
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)

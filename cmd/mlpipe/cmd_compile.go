@@ -52,16 +52,37 @@ func runCompile(a *app, o compileOptions, path string) error {
 		_, err = a.stdout.Write(b)
 		return err
 	}
-	if dir := filepath.Dir(o.output); dir != "" {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
+	// Like any compiler: the output's directory must exist (a typo
+	// must not create a tree), and a directory is not an output file.
+	dir := filepath.Dir(o.output)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return usagef("-o %s: directory %s does not exist", o.output, dir)
 	}
-	tmp := o.output + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+	if st, err := os.Stat(o.output); err == nil && st.IsDir() {
+		return usagef("-o %s is a directory", o.output)
+	}
+	// Written beside it, then renamed over it: never half a file, and
+	// never through a link planted at a predictable temporary name.
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(o.output)+".*.tmp")
+	if err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, o.output); err != nil {
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Rename(tmp.Name(), o.output); err != nil {
+		os.Remove(tmp.Name())
 		return err
 	}
 	fmt.Fprintf(a.stderr, "compiled %s -> %s\n", path, o.output)

@@ -211,7 +211,7 @@ func TestSubmitInvalidInput(t *testing.T) {
 		{name: "upload-only with a run option", args: []string{"--upload-only", "--wait"}, want: "--upload-only"},
 		{name: "multi-user without a namespace", opts: kfptest.Options{MultiUser: true}, want: "is multi-user: pass --namespace"},
 		{name: "push without a registry", args: []string{"--push"}, want: "--push needs a registry"},
-		{name: "missing pipeline", args: []string{"--poll-interval", "1s"}, want: "no such file"},
+		{name: "missing pipeline", args: []string{"--poll-interval", "1s"}, want: "cannot open: no such file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -226,10 +226,7 @@ func TestSubmitInvalidInput(t *testing.T) {
 				args = append(args, "--host", srv.URL())
 			}
 			r := submit(t, args...)
-			wantCode := 2
-			if tt.name == "missing pipeline" {
-				wantCode = 1
-			}
+			wantCode := 2 // a missing file is invalid input too
 			if r.code != wantCode || !strings.Contains(r.stderr, tt.want) {
 				t.Fatalf("exit %d, want %d with %q\n%s", r.code, wantCode, tt.want, r)
 			}

@@ -96,6 +96,7 @@ func loadConfig(configFile string, flags *pflag.FlagSet) (*Config, error) {
 	v.SetDefault("gpu.mock", "")
 	v.SetDefault("docker.shm_size", "1g")
 	v.SetDefault("docker.pids_limit", 4096)
+	v.SetDefault("process.pass_env", []string{})
 	v.SetDefault("docker.user", "")
 	v.SetDefault("docker.registry", "")
 	for _, k := range []string{"minio.endpoint", "minio.ca_file", "minio.path_style", "minio.create_bucket", "kfp.host", "kfp.namespace", "kfp.token_file", "kfp.ca_file", "kfp.cookie", "kfp.user_id"} {
@@ -166,7 +167,8 @@ func loadConfig(configFile string, flags *pflag.FlagSet) (*Config, error) {
 	}
 	cfg.StateDir = abs
 	if cfg.MaxParallel <= 0 {
-		cfg.MaxParallel = runtime.NumCPU()
+		// The default is the number of CPUs: 0 or less was asked for.
+		return nil, usagef("max_parallel (--max-parallel) must be at least 1, not %d", cfg.MaxParallel)
 	}
 	switch cfg.Executor {
 	case "auto", "docker", "process":

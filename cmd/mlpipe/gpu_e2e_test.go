@@ -152,7 +152,7 @@ func earlier(a, b time.Time) time.Time {
 func TestKilledRunReleasesGPUs(t *testing.T) {
 	c := newCLI(t)
 	counts := t.TempDir()
-	c.env = append(c.env, "MLPIPE_GPU_MOCK=dgxa100", "COUNT_DIR="+counts)
+	c.env = append(c.env, "MLPIPE_GPU_MOCK=dgxa100", "COUNT_DIR="+counts, "MLPIPE_PROCESS_PASS_ENV=COUNT_DIR")
 	dir := writeFiles(t, map[string]string{"pipeline.yaml": "name: hold\ntasks:\n  s0: {component: c.yaml, inputs: {id: s0, seconds: 60}, resources: {gpu: 8}}\n", "c.yaml": gpuStep})
 	cmd := exec.Command(mlpipeBin, "run", dir)
 	cmd.Env, cmd.Dir = c.env, c.dir

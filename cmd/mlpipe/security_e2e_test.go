@@ -269,3 +269,52 @@ func TestSecurityYAMLExpansionBomb(t *testing.T) {
 		}
 	}
 }
+
+// TestSecurityInvalidInputExitsTwo: every kind of invalid input exits with
+// code 2 and a message naming what is wrong.
+func TestSecurityInvalidInputExitsTwo(t *testing.T) {
+	c := newCLI(t)
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big.yaml")
+	if err := os.WriteFile(big, []byte(strings.Repeat("a", 33<<20)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	loop := writeFiles(t, withComponents(map[string]string{"pipeline.yaml": `
+name: typed-loop
+inputs:
+  xs: {type: List, default: [1, 2]}
+tasks:
+  nap:
+    component: sleep.yaml
+    for_each: ${{ inputs.xs }}
+    inputs: {seconds: "${{ item }}"}
+`}))
+	quick := filepath.Join(c.dir, "pipelines", "quickstart")
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown command", []string{"nosuch"}, `unknown command "nosuch"`},
+		{"missing file", []string{"run", filepath.Join(dir, "missing.yaml")}, "missing.yaml: cannot open: no such file or directory"},
+		{"a directory as a file", []string{"validate", dir}, "pipeline.yaml: cannot open"},
+		{"a directory without pipeline.yaml", []string{"compile", dir}, "pipeline.yaml: cannot open"},
+		{"over-size compile", []string{"compile", big}, "larger than the"},
+		{"over-size plan", []string{"plan", big}, "larger than the"},
+		{"negative parallelism", []string{"run", quick, "--max-parallel", "-1"}, "must be at least 1"},
+		{"dot-dot in an object URI", []string{"run", quick, "--pipeline-root", "minio://b/../x"}, `".." segments`},
+		{"compile -o into a missing directory", []string{"compile", quick, "-o", filepath.Join(dir, "no", "such", "x.yaml")}, "does not exist"},
+		{"loop item of the wrong type", []string{"run", loop, "-p", `xs=[1, "a"]`}, "item 1 of parameter xs"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := c.run(tc.args...)
+			if r.code != 2 || !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("exit %d, stderr %q; want 2 and %q", r.code, r.stderr, tc.want)
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Join(dir, "no")); err == nil {
+		t.Error("compile -o created the missing directories")
+	}
+}
