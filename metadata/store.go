@@ -634,3 +634,18 @@ func (s *Store) DeleteRun(ctx context.Context, runID string) error {
 	}
 	return tx.Commit()
 }
+
+// DropCacheFor implements runner.CacheDropper: it removes the cache entries
+// whose outputs hold uri, and returns how many.
+func (s *Store) DropCacheFor(ctx context.Context, uri string) (int, error) {
+	quoted, err := json.Marshal(uri) // as the outputs column holds it
+	if err != nil {
+		return 0, err
+	}
+	res, err := s.db.ExecContext(ctx, `DELETE FROM cache WHERE instr(outputs, ?) > 0`, string(quoted))
+	if err != nil {
+		return 0, fmt.Errorf("drop cache entries for %s: %w", uri, err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}

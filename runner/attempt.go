@@ -235,7 +235,7 @@ func (c *containerTask) executorInput(ctx context.Context, addPhase func(string,
 					return nil, err
 				}
 				if _, err := r.opts.Store.Get(ctx, cp.URI, cp.local, cp.Digest); err != nil {
-					return nil, fmt.Errorf("stage input %s from %s: %w", name, cp.URI, err)
+					return nil, r.stageInError(ctx, name, cp.URI, err)
 				}
 				if r.opts.Executor.Name() != "docker" {
 					cp.CustomPath = cp.local
@@ -597,4 +597,21 @@ func localPathOf(uri string) string {
 
 func isRemoteURI(uri string) bool {
 	return strings.HasPrefix(uri, "minio://") || strings.HasPrefix(uri, "s3://") || strings.HasPrefix(uri, "gs://")
+}
+
+// stageInError explains a failed stage-in. An input whose content no longer
+// matches the digest recorded for it was changed outside mlpipe: the cache
+// entries that point at it are dropped, so that the next run re-runs its
+// producer instead of failing here again.
+func (r *run) stageInError(ctx context.Context, name, uri string, err error) error {
+	if !errors.Is(err, ErrDigestMismatch) {
+		return fmt.Errorf("stage input %s from %s: %w", name, uri, err)
+	}
+	msg := fmt.Sprintf("stage input %s from %s: %v: it was changed outside mlpipe", name, uri, err)
+	if cd, ok := r.opts.History.(CacheDropper); ok {
+		if n, derr := cd.DropCacheFor(context.WithoutCancel(ctx), uri); derr == nil && n > 0 {
+			msg += fmt.Sprintf("; %d cache entr%s pointing at it dropped: the next run re-runs its producer", n, map[bool]string{true: "y", false: "ies"}[n == 1])
+		}
+	}
+	return fmt.Errorf("%s: %w", msg, ErrDigestMismatch)
 }

@@ -18,6 +18,14 @@ type History interface {
 	LookupCache(ctx context.Context, key string) (*CacheEntry, error)
 }
 
+// CacheDropper is implemented by histories that can forget cache entries:
+// when a cached output fails its verification (changed outside mlpipe), the
+// entries pointing at it are dropped so that the next run re-runs the
+// producer instead of failing at the same place.
+type CacheDropper interface {
+	DropCacheFor(ctx context.Context, uri string) (int, error)
+}
+
 // RunRecord is one run.
 type RunRecord struct {
 	ID           string         `json:"run_id"`

@@ -301,6 +301,12 @@ func (r *run) outputsFromRecord(ctx context.Context, rec OutputsRecord) (*output
 			if err != nil || info.Size != a.Size {
 				return nil, false
 			}
+			// A store that keeps the digest with the object (MinIO) tells
+			// an object replaced behind mlpipe's back: a miss, not a hit
+			// whose consumers would fail at staging run after run.
+			if info.Digest != "" && a.Digest != "" && info.Digest != a.Digest {
+				return nil, false
+			}
 			out.artifacts[name] = append(out.artifacts[name], &RuntimeArtifact{Name: name, URI: a.URI,
 				Type: ArtifactType{SchemaTitle: a.Type, SchemaVersion: a.SchemaVersion}, Metadata: a.Metadata, Digest: a.Digest, Size: a.Size, Dir: a.Dir})
 		}

@@ -11,6 +11,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 )
 
 // The security test group: `make test` runs it with everything else, and
@@ -316,5 +319,59 @@ tasks:
 	}
 	if _, err := os.Stat(filepath.Join(dir, "no")); err == nil {
 		t.Error("compile -o created the missing directories")
+	}
+}
+
+// TestSecurityChangedCachedOutputIsACacheMiss: an object replaced in MinIO
+// behind mlpipe's back (same size, no mlpipe metadata) makes the consumer
+// fail at staging once, with the reason; the cache entry is dropped, so the
+// next run re-runs the producer and succeeds, instead of failing forever.
+func TestSecurityChangedCachedOutputIsACacheMiss(t *testing.T) {
+	c, srv := minioCLI(t)
+	dir := writeFiles(t, withComponents(map[string]string{
+		"cat.yaml": `
+name: cat
+inputs: [{name: data, type: Artifact}]
+implementation: {container: {image: busybox, command: [sh, -c, 'cat "$0"'], args: [{inputPath: data}]}}
+`,
+		"pipeline.yaml": `
+name: changed
+tasks:
+  make: {component: sleep.yaml, inputs: {seconds: 0, tag: made}}
+  read: {component: cat.yaml, inputs: {data: "${{ tasks.make.outputs.out }}"}, cache: false}
+`}))
+	root := "minio://mlpipeline/changed"
+	r, last := c.runJSON(dir, "--pipeline-root", root)
+	if r.code != 0 {
+		t.Fatalf("first run: exit %d\n%s", r.code, r.stderr)
+	}
+	var uri string
+	for _, tk := range c.show(last["run_id"].(string)).Tasks {
+		if tk.Name == "make" {
+			uri = tk.Outputs.Artifacts["out"][0].URI
+		}
+	}
+	// Same size, other content, no mlpipe metadata: as `mc cp` would leave it.
+	_, key, _ := strings.Cut(strings.TrimPrefix(uri, "minio://"), "/")
+	cl, err := minio.New(srv.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(srv.AccessKey, srv.SecretKey, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evil := "OUTPUT OF MADE\n"
+	if _, err := cl.PutObject(t.Context(), "mlpipeline", key, strings.NewReader(evil), int64(len(evil)), minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	r, last = c.runJSON(dir, "--pipeline-root", root)
+	if r.code != 3 || !strings.Contains(r.stdout+r.stderr, "changed outside mlpipe") || !strings.Contains(r.stdout+r.stderr, "1 cache entry pointing at it dropped") {
+		t.Fatalf("second run: exit %d, want 3 naming the changed input\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	r, last = c.runJSON(dir, "--pipeline-root", root)
+	if r.code != 0 {
+		t.Fatalf("third run: exit %d\n%s", r.code, r.stderr)
+	}
+	for _, tk := range c.show(last["run_id"].(string)).Tasks {
+		if tk.State != "SUCCEEDED" {
+			t.Errorf("third run: %s %s, want SUCCEEDED (the producer re-run)", tk.Name, tk.State)
+		}
 	}
 }
