@@ -105,7 +105,7 @@ func (c *containerTask) attempt(ctx context.Context, n int, lease GPULease) (o o
 	}
 	logPath := filepath.Join(c.dir, fmt.Sprintf("attempt-%d.log", n))
 	arec.LogPath = logPath
-	logFile := &lazyFile{path: logPath}
+	logFile := &lazyFile{path: logPath, limit: r.logLimit()}
 	defer logFile.Close()
 	term := r.outputWriter(c.name)
 	var stdout, stderr io.Writer = logFile, logFile
@@ -334,10 +334,13 @@ func (c *containerTask) workDir(haveDir bool) string {
 
 // lazyFile creates its file (and directory) on the first write.
 type lazyFile struct {
-	mu   sync.Mutex
-	path string
-	f    *os.File
-	err  error
+	mu    sync.Mutex
+	path  string
+	f     *os.File
+	err   error
+	limit int64 // bytes kept; what comes after is counted, not written
+	n     int64 // bytes written
+	drop  int64 // bytes dropped over the limit
 }
 
 func (l *lazyFile) Write(p []byte) (int, error) {
@@ -351,14 +354,33 @@ func (l *lazyFile) Write(p []byte) (int, error) {
 	if l.err != nil {
 		return 0, l.err
 	}
-	return l.f.Write(p)
+	if l.limit > 0 && l.n+int64(len(p)) > l.limit {
+		keep := max(l.limit-l.n, 0)
+		if keep > 0 {
+			if _, err := l.f.Write(p[:keep]); err != nil {
+				return 0, err
+			}
+			l.n += keep
+			if _, err := fmt.Fprintf(l.f, "\n[mlpipe: log capped at %s (limits.log); the rest of this attempt's output is not kept]\n", compiler.FormatBytes(float64(l.limit))); err != nil {
+				return 0, err
+			}
+		}
+		l.drop += int64(len(p)) - keep
+		return len(p), nil
+	}
+	n, err := l.f.Write(p)
+	l.n += int64(n)
+	return n, err
 }
 
-// Close closes the file if it was created.
+// Close closes the file if it was created, noting how much was dropped.
 func (l *lazyFile) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.f != nil {
+		if l.drop > 0 {
+			fmt.Fprintf(l.f, "[mlpipe: %d bytes of output dropped]\n", l.drop)
+		}
 		return l.f.Close()
 	}
 	return nil
@@ -446,7 +468,7 @@ func (c *containerTask) collect(ctx context.Context, ei *ExecutorInput, haveDir 
 	// Without a task directory the step was never told where the executor
 	// output goes (needsDir): there is nothing to read.
 	if haveDir {
-		b, err := readFileNoFollow(ei.Outputs.OutputFile)
+		b, err := readFileNoFollow(ei.Outputs.OutputFile, c.r.executorOutputLimit())
 		switch {
 		case err == nil:
 			if err := json.NewDecoder(bytes.NewReader(b)).Decode(&eo); err != nil {
@@ -460,6 +482,10 @@ func (c *containerTask) collect(ctx context.Context, ei *ExecutorInput, haveDir 
 	for _, name := range slices.Sorted(maps.Keys(ei.Outputs.Parameters)) {
 		typ := c.comp.GetOutputDefinitions().GetParameters()[name].GetParameterType()
 		if v, ok := eo.ParameterValues[name]; ok {
+			if b, _ := json.Marshal(v); int64(len(b)) > c.r.paramLimit() {
+				return nil, fmt.Errorf("output parameter %s: %s in the executor output, over the limit of %s (limits.output_parameter)",
+					name, compiler.FormatBytes(float64(len(b))), compiler.FormatBytes(float64(c.r.paramLimit())))
+			}
 			cv, err := coerceParam(typ, v)
 			if err != nil {
 				return nil, fmt.Errorf("output parameter %s: %v", name, err)
@@ -486,8 +512,12 @@ func (c *containerTask) collect(ctx context.Context, ei *ExecutorInput, haveDir 
 				continue
 			}
 		}
-		b, err := readFileNoFollow(ei.Outputs.Parameters[name].OutputFile)
+		b, err := readFileNoFollow(ei.Outputs.Parameters[name].OutputFile, c.r.paramLimit())
 		if err != nil {
+			var tl *TooLargeError
+			if errors.As(err, &tl) {
+				return nil, fmt.Errorf("output parameter %s: %v (limits.output_parameter)", name, err)
+			}
 			if errors.Is(err, os.ErrNotExist) {
 				return nil, fmt.Errorf("declared output parameter %q was not written (expected %s or an entry in the executor output file)", name, ei.Outputs.Parameters[name].OutputFile)
 			}
@@ -563,12 +593,9 @@ func clip(s string) string {
 }
 
 func lastLines(path string, n int) string {
-	b, err := readFileNoFollow(path)
+	b, err := tailNoFollow(path, 4096)
 	if err != nil {
 		return ""
-	}
-	if len(b) > 4096 {
-		b = b[len(b)-4096:]
 	}
 	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 	if len(lines) > n {

@@ -5,6 +5,8 @@ import (
 	"io"
 	"os"
 	"syscall"
+
+	"github.com/mlpipe/mlpipe/compiler"
 )
 
 // A container step has its task directory mounted read-write, so it can
@@ -47,12 +49,51 @@ func openNoFollow(p string) (*os.File, error) {
 	return f, nil
 }
 
-// readFileNoFollow reads the regular file at p.
-func readFileNoFollow(p string) ([]byte, error) {
+// readFileNoFollow reads the regular file at p, refusing one larger than
+// max bytes (a step's output is untrusted: it must not make mlpipe
+// allocate what it likes).
+func readFileNoFollow(p string, max int64) ([]byte, error) {
 	f, err := openNoFollow(p)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return io.ReadAll(f)
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		st, _ := f.Stat()
+		size := int64(len(b))
+		if st != nil {
+			size = st.Size()
+		}
+		return nil, &TooLargeError{Path: p, Size: size, Limit: max}
+	}
+	return b, nil
+}
+
+// TooLargeError is a step's file over its size limit.
+type TooLargeError struct {
+	Path        string
+	Size, Limit int64
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("%s is %s, over the limit of %s", e.Path, compiler.FormatBytes(float64(e.Size)), compiler.FormatBytes(float64(e.Limit)))
+}
+
+// tailNoFollow returns at most the last n bytes of the regular file at p.
+func tailNoFollow(p string, n int64) ([]byte, error) {
+	f, err := openNoFollow(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	off := max(st.Size()-n, 0)
+	return io.ReadAll(io.NewSectionReader(f, off, n))
 }

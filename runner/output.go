@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"io"
 	"sync"
+
+	"github.com/mlpipe/mlpipe/internal/termsafe"
 )
 
 // lineWriter prefixes every line of a task's output with its name and
@@ -47,7 +49,8 @@ func (l *lineWriter) emit(line []byte) {
 	defer l.mu.Unlock()
 	out := make([]byte, 0, len(l.prefix)+len(line)+1)
 	out = append(out, l.prefix...)
-	out = append(out, line...)
+	// A step's escape sequences must not drive the user's terminal.
+	out = append(out, termsafe.Line(line)...)
 	if out[len(out)-1] != '\n' {
 		out = append(out, '\n')
 	}

@@ -59,6 +59,43 @@ type Options struct {
 	Logger *slog.Logger
 	// GracePeriod between SIGTERM and SIGKILL on cancel (executors).
 	GracePeriod time.Duration
+
+	// MaxParamBytes is the largest output parameter a step may write
+	// (0: DefaultMaxParamBytes); a larger one fails the task.
+	MaxParamBytes int64
+	// MaxLogBytes is how much of an attempt's output its log keeps (0:
+	// DefaultMaxLogBytes; negative: no limit); the rest is dropped with a
+	// marker.
+	MaxLogBytes int64
+}
+
+// Default limits on what a step writes.
+const (
+	DefaultMaxParamBytes = 4 << 20
+	DefaultMaxLogBytes   = 256 << 20
+)
+
+func (r *run) paramLimit() int64 {
+	if r.opts.MaxParamBytes > 0 {
+		return r.opts.MaxParamBytes
+	}
+	return DefaultMaxParamBytes
+}
+
+// executorOutputLimit bounds the executor output file, which holds output
+// parameters (each also bounded by paramLimit) and artifact metadata.
+func (r *run) executorOutputLimit() int64 {
+	return 4*r.paramLimit() + 16<<20
+}
+
+func (r *run) logLimit() int64 {
+	switch {
+	case r.opts.MaxLogBytes > 0:
+		return r.opts.MaxLogBytes
+	case r.opts.MaxLogBytes < 0:
+		return 0
+	}
+	return DefaultMaxLogBytes
 }
 
 // Result is how a run ended.

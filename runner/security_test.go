@@ -1,6 +1,8 @@
 package runner_test
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -94,4 +96,41 @@ func loadIRUnvalidated(t *testing.T, src string) *compiler.IR {
 		t.Fatalf("load IR: %v", err)
 	}
 	return ir
+}
+
+// A step's output parameter over the limit fails the task with the limit
+// named, instead of growing mlpipe and the history without bound; its log
+// keeps the first MaxLogBytes with a marker; its escape sequences reach the
+// terminal escaped.
+func TestSecurityStepOutputLimits(t *testing.T) {
+	e := newEnv(t, map[string]behavior{
+		"a": func(_ context.Context, w *taskIO) int {
+			fmt.Fprint(w.task.Stdout, "\x1b[2Jcleared\n"+strings.Repeat("x", 5000)+"\n")
+			w.setParam("out", strings.Repeat("p", 2000))
+			return 0
+		},
+	})
+	var term strings.Builder
+	ir := loadIR(t, oneTaskIR)
+	res, _ := e.run(t.Context(), ir, nil, func(o *runner.Options) {
+		o.MaxParamBytes, o.MaxLogBytes = 1000, 1000
+		o.Output = &term
+	})
+	if res == nil || res.State != runner.Failed {
+		t.Fatalf("result %+v, want FAILED", res)
+	}
+	rec := e.hist.task(t, res.RunID, "a")
+	if !strings.Contains(rec.Error, "output parameter out") || !strings.Contains(rec.Error, "over the limit of 1000B") || !strings.Contains(rec.Error, "limits.output_parameter") {
+		t.Errorf("task error = %q", rec.Error)
+	}
+	log, err := os.ReadFile(filepath.Join(e.dir, "runs", res.RunID, "a", "attempt-1.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(log) > 1200 || !strings.Contains(string(log), "[mlpipe: log capped at 1000B") || !strings.Contains(string(log), "bytes of output dropped]") {
+		t.Errorf("log is %d bytes:\n%.300q", len(log), log)
+	}
+	if strings.Contains(term.String(), "\x1b") || !strings.Contains(term.String(), `a | \x1b[2Jcleared`) {
+		t.Errorf("terminal output %.100q", term.String())
+	}
 }

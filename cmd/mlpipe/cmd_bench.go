@@ -143,6 +143,7 @@ func runBench(ctx context.Context, a *app, o benchOptions, path string) error {
 			IR: ir, Params: params, Source: "bench " + path, Executor: ex, Store: store, GPUs: gpus, GPUUnavailable: gpuWhy,
 			History: hist, StateDir: a.cfg.StateDir, MaxParallel: a.cfg.MaxParallel, Logger: a.log,
 			NoCache: o.task == "", Target: o.task,
+			MaxParamBytes: a.cfg.Limits.outputParameterBytes, MaxLogBytes: a.cfg.Limits.logBytes,
 		}
 		start := time.Now()
 		res, err := runner.Run(ctx, opts)

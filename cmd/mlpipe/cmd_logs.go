@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mlpipe/mlpipe/internal/termsafe"
 	"github.com/mlpipe/mlpipe/metadata"
 	"github.com/mlpipe/mlpipe/runner"
 )
@@ -80,9 +81,10 @@ func runLogs(ctx context.Context, a *app, ref, task string, follow, all bool) er
 				return usagef("run %s has no task %q that started (see: mlpipe runs show %s)", r.ID, task, r.ID)
 			}
 		}
+		escape := task == "" || isTerminal(a.stdout)
 		for _, k := range order {
 			c := cursors[k]
-			if err := c.copy(a.stdout, task == ""); err != nil {
+			if err := c.copy(a.stdout, task == "", escape); err != nil {
 				return err
 			}
 		}
@@ -97,7 +99,7 @@ func runLogs(ctx context.Context, a *app, ref, task string, follow, all bool) er
 			// One last pass for what was written at the very end.
 			_, _ = collectLogs(ctx, h, r.ID, task, all, cursors, &order)
 			for _, k := range order {
-				_ = cursors[k].copy(a.stdout, task == "")
+				_ = cursors[k].copy(a.stdout, task == "", escape)
 			}
 			return nil
 		}
@@ -145,8 +147,10 @@ func collectLogs(ctx context.Context, h *metadata.Store, runID, task string, all
 	return found, nil
 }
 
-// copy prints what was appended to a log file since the last call.
-func (c *logCursor) copy(w io.Writer, prefix bool) error {
+// copy prints what was appended to a log file since the last call, with
+// control characters escaped (escape) unless the raw log is asked for (one
+// task's log written to a file or a pipe).
+func (c *logCursor) copy(w io.Writer, prefix, escape bool) error {
 	// A container step could have replaced its log with a link: never
 	// print another file through it.
 	f, err := os.OpenFile(c.path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
@@ -165,6 +169,9 @@ func (c *logCursor) copy(w io.Writer, prefix bool) error {
 		line, err := br.ReadString('\n')
 		if len(line) > 0 && (strings.HasSuffix(line, "\n") || err == nil) {
 			c.offset += int64(len(line))
+			if escape {
+				line = termsafe.Escape(line)
+			}
 			if prefix {
 				fmt.Fprintf(w, "%s | %s", c.name, line)
 			} else {

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mlpipe/mlpipe/compiler"
+	"github.com/mlpipe/mlpipe/internal/termsafe"
 	"github.com/mlpipe/mlpipe/runner"
 )
 
@@ -133,6 +134,7 @@ func runRun(ctx context.Context, a *app, o runOptions, args []string) error {
 		Executor: ex, Store: store, GPUs: gpus, GPUUnavailable: gpuWhy, History: hist, StateDir: a.cfg.StateDir,
 		MaxParallel: a.cfg.MaxParallel, CPUs: float64(runtime.NumCPU()), KeepGoing: o.keepGoing, NoCache: o.noCache,
 		Events: prog.Event, Output: prog.Output(), Logger: a.log,
+		MaxParamBytes: a.cfg.Limits.outputParameterBytes, MaxLogBytes: a.cfg.Limits.logBytes,
 	}
 	start := time.Now()
 	res, err := runner.Run(ctx, opts)
@@ -156,7 +158,7 @@ func runRun(ctx context.Context, a *app, o runOptions, args []string) error {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			fmt.Fprintf(a.stdout, "  %s = %s\n", k, runner.FormatValue(res.Outputs[k]))
+			fmt.Fprintf(a.stdout, "  %s = %s\n", k, termsafe.Escape(runner.FormatValue(res.Outputs[k])))
 		}
 	}
 	return nil

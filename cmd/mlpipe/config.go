@@ -9,6 +9,8 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+
+	"github.com/mlpipe/mlpipe/compiler"
 )
 
 // Config is every setting mlpipe reads, resolved once from flags, env
@@ -44,6 +46,13 @@ type Config struct {
 		LockDir string `mapstructure:"lock_dir"`
 		Mock    string `mapstructure:"mock"`
 	} `mapstructure:"gpu"`
+	// Limits on what a step writes: sizes as Kubernetes quantities.
+	Limits struct {
+		OutputParameter string `mapstructure:"output_parameter"`
+		Log             string `mapstructure:"log"`
+		// Parsed from the strings above by loadConfig.
+		outputParameterBytes, logBytes int64
+	} `mapstructure:"limits"`
 	Process struct {
 		// PassEnv names more variables of mlpipe's environment that
 		// process steps get (NAME or NAME_* prefixes).
@@ -97,6 +106,8 @@ func loadConfig(configFile string, flags *pflag.FlagSet) (*Config, error) {
 	v.SetDefault("docker.shm_size", "1g")
 	v.SetDefault("docker.pids_limit", 4096)
 	v.SetDefault("process.pass_env", []string{})
+	v.SetDefault("limits.output_parameter", "4Mi")
+	v.SetDefault("limits.log", "256Mi")
 	v.SetDefault("docker.user", "")
 	v.SetDefault("docker.registry", "")
 	for _, k := range []string{"minio.endpoint", "minio.ca_file", "minio.path_style", "minio.create_bucket", "kfp.host", "kfp.namespace", "kfp.token_file", "kfp.ca_file", "kfp.cookie", "kfp.user_id"} {
@@ -169,6 +180,22 @@ func loadConfig(configFile string, flags *pflag.FlagSet) (*Config, error) {
 	if cfg.MaxParallel <= 0 {
 		// The default is the number of CPUs: 0 or less was asked for.
 		return nil, usagef("max_parallel (--max-parallel) must be at least 1, not %d", cfg.MaxParallel)
+	}
+	for _, l := range []struct {
+		key, val string
+		dst      *int64
+	}{{"limits.output_parameter", cfg.Limits.OutputParameter, &cfg.Limits.outputParameterBytes}, {"limits.log", cfg.Limits.Log, &cfg.Limits.logBytes}} {
+		q, err := compiler.ParseQuantity(l.val)
+		if err != nil || q < 0 {
+			return nil, usagef("%s %q is not a size such as 4Mi or 1Gi (0 for no limit on the log)", l.key, l.val)
+		}
+		*l.dst = int64(q)
+	}
+	if cfg.Limits.outputParameterBytes == 0 {
+		return nil, usagef("limits.output_parameter must be more than 0")
+	}
+	if cfg.Limits.logBytes == 0 {
+		cfg.Limits.logBytes = -1 // no limit
 	}
 	switch cfg.Executor {
 	case "auto", "docker", "process":

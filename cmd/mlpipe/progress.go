@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/mattn/go-isatty"
+
+	"github.com/mlpipe/mlpipe/internal/termsafe"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 
@@ -107,7 +109,8 @@ func eventLine(e runner.Event) string {
 		}
 		fmt.Fprintf(&b, " [%s]", strings.Join(parts, " "))
 	}
-	return b.String()
+	// Messages and values come from steps and IR files.
+	return termsafe.Escape(b.String())
 }
 
 func fmtDuration(d time.Duration) string {
@@ -209,7 +212,7 @@ func (lp *liveProgress) Event(e runner.Event) {
 		if _, ok := lp.bars[e.Path]; ok {
 			return
 		}
-		label := e.Task
+		label := termsafe.Escape(e.Task)
 		if len(e.GPUs) > 0 {
 			label += " [GPU " + strings.Join(shortUUIDs(e.GPUs), ",") + "]"
 		}
