@@ -117,6 +117,9 @@ func runRun(ctx context.Context, a *app, o runOptions, args []string) error {
 	}
 	if o.output == "text" {
 		fmt.Fprintf(a.stderr, "mlpipe: %s with the %s\n", ir.Spec.GetPipelineInfo().GetName(), why)
+		if s := a.cfg.sourcesLine(); s != "" {
+			fmt.Fprintf(a.stderr, "mlpipe: %s\n", s)
+		}
 		if ex.Name() == "process" {
 			if imgs := images(ir); len(imgs) > 0 {
 				fmt.Fprintf(a.stderr, "mlpipe: the process executor runs commands on this machine and ignores the images (%s)\n", strings.Join(imgs, ", "))

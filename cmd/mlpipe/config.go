@@ -58,7 +58,12 @@ type Config struct {
 		// process steps get (NAME or NAME_* prefixes).
 		PassEnv []string `mapstructure:"pass_env"`
 	} `mapstructure:"process"`
-	Docker struct {
+	// TrustedProjects are directories whose mlpipe.yaml may set guarded
+	// settings (config_trust.go); read from the user's configuration only.
+	TrustedProjects []string `mapstructure:"trusted_projects"`
+	// sources and values of the banner's settings (sourcesLine).
+	sources, values map[string]string
+	Docker          struct {
 		ShmSize   string `mapstructure:"shm_size"`
 		PidsLimit int64  `mapstructure:"pids_limit"`
 		User      string `mapstructure:"user"`
@@ -137,24 +142,42 @@ func loadConfig(configFile string, flags *pflag.FlagSet) (*Config, error) {
 		}
 	}
 	v.SetConfigType("yaml")
+	var read []fileSettings // for the sources of settings
+	readFile := func(f string) error {
+		fv := viper.New()
+		fv.SetConfigType("yaml")
+		fv.SetConfigFile(f)
+		if err := fv.ReadInConfig(); err != nil {
+			return usageError{fmt.Errorf("read config %s: %w", f, err)}
+		}
+		read = append(read, fileSettings{name: f, v: fv})
+		v.SetConfigFile(f)
+		if err := v.MergeInConfig(); err != nil {
+			return usageError{fmt.Errorf("read config %s: %w", f, err)}
+		}
+		return nil
+	}
 	if configFile != "" {
-		v.SetConfigFile(configFile)
-		if err := v.ReadInConfig(); err != nil {
-			return nil, usageError{fmt.Errorf("read config %s: %w", configFile, err)}
+		if err := readFile(configFile); err != nil {
+			return nil, err
 		}
 	} else {
-		var files []string
-		if d := xdgConfigHome(); d != "" {
-			files = append(files, filepath.Join(d, "mlpipe", "config.yaml"))
-		}
-		files = append(files, "mlpipe.yaml")
-		for _, f := range files {
-			if _, err := os.Stat(f); err != nil {
-				continue
+		var trusted []string
+		if f := userConfigPath(); fileExists(f) {
+			if err := readFile(f); err != nil {
+				return nil, err
 			}
-			v.SetConfigFile(f)
-			if err := v.MergeInConfig(); err != nil {
-				return nil, usageError{fmt.Errorf("read config %s: %w", f, err)}
+			trusted = read[0].v.GetStringSlice("trusted_projects")
+		}
+		if e := os.Getenv("MLPIPE_TRUSTED_PROJECTS"); e != "" {
+			trusted = append(trusted, filepath.SplitList(e)...)
+		}
+		if fileExists(projectConfig) {
+			if err := checkProjectConfig(projectConfig, trusted); err != nil {
+				return nil, err
+			}
+			if err := readFile(projectConfig); err != nil {
+				return nil, err
 			}
 		}
 	}
@@ -168,6 +191,11 @@ func loadConfig(configFile string, flags *pflag.FlagSet) (*Config, error) {
 	cfg := &Config{}
 	if err := v.Unmarshal(cfg); err != nil {
 		return nil, usageError{fmt.Errorf("configuration: %w", err)}
+	}
+	cfg.sources, cfg.values = map[string]string{}, map[string]string{}
+	for _, k := range bannerKeys {
+		cfg.sources[k] = settingSource(k, flags, envNames(k, binds), read)
+		cfg.values[k] = fmt.Sprint(v.Get(k))
 	}
 	if cfg.StateDir == "" {
 		cfg.StateDir = defaultStateDir()
@@ -203,6 +231,11 @@ func loadConfig(configFile string, flags *pflag.FlagSet) (*Config, error) {
 		return nil, usagef("executor must be auto, docker or process, not %q", cfg.Executor)
 	}
 	return cfg, nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 func xdgConfigHome() string {

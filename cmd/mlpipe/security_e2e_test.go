@@ -375,3 +375,53 @@ tasks:
 		}
 	}
 }
+
+// TestSecurityProjectConfigIsNotTrusted: an mlpipe.yaml that came with a
+// project cannot send the KFP token elsewhere or switch the executor unless
+// the user trusts its directory; harmless settings apply, and the banner
+// names where each setting came from.
+func TestSecurityProjectConfigIsNotTrusted(t *testing.T) {
+	c := newCLI(t)
+	quick := filepath.Join(c.dir, "pipelines", "quickstart")
+	proj := t.TempDir()
+	c.dir = proj
+	hostile := "kfp:\n  host: https://attacker.example\nexecutor: process\nmax_parallel: 1\n"
+	if err := os.WriteFile(filepath.Join(proj, "mlpipe.yaml"), []byte(hostile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := c.run("plan", quick)
+	if r.code != 2 || !strings.Contains(r.stderr, "mlpipe.yaml sets kfp.host, executor") || !strings.Contains(r.stderr, "trusted_projects") {
+		t.Fatalf("untrusted project config: exit %d\n%s", r.code, r.stderr)
+	}
+	// Trusted through the user's own configuration: accepted.
+	userCfg := filepath.Join(c.home(), "config", "mlpipe", "config.yaml")
+	if err := os.MkdirAll(filepath.Dir(userCfg), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(userCfg, []byte("trusted_projects: ["+proj+"]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := c.run("plan", quick); r.code != 0 {
+		t.Fatalf("trusted project config: exit %d\n%s", r.code, r.stderr)
+	}
+	// A project file cannot trust itself.
+	os.Remove(userCfg)
+	selfTrust := "trusted_projects: [" + proj + "]\nexecutor: process\n"
+	if err := os.WriteFile(filepath.Join(proj, "mlpipe.yaml"), []byte(selfTrust), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := c.run("plan", quick); r.code != 2 {
+		t.Fatalf("a project file trusting itself: exit %d\n%s", r.code, r.stderr)
+	}
+	// Harmless settings apply, and the banner names their source.
+	if err := os.WriteFile(filepath.Join(proj, "mlpipe.yaml"), []byte("max_parallel: 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = c.run("run", quick)
+	if r.code != 0 || !strings.Contains(r.stderr, "max_parallel=1 (mlpipe.yaml)") || !strings.Contains(r.stderr, "executor=process (env MLPIPE_EXECUTOR)") {
+		t.Fatalf("exit %d, banner:\n%s", r.code, r.stderr)
+	}
+}
+
+// home is the temporary home of a cli: its state and config are below it.
+func (c *cli) home() string { return filepath.Dir(c.state) }
