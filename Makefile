@@ -10,7 +10,7 @@ export CGO_CFLAGS  := -O2 -g -Wno-deprecated-declarations
 TEST_TAGS ?= docker
 TEST_TIMEOUT ?= 45m
 
-.PHONY: build tools test lint bench demo clean
+.PHONY: build tools test test-security fuzz-short lint bench demo clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/mlpipe
@@ -25,6 +25,23 @@ test: build tools
 	$(GO) vet -tags $(TEST_TAGS) ./...
 	MLPIPE_BIN=$(CURDIR)/$(BIN) MLPIPE_MINIO_BIN="$$(scripts/minio.sh path)" \
 		$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -tags $(TEST_TAGS) ./...
+	$(MAKE) fuzz-short
+
+# The security test group: every TestSecurity* test (hostile IR, escaping
+# names, artifacts get, GPU lease files, step environment, limits, ...)
+# and the short fuzz runs. `make test` runs all of it too.
+test-security: build tools
+	MLPIPE_BIN=$(CURDIR)/$(BIN) MLPIPE_MINIO_BIN="$$(scripts/minio.sh path)" \
+		$(GO) test -count=1 -timeout $(TEST_TIMEOUT) -tags $(TEST_TAGS) -run 'Security' ./...
+	$(MAKE) fuzz-short
+
+# Short fuzz runs of the security fuzz targets (their seed corpora are in
+# testdata/fuzz/); run them longer by hand with FUZZTIME=10m.
+FUZZTIME ?= 15s
+fuzz-short:
+	$(GO) test -run '^$$' -fuzz '^FuzzLoadIRNames$$' -fuzztime $(FUZZTIME) ./compiler
+	$(GO) test -run '^$$' -fuzz '^FuzzTaskRelDir$$' -fuzztime $(FUZZTIME) ./runner
+	$(GO) test -run '^$$' -fuzz '^FuzzEscape$$' -fuzztime $(FUZZTIME) ./internal/termsafe
 
 lint:
 	@out="$$(gofmt -l $$(git ls-files '*.go'))"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -70,3 +70,25 @@ func TestSecurityJoinUnder(t *testing.T) {
 		}
 	}
 }
+
+// FuzzTaskRelDir: whatever a task path holds, the directory taskRelDir
+// gives stays strictly below the run's directory.
+func FuzzTaskRelDir(f *testing.F) {
+	for _, s := range []string{"a", "a[0]/b", "../x", "a/../../b", "/abs", "t[0][1]", "a//b", "..", "x[../]"} {
+		f.Add(s)
+	}
+	root := "/state/runs/r"
+	f.Fuzz(func(t *testing.T, path string) {
+		rel, err := taskRelDir(path)
+		if err != nil {
+			return
+		}
+		p, err := joinUnder(root, rel)
+		if err != nil {
+			t.Fatalf("taskRelDir(%q) = %q, which escapes: %v", path, rel, err)
+		}
+		if r, err := filepath.Rel(root, p); err != nil || r != filepath.FromSlash(rel) {
+			t.Fatalf("taskRelDir(%q) = %q joins to %q", path, rel, p)
+		}
+	})
+}
