@@ -242,6 +242,11 @@ func (c *containerTask) executorInput(ctx context.Context, addPhase func(string,
 				}
 			} else {
 				cp.local = localPathOf(cp.URI)
+				if r.opts.Executor.Name() != "docker" {
+					if err := r.checkLocalInput(ctx, name, cp.local, cp.Digest); err != nil {
+						return nil, err
+					}
+				}
 			}
 			list = append(list, &cp)
 		}

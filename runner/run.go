@@ -166,6 +166,7 @@ type run struct {
 	imageMu     sync.Mutex
 	imageDigest map[string]imageResult
 	outMu       sync.Mutex
+	inplace     inplaceGuard // fingerprints of local inputs (inplace.go)
 }
 
 type imageResult struct {

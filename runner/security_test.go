@@ -134,3 +134,68 @@ func TestSecurityStepOutputLimits(t *testing.T) {
 		t.Errorf("terminal output %.100q", term.String())
 	}
 }
+
+// A consumer that changes its input artifact in place (the process
+// executor with the local store reads inputs where they are stored) is
+// caught before the next consumer, which fails clearly instead of reading
+// other content under the producer's digest. A consumer that only touched
+// the file (same content) does not fail anything.
+func TestSecurityInputChangedInPlaceIsDetected(t *testing.T) {
+	comp := func(in, out bool) string {
+		s := "implementation: {container: {image: busybox, command: [sh]}}\n"
+		if in {
+			s = "inputs: [{name: data, type: Dataset}]\n" + s
+		}
+		if out {
+			s = "outputs: [{name: data, type: Dataset}]\n" + s
+		}
+		return "name: c\n" + s
+	}
+	for _, tc := range []struct {
+		name    string
+		change  func(path string) error
+		wantErr bool
+	}{
+		{"content changed", func(p string) error { return os.WriteFile(p, []byte("tampered"), 0o644) }, true},
+		{"only touched", func(p string) error { return os.WriteFile(p, []byte("original"), 0o644) }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, map[string]behavior{
+				"make": func(_ context.Context, w *taskIO) int { w.writeArtifact("data", "original"); return 0 },
+				"first": func(_ context.Context, w *taskIO) int {
+					if err := tc.change(w.in.Inputs.Artifacts["data"].Artifacts[0].URI); err != nil {
+						t.Error(err)
+					}
+					return 0
+				},
+				"second": func(_ context.Context, w *taskIO) int { return 0 },
+			})
+			ir := compilePipeline(t, map[string]string{
+				"make.yaml": comp(false, true), "use.yaml": comp(true, false),
+				"pipeline.yaml": `
+name: inplace
+tasks:
+  make: {component: make.yaml}
+  first: {component: use.yaml, inputs: {data: "${{ tasks.make.outputs.data }}"}}
+  second: {component: use.yaml, inputs: {data: "${{ tasks.make.outputs.data }}"}, after: [first]}
+`})
+			res, _ := e.run(t.Context(), ir, nil)
+			if res == nil {
+				t.Fatal("no result")
+			}
+			second := e.hist.task(t, res.RunID, "second")
+			if !tc.wantErr {
+				if res.State != runner.Succeeded {
+					t.Errorf("state %s (%s)", res.State, second.Error)
+				}
+				return
+			}
+			if res.State != runner.Failed || second.State != runner.Failed || !strings.Contains(second.Error, "was changed after it was recorded") {
+				t.Errorf("run %s, second %s: %q", res.State, second.State, second.Error)
+			}
+			if e.fake.count("second") != 0 {
+				t.Error("the second consumer ran on the changed input")
+			}
+		})
+	}
+}

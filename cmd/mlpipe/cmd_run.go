@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -105,9 +107,19 @@ func runRun(ctx context.Context, a *app, o runOptions, args []string) error {
 	if err != nil {
 		return err
 	}
-	ex, why, err := a.chooseExecutor(ctx, ir, source)
+	resumeRun := ""
+	if o.resume != "" {
+		resumeRun = runID
+	}
+	ex, why, err := a.chooseExecutorFor(ctx, ir, source, resumeRun)
 	if err != nil {
 		return err
+	}
+	if c, ok := ex.(interface {
+		Cleanup(context.Context) (int, error)
+	}); ok && resumeRun != "" {
+		// The containers kept for the resume that it did not collect.
+		defer func() { _, _ = c.Cleanup(context.WithoutCancel(ctx)) }()
 	}
 	gpus, gpuWhy, closeGPUs := a.gpuAllocator(ir)
 	defer closeGPUs()
@@ -123,6 +135,9 @@ func runRun(ctx context.Context, a *app, o runOptions, args []string) error {
 		if ex.Name() == "process" {
 			if imgs := images(ir); len(imgs) > 0 {
 				fmt.Fprintf(a.stderr, "mlpipe: the process executor runs commands on this machine and ignores the images (%s)\n", strings.Join(imgs, ", "))
+			}
+			if lim := limitedExecutors(ir); len(lim) > 0 {
+				fmt.Fprintf(a.stderr, "mlpipe: the process executor does not enforce CPU and memory limits (%s): they only reserve the machine's budget, and a step may use more; --executor docker enforces them\n", strings.Join(lim, ", "))
 			}
 		}
 	}
@@ -165,4 +180,25 @@ func runRun(ctx context.Context, a *app, o runOptions, args []string) error {
 		}
 	}
 	return nil
+}
+
+// limitedExecutors lists the executors of an IR that set CPU or memory
+// limits, as "label: cpu=2 memory=4Gi".
+func limitedExecutors(ir *compiler.IR) []string {
+	var out []string
+	for _, label := range slices.Sorted(maps.Keys(ir.Executors)) {
+		c := ir.Executors[label].Container
+		if c == nil || (c.Resources.CPULimit == "" && c.Resources.MemoryLimit == "") {
+			continue
+		}
+		s := strings.TrimPrefix(label, "exec-") + ":"
+		if c.Resources.CPULimit != "" {
+			s += " cpu=" + c.Resources.CPULimit
+		}
+		if c.Resources.MemoryLimit != "" {
+			s += " memory=" + c.Resources.MemoryLimit
+		}
+		out = append(out, s)
+	}
+	return out
 }
