@@ -13,4 +13,15 @@
 // the one stored with the object. Errors leave the package as ErrNotFound,
 // ErrBucketNotFound, ErrAccessDenied, ErrUnreachable or ErrDigestMismatch,
 // naming the endpoint and bucket and never the secret key.
+//
+// A server that stops answering cannot hang an operation: every HTTP
+// request the MinIO store makes is cancelled when it makes no progress for
+// MinIOOptions.RequestTimeout (default 30 s; progress is bytes moving, so
+// long transfers are never cut for being long), which ends that attempt of
+// the operation; the operation is tried again with backoff up to
+// MinIOOptions.Retries times (default 4), each wait reported to the
+// Progress callback ("waiting for minio://b/k (retry 3, 20 s)"), and then
+// fails with "no answer from host:port for 158 s, 5 attempts", wrapping
+// ErrUnreachable. The caller's context ends it at any moment. See
+// MinIOOptions.RequestTimeout for the bound and minio_watchdog.go for how.
 package storage

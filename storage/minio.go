@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -48,20 +50,39 @@ type MinIOOptions struct {
 	// Concurrency is how many files of a directory artifact are transferred
 	// at once (default 16).
 	Concurrency int
-	// Retries is how many times an operation that failed transiently is
-	// tried again (default 4; negative: never).
+	// Retries is how many times an operation that failed transiently, or
+	// whose server stopped answering (RequestTimeout), is tried again
+	// (default 4, so 5 attempts; negative: never).
 	Retries int
 	// RetryBackoff is the wait before the first retry, doubled for each
 	// further one up to RetryMaxBackoff (defaults 500ms and 8s).
 	RetryBackoff    time.Duration
 	RetryMaxBackoff time.Duration
 	// ClientRetries is how many times minio-go retries one HTTP request
-	// inside an operation (default 5; negative: never).
+	// inside an attempt after an error it deems retryable (a refused or
+	// broken connection, HTTP 5xx), with its own backoff of at most 1 s
+	// (default 5; negative: never). A stalled request (RequestTimeout) is
+	// not retried there: it ends the attempt.
 	ClientRetries int
+	// RequestTimeout is how long any request to the server (stat, put,
+	// get, list, remove, each part of a multipart upload, bucket checks)
+	// may make no progress: no response yet and no byte of the request
+	// body taken for that long, or one read of the response body waiting
+	// that long. A stalled request ends its attempt of the operation,
+	// which is retried (Retries). Transfers are never cut for being long,
+	// only for standing still. Default 30s; negative: no limit.
+	//
+	// When a server stops answering (it accepts connections, or keeps
+	// them, but sends nothing), a call thus fails at most (Retries+1) ×
+	// RequestTimeout plus the backoffs later (defaults: 5 × 30 s + 7.5 s),
+	// reporting each wait through Progress; the caller's context ends it
+	// at any time.
+	RequestTimeout time.Duration
 
 	// Progress, when set, is told about transfers of at least ProgressMin
-	// bytes (default 32 MiB), at most five times a second per transfer. It
-	// may be called from several goroutines, never at once for one transfer.
+	// bytes (default 32 MiB), at most five times a second per transfer,
+	// and about every retry of any operation (Progress.Waiting). It may be
+	// called from several goroutines, never at once for one transfer.
 	Progress    func(Progress)
 	ProgressMin int64
 	// Logger receives retries as warnings; nil discards.
@@ -74,6 +95,8 @@ const (
 	DefaultPartThreads = 4
 	DefaultConcurrency = 16
 	DefaultProgressMin = 32 << 20
+	// DefaultRequestTimeout is the default of RequestTimeout.
+	DefaultRequestTimeout = 30 * time.Second
 )
 
 // metaSHA256 is the user metadata key (header X-Amz-Meta-Mlpipe-Sha256)
@@ -103,7 +126,9 @@ type MinIO struct {
 	bucket   string
 	prefix   string
 	endpoint string // scheme://host:port, for messages
+	host     string // host:port, for messages
 	log      *slog.Logger
+	waitMu   sync.Mutex // serialises wait reports
 }
 
 var _ runner.ArtifactStore = (*MinIO)(nil)
@@ -153,6 +178,13 @@ func newMinIO(scheme, bucket, prefix string, opts MinIOOptions) (*MinIO, error) 
 		return nil, err
 	}
 	tr.MaxIdleConnsPerHost = max(tr.MaxIdleConnsPerHost, opts.Concurrency+opts.PartThreads)
+	var rt http.RoundTripper = tr
+	if opts.RequestTimeout > 0 {
+		// The watchdog waits for the response headers too, with the
+		// configured time instead of minio-go's minute.
+		tr.ResponseHeaderTimeout = 0
+		rt = &watchdogTransport{base: tr, idle: opts.RequestTimeout, host: host}
+	}
 	if secure && opts.CAFile != "" {
 		pem, err := os.ReadFile(opts.CAFile)
 		if err != nil {
@@ -174,7 +206,7 @@ func newMinIO(scheme, bucket, prefix string, opts MinIOOptions) (*MinIO, error) 
 	client, err := minio.New(host, &minio.Options{
 		Creds:        credentials.NewStaticV4(opts.AccessKey, opts.SecretKey, ""),
 		Secure:       secure,
-		Transport:    tr,
+		Transport:    rt,
 		Region:       opts.Region,
 		BucketLookup: lookup,
 		MaxRetries:   max(opts.ClientRetries, 0) + 1,
@@ -190,6 +222,7 @@ func newMinIO(scheme, bucket, prefix string, opts MinIOOptions) (*MinIO, error) 
 		bucket:   bucket,
 		prefix:   prefix,
 		endpoint: map[bool]string{true: "https://", false: "http://"}[secure] + host,
+		host:     host,
 		log:      opts.Logger,
 	}
 	opts.SecretKey = ""
@@ -221,6 +254,12 @@ func applyDefaults(o *MinIOOptions) {
 	}
 	if o.ClientRetries == 0 {
 		o.ClientRetries = 5
+	}
+	switch {
+	case o.RequestTimeout == 0:
+		o.RequestTimeout = DefaultRequestTimeout
+	case o.RequestTimeout < 0:
+		o.RequestTimeout = 0
 	}
 	if o.ProgressMin <= 0 {
 		o.ProgressMin = DefaultProgressMin
@@ -342,20 +381,38 @@ func (m *MinIO) putFile(ctx context.Context, uri, bucket, key, localPath string)
 
 // uploadFile sends one file with its digest as metadata. minio-go streams
 // it with size known: one PUT up to PartSize, else a parallel multipart
-// upload reading parts straight from the file.
+// upload reading parts straight from the file. Each call opens the file
+// anew, so a retried upload starts from its first byte.
+//
+// It returns as soon as ctx ends, even while minio-go still aborts a
+// failed multipart upload (which it does for up to a minute, with a
+// context of its own, against a server that may not answer): that
+// finishes in the background, and the incomplete upload is invisible to
+// readers either way.
 func (m *MinIO) uploadFile(ctx context.Context, bucket, key, localPath, digest string, size int64, prog *progressTracker) error {
 	f, err := os.Open(localPath)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
 	if st, err := f.Stat(); err != nil {
+		f.Close()
 		return err
 	} else if st.Size() != size {
+		f.Close()
 		return fmt.Errorf("%s changed while it was stored", localPath)
 	}
-	_, err = m.client.PutObject(ctx, bucket, key, f, size, m.putOptions(digest, prog))
-	return err
+	done := make(chan error, 1)
+	go func() {
+		defer f.Close()
+		_, err := m.client.PutObject(ctx, bucket, key, f, size, m.putOptions(digest, prog))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (m *MinIO) putOptions(digest string, prog *progressTracker) minio.PutObjectOptions {

@@ -132,21 +132,51 @@ func transient(err error) bool {
 // retry runs fn until it succeeds, fails for good, or the retries are
 // spent, waiting with exponential backoff between attempts. fn's errors
 // are translated.
+//
+// Each attempt gets a context of its own, which the transport cancels when
+// one of the attempt's requests makes no progress for RequestTimeout (see
+// minio_watchdog.go); such a stall is retried like a broken connection.
+// Before each retry, the wait is reported to the Progress callback
+// (Progress.Waiting), whatever the size of the transfer. After the last
+// attempt, a stall fails as "no answer from <host> for <time>, <n>
+// attempts", wrapping ErrUnreachable. The caller's context ends every
+// attempt and every wait at once.
 func (m *MinIO) retry(ctx context.Context, op, uri, bucket string, fn func(context.Context) error) error {
 	wait := m.opts.RetryBackoff
+	start := time.Now()
 	for attempt := 1; ; attempt++ {
-		err := fn(ctx)
+		a, actx := newAttempt(ctx)
+		err := fn(actx)
+		stall := a.stalled()
+		a.cancel(nil)
 		if err == nil {
 			return nil
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s %s: %w", op, uri, ctx.Err())
 		}
-		if !transient(err) || attempt > m.opts.Retries {
+		if stall == nil && !transient(err) {
 			return m.translate(op, uri, bucket, err)
 		}
+		if attempt > m.opts.Retries {
+			if stall != nil {
+				attempts := fmt.Sprintf("%d attempts", attempt)
+				if attempt == 1 {
+					attempts = "1 attempt"
+				}
+				return m.redact(fmt.Errorf("%s %s: no answer from %s for %s, %s: %w",
+					op, uri, stall.host, fmtSeconds(time.Since(start)), attempts, ErrUnreachable))
+			}
+			return m.translate(op, uri, bucket, err)
+		}
+		reason := m.redact(err).Error()
+		if stall != nil {
+			reason = stall.Error()
+		}
 		m.log.WarnContext(ctx, "object store operation failed, retrying", "op", op, "artifact", uri,
-			"attempt", attempt, "backoff", wait, "err", m.redact(err).Error())
+			"attempt", attempt, "backoff", wait, "err", reason)
+		m.reportWait(Progress{Op: op, URI: uri, Waiting: true, Retry: attempt, Waited: time.Since(start),
+			Endpoint: m.host, Reason: reason})
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -156,6 +186,17 @@ func (m *MinIO) retry(ctx context.Context, op, uri, bucket string, fn func(conte
 		}
 		wait = min(wait*2, m.opts.RetryMaxBackoff)
 	}
+}
+
+// reportWait tells the Progress callback that an operation waits for the
+// server.
+func (m *MinIO) reportWait(p Progress) {
+	if m.opts.Progress == nil {
+		return
+	}
+	m.waitMu.Lock()
+	defer m.waitMu.Unlock()
+	m.opts.Progress(p)
 }
 
 // redact removes the secret key from an error's text, should any layer

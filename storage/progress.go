@@ -1,18 +1,38 @@
 package storage
 
 import (
+	"fmt"
 	"io"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// Progress reports how far a large transfer has come.
+// Progress reports how far a large transfer has come, or, with Waiting
+// set, that an operation of any size waits for a server that failed or
+// stopped answering and is about to be tried again.
 type Progress struct {
-	Op    string // "put" or "get"
+	Op    string // "put" or "get" (a wait: also "stat", "list", "delete", "open", ...)
 	URI   string
 	Done  int64 // bytes transferred so far
 	Total int64 // bytes in all
+
+	// Waiting marks a wait report: Done and Total are zero, Retry is the
+	// retry about to be made (1 for the first), Waited the time since the
+	// operation began, Endpoint the server's host:port and Reason why the
+	// last attempt failed (never holding the secret key). WaitMessage
+	// formats it.
+	Waiting  bool
+	Retry    int
+	Waited   time.Duration
+	Endpoint string
+	Reason   string
+}
+
+// WaitMessage is the line a view shows for a wait report:
+// "waiting for minio://bucket/key (retry 3, 20 s)".
+func (p Progress) WaitMessage() string {
+	return fmt.Sprintf("waiting for %s (retry %d, %s)", p.URI, p.Retry, fmtSeconds(p.Waited))
 }
 
 // progressInterval is the least time between two reports of a transfer.

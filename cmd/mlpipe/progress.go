@@ -72,6 +72,22 @@ func (p *plainProgress) Event(e runner.Event) {
 func (p *plainProgress) Output() io.Writer { return p.w }
 func (p *plainProgress) Close()            {}
 
+// Transfer prints the store's waits for a server that does not answer
+// (transfers themselves are not shown).
+func (p *plainProgress) Transfer(t storage.Progress) {
+	if !t.Waiting {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintln(p.w, waitLine(t))
+}
+
+// waitLine is "15:04:05 waiting for minio://bucket/key (retry 3, 20 s)".
+func waitLine(t storage.Progress) string {
+	return time.Now().Format("15:04:05") + " " + t.WaitMessage()
+}
+
 func eventLine(e runner.Event) string {
 	var b strings.Builder
 	b.WriteString(e.Time.Format("15:04:05"))
@@ -144,6 +160,10 @@ type liveProgress struct {
 // Transfer shows a transfer of the store as a byte bar with its rate; the
 // bar goes when the transfer is complete.
 func (lp *liveProgress) Transfer(t storage.Progress) {
+	if t.Waiting { // the store waits for a server that does not answer
+		fmt.Fprintln(lp.p, waitLine(t))
+		return
+	}
 	lp.mu.Lock()
 	defer lp.mu.Unlock()
 	key := t.Op + " " + t.URI

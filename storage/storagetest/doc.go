@@ -21,5 +21,7 @@
 // directory and random credentials. The binary comes from $MLPIPE_MINIO_BIN
 // or from scripts/minio.sh (which builds it once). When neither works the
 // test is skipped, unless MLPIPE_REQUIRE_MINIO=1 or CI is set, when it
-// fails.
+// fails. Freeze and Thaw stop and resume the server process (SIGSTOP,
+// SIGCONT); NewStallProxy puts a TCP proxy in front of it that can stop
+// forwarding, or forward slowly, on command.
 package storagetest

@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -182,6 +183,26 @@ func (s *MinIOServer) CPUTime() time.Duration {
 		return 0
 	}
 	return time.Duration(st.UTime+st.STime) * 10 * time.Millisecond // ticks of 1/100 s
+}
+
+// Freeze stops the server process (SIGSTOP) without closing anything: it
+// keeps accepting connections in the kernel but answers nothing, as a
+// hung server does, until Thaw. Stop works on a frozen server.
+func (s *MinIOServer) Freeze() { s.signal(syscall.SIGSTOP) }
+
+// Thaw lets a frozen server run again (SIGCONT).
+func (s *MinIOServer) Thaw() { s.signal(syscall.SIGCONT) }
+
+func (s *MinIOServer) signal(sig syscall.Signal) {
+	s.t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		s.t.Fatalf("MinIO is not running")
+	}
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		s.t.Fatalf("signal %v to MinIO: %v", sig, err)
+	}
 }
 
 // Stop kills the server (like a crash) and waits until it is gone.
