@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
@@ -32,6 +33,10 @@ type Config struct {
 		CAFile       string `mapstructure:"ca_file"`
 		PathStyle    bool   `mapstructure:"path_style"`
 		CreateBucket bool   `mapstructure:"create_bucket"`
+		// RequestTimeout is how long a request may make no progress
+		// before it is retried (a frozen server); Retries how often.
+		RequestTimeout time.Duration `mapstructure:"request_timeout"`
+		Retries        int           `mapstructure:"retries"`
 	} `mapstructure:"minio"`
 	KFP struct {
 		Host       string `mapstructure:"host"`
@@ -120,6 +125,8 @@ func loadConfig(configFile string, flags *pflag.FlagSet) (*Config, error) {
 	}
 	v.SetDefault("minio.path_style", true)
 	v.SetDefault("minio.create_bucket", false)
+	v.SetDefault("minio.request_timeout", 30*time.Second)
+	v.SetDefault("minio.retries", 4)
 
 	v.SetEnvPrefix("MLPIPE")
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))

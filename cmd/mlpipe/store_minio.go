@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/mlpipe/mlpipe/runner"
 	"github.com/mlpipe/mlpipe/storage"
@@ -29,16 +30,18 @@ func (a *app) openObjectStoreAs(what, root string, create bool) (*storage.MinIO,
 		return nil, usagef("%s %s needs an object store endpoint: set MLPIPE_MINIO_ENDPOINT (or minio.endpoint in the configuration file)", what, root)
 	}
 	opts := storage.MinIOOptions{
-		Endpoint:     c.Endpoint,
-		AccessKey:    c.AccessKey,
-		SecretKey:    c.SecretKey,
-		DisableTLS:   !c.Secure,
-		CAFile:       c.CAFile,
-		Region:       c.Region,
-		PathStyle:    c.PathStyle,
-		CreateBucket: create,
-		Logger:       a.log,
-		Progress:     a.reportTransfer,
+		Endpoint:       c.Endpoint,
+		AccessKey:      c.AccessKey,
+		SecretKey:      c.SecretKey,
+		DisableTLS:     !c.Secure,
+		CAFile:         c.CAFile,
+		Region:         c.Region,
+		PathStyle:      c.PathStyle,
+		CreateBucket:   create,
+		RequestTimeout: zeroIsOff(c.RequestTimeout),
+		Retries:        int(zeroIsOff(time.Duration(c.Retries))),
+		Logger:         a.log,
+		Progress:       a.reportTransfer,
 	}
 	ctx := a.root.Context()
 	if ctx == nil {
@@ -49,4 +52,13 @@ func (a *app) openObjectStoreAs(what, root string, create bool) (*storage.MinIO,
 		return nil, fmt.Errorf("%s %s: %w", what, root, err)
 	}
 	return s, nil
+}
+
+// zeroIsOff maps a configured 0 ("none") to the store's negative "off"
+// (its 0 means "the default").
+func zeroIsOff(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
