@@ -1,10 +1,13 @@
 package compiler
 
 import (
+	"slices"
 	"sort"
 	"strings"
 
 	pb "github.com/kubeflow/pipelines/api/v2alpha1/go/pipelinespec"
+
+	"github.com/mlpipe/mlpipe/internal/graph"
 )
 
 // checkPipeline validates the meaning of a parsed pipeline: names,
@@ -399,56 +402,18 @@ func dependencies(t *Task) []string {
 	return out
 }
 
-// checkCycles reports dependency cycles among tasks, naming the cycle.
+// checkCycles reports dependency cycles among tasks, naming the cycle from
+// the point of view of what runs first ("a -> b": b needs a).
 func checkCycles(d *diags, tasks []*Task) {
 	byName := map[string]*Task{}
+	var g graph.Graph
 	for _, t := range tasks {
 		byName[t.Name] = t
+		g.Add(t.Name, dependencies(t)...)
 	}
-	const (
-		white = iota
-		grey
-		black
-	)
-	color := map[string]int{}
-	var stack []string
-	reported := map[string]bool{}
-	var dfs func(string)
-	dfs = func(n string) {
-		color[n] = grey
-		stack = append(stack, n)
-		for _, dep := range dependencies(byName[n]) {
-			if byName[dep] == nil {
-				continue
-			}
-			switch color[dep] {
-			case white:
-				dfs(dep)
-			case grey:
-				i := len(stack) - 1
-				for i >= 0 && stack[i] != dep {
-					i--
-				}
-				cycle := append(append([]string(nil), stack[i:]...), dep)
-				key := strings.Join(cycle, ",")
-				if !reported[key] {
-					reported[key] = true
-					// report from the point of view of dependencies: a needs b
-					rev := make([]string, len(cycle))
-					for j := range cycle {
-						rev[j] = cycle[len(cycle)-1-j]
-					}
-					d.at(byName[dep].Pos, "dependency cycle: %s", strings.Join(rev, " -> "))
-				}
-			}
-		}
-		stack = stack[:len(stack)-1]
-		color[n] = black
-	}
-	for _, t := range tasks {
-		if color[t.Name] == white {
-			dfs(t.Name)
-		}
+	for _, cyc := range g.Cycles() {
+		slices.Reverse(cyc)
+		d.at(byName[cyc[0]].Pos, "dependency cycle: %s", strings.Join(cyc, " -> "))
 	}
 }
 

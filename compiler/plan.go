@@ -294,43 +294,14 @@ func loopItems(t *pb.PipelineTaskSpec, known map[string]any) ([]any, bool) {
 // topoOrder orders the tasks of a DAG so that dependencies come first (ties
 // by name, so plans are deterministic).
 func topoOrder(tasks map[string]*pb.PipelineTaskSpec) ([]string, error) {
-	indeg := map[string]int{}
-	rev := map[string][]string{}
-	for k, t := range tasks {
-		indeg[k] += 0
-		for _, d := range IRDependencies(t) {
+	for _, k := range slices.Sorted(maps.Keys(tasks)) {
+		for _, d := range IRDependencies(tasks[k]) {
 			if tasks[d] == nil {
 				return nil, fmt.Errorf("task %s depends on unknown task %s", k, d)
 			}
-			indeg[k]++
-			rev[d] = append(rev[d], k)
 		}
 	}
-	var ready, out []string
-	for k, n := range indeg {
-		if n == 0 {
-			ready = append(ready, k)
-		}
-	}
-	sort.Strings(ready)
-	for len(ready) > 0 {
-		k := ready[0]
-		ready = ready[1:]
-		out = append(out, k)
-		next := rev[k]
-		sort.Strings(next)
-		for _, n := range next {
-			indeg[n]--
-			if indeg[n] == 0 {
-				ready = append(ready, n)
-				sort.Strings(ready)
-			}
-		}
-	}
-	if len(out) != len(tasks) {
-		return nil, fmt.Errorf("dependency cycle among tasks")
-	}
-	return out, nil
+	return irGraph(tasks).TopoOrder()
 }
 
 // stage assigns each task its stage (longest dependency chain before it),

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	pb "github.com/kubeflow/pipelines/api/v2alpha1/go/pipelinespec"
+
+	"github.com/mlpipe/mlpipe/internal/graph"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
@@ -106,40 +108,26 @@ func ValidateIR(ir *IR) error {
 // their tasks' componentRef: running one would expand without end.
 func componentCycles(d *diags, spec *pb.PipelineSpec) {
 	comps := spec.GetComponents()
-	const (
-		unseen = iota
-		active
-		done
-	)
-	state := map[string]int{}
-	var stack []string
-	var visit func(name string)
-	visit = func(name string) {
-		state[name] = active
-		stack = append(stack, name)
-		dag := comps[name].GetDag()
-		for _, key := range slices.Sorted(maps.Keys(dag.GetTasks())) {
-			ref := dag.GetTasks()[key].GetComponentRef().GetName()
+	var g graph.Graph
+	refBy := map[[2]string]string{} // (component, callee) → the task that calls it
+	for _, name := range slices.Sorted(maps.Keys(comps)) {
+		tasks := comps[name].GetDag().GetTasks()
+		g.Add(name)
+		for _, key := range slices.Sorted(maps.Keys(tasks)) {
+			ref := tasks[key].GetComponentRef().GetName()
 			if comps[ref] == nil {
 				continue
 			}
-			switch state[ref] {
-			case active:
-				i := slices.Index(stack, ref)
-				cyc := append(append([]string(nil), stack[i:]...), ref)
-				d.path("components."+name+".dag.tasks."+key+".componentRef.name",
-					"component reference cycle: %s (a DAG component may not contain itself)", strings.Join(cyc, " -> "))
-			case unseen:
-				visit(ref)
+			g.Add(name, ref)
+			if _, ok := refBy[[2]string{name, ref}]; !ok {
+				refBy[[2]string{name, ref}] = key
 			}
 		}
-		stack = stack[:len(stack)-1]
-		state[name] = done
 	}
-	for _, name := range slices.Sorted(maps.Keys(comps)) {
-		if state[name] == unseen {
-			visit(name)
-		}
+	for _, cyc := range g.Cycles() {
+		from, to := cyc[len(cyc)-2], cyc[len(cyc)-1]
+		d.path("components."+from+".dag.tasks."+refBy[[2]string{from, to}]+".componentRef.name",
+			"component reference cycle: %s (a DAG component may not contain itself)", strings.Join(cyc, " -> "))
 	}
 }
 
@@ -324,39 +312,17 @@ func IRDependencies(t *pb.PipelineTaskSpec) []string {
 }
 
 func irCycle(tasks map[string]*pb.PipelineTaskSpec) []string {
-	color := map[string]int{}
-	var stack []string
-	var found []string
-	var dfs func(string) bool
-	dfs = func(n string) bool {
-		color[n] = 1
-		stack = append(stack, n)
-		for _, dep := range IRDependencies(tasks[n]) {
-			if tasks[dep] == nil {
-				continue
-			}
-			if color[dep] == 1 {
-				i := len(stack) - 1
-				for stack[i] != dep {
-					i--
-				}
-				found = append(append([]string(nil), stack[i:]...), dep)
-				return true
-			}
-			if color[dep] == 0 && dfs(dep) {
-				return true
-			}
-		}
-		stack = stack[:len(stack)-1]
-		color[n] = 2
-		return false
-	}
+	return irGraph(tasks).Cycle()
+}
+
+// irGraph is the dependency graph of a DAG's tasks (IRDependencies), nodes
+// by name.
+func irGraph(tasks map[string]*pb.PipelineTaskSpec) *graph.Graph {
+	var g graph.Graph
 	for _, k := range slices.Sorted(maps.Keys(tasks)) {
-		if color[k] == 0 && dfs(k) {
-			return found
-		}
+		g.Add(k, IRDependencies(tasks[k])...)
 	}
-	return nil
+	return &g
 }
 
 // unknownFields reports keys that the pinned proto does not define and that

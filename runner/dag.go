@@ -10,6 +10,8 @@ import (
 
 	pb "github.com/kubeflow/pipelines/api/v2alpha1/go/pipelinespec"
 
+	"github.com/mlpipe/mlpipe/internal/graph"
+
 	"github.com/mlpipe/mlpipe/compiler"
 )
 
@@ -478,32 +480,11 @@ func (r *run) heights(name string, comp *pb.ComponentSpec) map[string]int {
 	if h, ok := r.heightCache[name]; ok {
 		return h
 	}
-	tasks := comp.GetDag().GetTasks()
-	dependents := map[string][]string{}
-	for k, t := range tasks {
-		for _, d := range compiler.IRDependencies(t) {
-			dependents[d] = append(dependents[d], k)
-		}
+	var g graph.Graph
+	for k, t := range comp.GetDag().GetTasks() {
+		g.Add(k, compiler.IRDependencies(t)...)
 	}
-	h := map[string]int{}
-	var visit func(string, int) int
-	visit = func(k string, depth int) int {
-		if v, ok := h[k]; ok {
-			return v
-		}
-		if depth > len(tasks) {
-			return 1 // cycle guard; validation reports cycles
-		}
-		best := 0
-		for _, d := range dependents[k] {
-			best = max(best, visit(d, depth+1))
-		}
-		h[k] = best + 1
-		return best + 1
-	}
-	for k := range tasks {
-		visit(k, 0)
-	}
+	h := g.Heights()
 	r.heightCache[name] = h
 	return h
 }
