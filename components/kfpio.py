@@ -1,5 +1,5 @@
 """Helpers shared by mlpipe's example components (copied into each
-component.py by scripts/gen-components.sh, so that every component stays a
+component.py by `go test ./components -update`, so that every component stays a
 single self-contained file).
 
 They read KFP's executor input (the JSON of {{$}}) and write the executor
