@@ -159,7 +159,7 @@ func (c *containerTask) attempt(ctx context.Context, n int, lease GPULease) (o o
 	if lease != nil && r.opts.GPUs != nil {
 		stopSampling = r.opts.GPUs.Sample(ctx, et.GPUs)
 	}
-	res, runErr := r.opts.Executor.Run(ctx, et)
+	res, runErr := c.execute(ctx, et, ei)
 	release()
 	if stopSampling != nil {
 		arec.GPUSamples = stopSampling()
@@ -256,7 +256,7 @@ func (c *containerTask) executorInput(ctx context.Context, addPhase func(string,
 		addPhase("stage_in", start, time.Now())
 	}
 	ei.Outputs.OutputFile = filepath.Join(c.dir, "executor_output.json")
-	if c.needsDir() {
+	if c.needsDir() && !c.collectOnly {
 		_ = os.Remove(ei.Outputs.OutputFile)
 	}
 	if ps := c.comp.GetOutputDefinitions().GetParameters(); len(ps) > 0 {
@@ -266,7 +266,9 @@ func (c *containerTask) executorInput(ctx context.Context, addPhase func(string,
 			if err != nil {
 				return nil, err
 			}
-			_ = os.Remove(f) // each attempt starts from nothing
+			if !c.collectOnly {
+				_ = os.Remove(f) // each attempt starts from nothing
+			}
 			ei.Outputs.Parameters[name] = OutputParameter{OutputFile: f}
 		}
 	}
@@ -300,9 +302,11 @@ func (c *containerTask) executorInput(ctx context.Context, addPhase func(string,
 					return nil, err
 				}
 			}
-			// Each attempt starts from nothing.
-			if err := os.RemoveAll(a.local); err != nil {
-				return nil, err
+			// Each attempt starts from nothing (but the one to collect).
+			if !c.collectOnly {
+				if err := os.RemoveAll(a.local); err != nil {
+					return nil, err
+				}
 			}
 			if err := os.MkdirAll(filepath.Dir(a.local), 0o755); err != nil {
 				return nil, err

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // The journal makes every history record durable the moment it is made,
@@ -101,6 +102,63 @@ func RecoverJournal(ctx context.Context, h History, runDir string) (int, error) 
 	}
 	if err := os.Remove(path); err != nil {
 		return n, fmt.Errorf("remove journal: %w", err)
+	}
+	return n, nil
+}
+
+// InterruptedMessage is the error of the tasks a dead mlpipe left running.
+const InterruptedMessage = "interrupted: the mlpipe process running it died"
+
+// CancelInterrupted closes what a run whose mlpipe died left open in the
+// history: its tasks in no final state (RUNNING, PENDING) become CANCELED,
+// and their unfinished attempts are given an end, so that nothing shows
+// RUNNING for ever. The run keeps its own state (shown INTERRUPTED) until
+// it is resumed. Call it after RecoverJournal, only for a run whose mlpipe
+// is gone. It returns how many tasks it closed.
+func CancelInterrupted(ctx context.Context, h History, runID string) (int, error) {
+	tasks, err := h.Tasks(ctx, runID)
+	if err != nil {
+		return 0, err
+	}
+	lister, _ := h.(interface {
+		Attempts(ctx context.Context, runID, path string) ([]*AttemptRecord, error)
+	})
+	now := time.Now()
+	n := 0
+	for _, t := range tasks {
+		if t.State.Final() {
+			continue
+		}
+		if lister != nil {
+			atts, err := lister.Attempts(ctx, runID, t.Path)
+			if err != nil {
+				return n, err
+			}
+			for _, a := range atts {
+				if !a.FinishedAt.IsZero() {
+					continue
+				}
+				a.FinishedAt = now
+				if a.Error == "" {
+					a.Error = InterruptedMessage
+				}
+				if err := h.SaveAttempt(ctx, a); err != nil {
+					return n, err
+				}
+			}
+		}
+		t.State = Canceled
+		if t.StartedAt.IsZero() {
+			t.StartedAt = now
+		}
+		t.FinishedAt = now
+		if t.Error == "" {
+			t.Error = InterruptedMessage
+		}
+		if err := h.SaveTask(ctx, t); err != nil {
+			return n, err
+		}
+		n++
 	}
 	return n, nil
 }

@@ -9,9 +9,11 @@ import (
 
 // KillOrphans kills the step processes a dead mlpipe left behind: every
 // process whose environment carries MLPIPE_RUN_ID=<runID>. A step's
-// direct child dies with mlpipe (PR_SET_PDEATHSIG), but what it started
-// (a shell's children, a training script's workers) would otherwise live
-// on and keep its GPUs. It returns how many processes it signalled.
+// direct child dies with mlpipe (PR_SET_PDEATHSIG) and the process
+// executor's watcher kills the rest of its process group at once; this is
+// the second line, for what left its group (or a mlpipe built without the
+// watcher), run at the next start. It returns how many processes it
+// signalled.
 func KillOrphans(runID string) int {
 	if runID == "" {
 		return 0

@@ -78,8 +78,12 @@ func (c *containerTask) collectArtifact(ctx context.Context, ei *ExecutorInput, 
 	case fi.Mode()&fs.ModeSymlink != 0:
 		return nil, fmt.Errorf("%s is a symbolic link; artifacts are files or directories", a.local)
 	}
-	if redirected && !st.Remote() {
-		if err := noLinksBelow(st.Root(), localPathOf(a.URI)); err != nil {
+	if !st.Remote() {
+		// A step of the process executor writes its outputs in the store
+		// itself: it may have replaced a directory on the way with a link
+		// (its output's parent, say) to make mlpipe record what lies
+		// elsewhere. Nothing is stored or digested through a link.
+		if err := noLinksBelow(localPathOf(st.Root()), localPathOf(a.URI)); err != nil {
 			return nil, err
 		}
 	}

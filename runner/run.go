@@ -233,6 +233,11 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		if _, err := RecoverJournal(hctx, opts.History, filepath.Join(opts.StateDir, "runs", prev.ID)); err != nil {
 			return nil, fmt.Errorf("resume %s: %w", prev.ID, err)
 		}
+		if prev.State == Running {
+			if _, err := CancelInterrupted(hctx, opts.History, prev.ID); err != nil {
+				return nil, fmt.Errorf("resume %s: %w", prev.ID, err)
+			}
+		}
 		tasks, err := opts.History.Tasks(hctx, prev.ID)
 		if err != nil {
 			return nil, err

@@ -199,3 +199,39 @@ tasks:
 		})
 	}
 }
+
+// A step (process executor, local store) that replaces the directory of its
+// outputs with a link to elsewhere cannot make mlpipe record or read what
+// lies there: the task fails.
+func TestSecurityOutputParentReplacedByLink(t *testing.T) {
+	outside := t.TempDir()
+	if err := os.WriteFile(filepath.Join(outside, "data"), []byte("host secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, map[string]behavior{
+		"make": func(_ context.Context, w *taskIO) int {
+			out := w.in.Outputs.Artifacts["data"].Artifacts[0].URI
+			parent := filepath.Dir(out)
+			if err := os.RemoveAll(parent); err != nil {
+				t.Error(err)
+			}
+			if err := os.Symlink(outside, parent); err != nil {
+				t.Error(err)
+			}
+			return 0
+		},
+	})
+	ir := compilePipeline(t, map[string]string{
+		"make.yaml":     "name: make\noutputs: [{name: data, type: Dataset}]\nimplementation: {container: {image: busybox, command: [sh]}}\n",
+		"pipeline.yaml": "name: link\ntasks:\n  make: {component: make.yaml}\n",
+	})
+	res, _ := e.run(t.Context(), ir, nil)
+	if res == nil || res.State != runner.Failed {
+		t.Fatalf("result %+v, want FAILED", res)
+	}
+	rec := e.hist.task(t, res.RunID, "make")
+	if len(rec.Outputs.Artifacts["data"]) != 0 {
+		t.Errorf("recorded %+v through the link", rec.Outputs.Artifacts)
+	}
+	t.Logf("error: %s", rec.Error)
+}

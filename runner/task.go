@@ -41,6 +41,9 @@ type containerTask struct {
 	// imagePhase is the time spent resolving (building, pulling) the image,
 	// reported with the first attempt.
 	imagePhase *Phase
+	// collectOnly: the first attempt is the one the dead run started,
+	// finished since, to collect rather than run (collect.go).
+	collectOnly bool
 }
 
 // execContainer runs a container task: resume and cache checks, resource
@@ -350,6 +353,9 @@ func (c *containerTask) attempts(ctx context.Context, lease GPULease) *taskResul
 	first := 1
 	if prev := c.r.prior[c.path]; prev != nil {
 		first = prev.Attempts + 1
+		if c.finishedMeanwhile(ctx, prev) {
+			first, c.collectOnly = prev.Attempts, true
+		}
 	}
 	if c.rec.StartedAt.IsZero() {
 		c.rec.StartedAt = time.Now()

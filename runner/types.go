@@ -90,6 +90,28 @@ type ExecResult struct {
 	Message     string // why it failed, beyond the exit code
 }
 
+// Collector is implemented by executors whose steps outlive a killed
+// mlpipe (a Docker container runs on without it). When a run is resumed,
+// an attempt that the dead mlpipe had started and that then ran to
+// completion is collected (its outputs are in the task directory) rather
+// than run again.
+type Collector interface {
+	// Finished reports whether attempt of the run's task finished with
+	// exit code 0 after its mlpipe died, from the image imageID (when
+	// not empty), and is still there to collect.
+	Finished(ctx context.Context, runID, taskPath string, attempt int, imageID string) bool
+	// Collect stands for Run for such an attempt: it checks that the
+	// attempt is t (image, command, arguments, environment), writes its
+	// whole output to t.Stdout and t.Stderr, removes what is left of it
+	// and returns its result. ErrNotCollectable says it is not t: the
+	// attempt must run.
+	Collect(ctx context.Context, t *ExecTask) (*ExecResult, error)
+}
+
+// ErrNotCollectable is Collector.Collect's answer for an attempt that is
+// not the one the dead run started.
+var ErrNotCollectable = errors.New("the finished attempt does not match the task")
+
 // ImageResolver is implemented by executors that can tell an image's
 // digest before running it (Docker); the digest enters the cache key.
 type ImageResolver interface {

@@ -66,8 +66,10 @@ func (a *app) newDocker(ctx context.Context, opts docker.Options) (*docker.Execu
 // source is a pipeline.yaml, the components of it (and of its
 // sub-pipelines) that have a Dockerfile are built by the executor before
 // their tasks run. Containers left by mlpipe processes that died are
-// removed first.
-func (a *app) dockerExecutor(ctx context.Context, ir *compiler.IR, source string) (runner.Executor, error) {
+// removed first, except, when the run resumes run resumeRun, those of
+// that run that exited with code 0: the resume collects them. On a forced
+// exit (a second Ctrl-C) the executor's containers are removed.
+func (a *app) dockerExecutor(ctx context.Context, ir *compiler.IR, source, resumeRun string) (runner.Executor, error) {
 	contexts, err := buildContexts(source)
 	if err != nil {
 		return nil, err
@@ -76,7 +78,14 @@ func (a *app) dockerExecutor(ctx context.Context, ir *compiler.IR, source string
 	if err != nil {
 		return nil, err
 	}
-	if n, err := ex.Cleanup(ctx); err != nil {
+	onForcedExit(func(ctx context.Context) {
+		if n, err := ex.RemoveOwn(ctx); err != nil {
+			fmt.Fprintf(a.stderr, "mlpipe: remove the containers: %v\n", err)
+		} else if n > 0 {
+			fmt.Fprintf(a.stderr, "mlpipe: removed %d container(s)\n", n)
+		}
+	})
+	if n, err := ex.CleanupKeeping(ctx, resumeRun); err != nil {
 		a.log.WarnContext(ctx, "clean up containers of earlier mlpipe processes", "error", err)
 	} else if n > 0 {
 		fmt.Fprintf(a.stderr, "mlpipe: removed %d container(s) left by mlpipe processes that are gone\n", n)

@@ -9,10 +9,18 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"sync"
+	"sync/atomic"
 	"syscall"
+	"time"
+
+	"github.com/mlpipe/mlpipe/runner/process"
 )
 
 func main() {
+	// Started as the watcher of process steps (runner/process/watcher.go),
+	// mlpipe does that and nothing else.
+	process.ServeWatcher()
 	// MLPIPE_CPUPROFILE=FILE writes a CPU profile (for mlpipe's developers).
 	if f := os.Getenv("MLPIPE_CPUPROFILE"); f != "" {
 		if out, err := os.Create(f); err == nil {
@@ -39,22 +47,79 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		n := 0
 		for range sigs {
 			n++
-			if n == 1 {
+			switch n {
+			case 1:
 				fmt.Fprintln(stderr, "\nmlpipe: cancelling (press Ctrl-C again to force)")
 				cancel(errInterrupted)
-				continue
+			case 2:
+				// Forced: what must not outlive mlpipe is removed at once
+				// (containers, by force), then mlpipe exits; a third
+				// Ctrl-C does not wait for that. Process steps die with
+				// mlpipe (their watcher); the history shows the tasks
+				// CANCELED from the next command on.
+				fmt.Fprintln(stderr, "mlpipe: forced exit")
+				forcedExit.started.Store(true)
+				go func() {
+					runForcedExitHooks(forcedExitTimeout)
+					os.Exit(130)
+				}()
+			default:
+				os.Exit(130)
 			}
-			fmt.Fprintln(stderr, "mlpipe: forced exit")
-			os.Exit(130)
 		}
 	}()
 	app := newApp(stdin, stdout, stderr)
 	app.root.SetArgs(args)
 	err := app.root.ExecuteContext(ctx)
-	return exitCode(err, stderr)
+	code := exitCode(err, stderr)
+	if forcedExit.started.Load() {
+		// The forced exit's clean-up ends the process.
+		select {}
+	}
+	return code
 }
 
 var errInterrupted = errors.New("interrupted")
+
+// forcedExitTimeout bounds the clean-up of a forced exit.
+const forcedExitTimeout = 10 * time.Second
+
+var forcedExit struct {
+	mu      sync.Mutex
+	hooks   []func(context.Context)
+	started atomic.Bool
+}
+
+// onForcedExit registers what a forced exit (a second Ctrl-C) does before
+// mlpipe exits.
+func onForcedExit(f func(context.Context)) {
+	forcedExit.mu.Lock()
+	defer forcedExit.mu.Unlock()
+	forcedExit.hooks = append(forcedExit.hooks, f)
+}
+
+// runForcedExitHooks runs the hooks at once, in parallel, for at most d.
+func runForcedExitHooks(d time.Duration) {
+	forcedExit.mu.Lock()
+	hooks := append([]func(context.Context){}, forcedExit.hooks...)
+	forcedExit.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, f := range hooks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(ctx)
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
 
 // exitCoder is implemented by errors that carry their own exit code (a run
 // that ended with a failed task: 3; a cancelled run: 130).

@@ -26,7 +26,8 @@ func (a *app) openHistory() (*metadata.Store, error) {
 
 // recoverInterrupted puts into the history what the journals of runs whose
 // mlpipe died on this machine hold and the database missed, so that every
-// command sees every task those runs finished.
+// command sees every task those runs finished, and marks the tasks they
+// left running CANCELED.
 func (a *app) recoverInterrupted(h *metadata.Store) {
 	ctx := context.Background()
 	runs, err := h.ListRuns(ctx, 50)
@@ -44,6 +45,15 @@ func (a *app) recoverInterrupted(h *metadata.Store) {
 			a.log.Warn("recover an interrupted run's history", "run_id", r.ID, "err", err)
 		case n > 0:
 			a.log.Info("recovered an interrupted run's history from its journal", "run_id", r.ID, "records", n)
+		}
+		if err != nil {
+			continue
+		}
+		// What it left RUNNING will never finish: CANCELED.
+		if n, err := runner.CancelInterrupted(ctx, h, r.ID); err != nil {
+			a.log.Warn("close the tasks of an interrupted run", "run_id", r.ID, "err", err)
+		} else if n > 0 {
+			a.log.Info("tasks of an interrupted run marked CANCELED", "run_id", r.ID, "tasks", n)
 		}
 	}
 }
@@ -76,18 +86,25 @@ func (a *app) openStore(ir *compiler.IR, root string) (runner.ArtifactStore, err
 // is the path the run came from (a pipeline.yaml, its directory or an IR
 // file): the Docker executor builds the images of a pipeline's components.
 func (a *app) chooseExecutor(ctx context.Context, ir *compiler.IR, source string) (runner.Executor, string, error) {
+	return a.chooseExecutorFor(ctx, ir, source, "")
+}
+
+// chooseExecutorFor is chooseExecutor for a run that resumes run
+// resumeRun (or a new run: ""): the Docker containers of that run that
+// finished while its mlpipe was gone are kept for the resume to collect.
+func (a *app) chooseExecutorFor(ctx context.Context, ir *compiler.IR, source, resumeRun string) (runner.Executor, string, error) {
 	choice := a.cfg.Executor
 	switch choice {
 	case "process":
 		return a.processExecutor(), "process executor (--executor process)", nil
 	case "docker":
-		ex, err := a.dockerExecutor(ctx, ir, source)
+		ex, err := a.dockerExecutor(ctx, ir, source, resumeRun)
 		if err != nil {
 			return nil, "", err
 		}
 		return ex, "docker executor (--executor docker)", nil
 	}
-	ex, err := a.dockerExecutor(ctx, ir, source)
+	ex, err := a.dockerExecutor(ctx, ir, source, resumeRun)
 	if err == nil {
 		return ex, "docker executor (auto: the Docker daemon answers)", nil
 	}

@@ -19,6 +19,13 @@ import (
 // process. Containers of live mlpipe processes and of other hosts sharing
 // the daemon are left alone. It returns how many it removed.
 func (e *Executor) Cleanup(ctx context.Context) (int, error) {
+	return e.CleanupKeeping(ctx, "")
+}
+
+// CleanupKeeping is Cleanup, except that the containers of run keepRun
+// that exited with code 0 stay: the resume of that run collects them
+// (Collect). Call Cleanup once the resume is over.
+func (e *Executor) CleanupKeeping(ctx context.Context, keepRun string) (int, error) {
 	list, err := e.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", LabelPID))})
 	if err != nil {
 		return 0, fmt.Errorf("list mlpipe's containers: %w", ctxErr(ctx, err))
@@ -28,6 +35,11 @@ func (e *Executor) Cleanup(ctx context.Context) (int, error) {
 	for _, c := range list {
 		if !e.orphan(c.Labels) {
 			continue
+		}
+		if keepRun != "" && c.Labels[LabelRun] == keepRun && c.State == "exited" {
+			if info, err := e.cli.ContainerInspect(ctx, c.ID); err == nil && info.State != nil && info.State.ExitCode == 0 && !info.State.OOMKilled {
+				continue
+			}
 		}
 		if err := e.cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !gone(err) {
 			errs = append(errs, fmt.Errorf("remove container %s of run %s: %w", short(c.ID), c.Labels[LabelRun], err))

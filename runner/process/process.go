@@ -1,7 +1,9 @@
 // Package process is the executor that runs each task as a host process:
 // the resolved command and args in the task's directory, with its
 // environment, in its own process group, stopped with SIGTERM and then
-// SIGKILL when the run is cancelled. The container image is ignored.
+// SIGKILL when the run is cancelled, and killed as a whole by a watcher
+// process when mlpipe dies first (watcher.go). The container image is
+// ignored.
 package process
 
 import (
@@ -82,6 +84,7 @@ func New(grace time.Duration) *Executor {
 	if grace <= 0 {
 		grace = 10 * time.Second
 	}
+	prestartWatcher()
 	return &Executor{Grace: grace}
 }
 
@@ -126,9 +129,13 @@ func (e *Executor) Run(ctx context.Context, t *runner.ExecTask) (*runner.ExecRes
 		}
 	}
 	start := time.Now()
+	// The watcher kills the whole group if mlpipe dies first (watcher.go).
+	w := watchStart(t.RunID)
 	if err := cmd.Start(); err != nil {
+		w.done()
 		return nil, fmt.Errorf("start %s: %w", argv[0], err)
 	}
+	w.started(cmd.Process.Pid)
 	if t.Started != nil {
 		t.Started(fmt.Sprintf("pid:%d", cmd.Process.Pid))
 	}
@@ -150,6 +157,7 @@ func (e *Executor) Run(ctx context.Context, t *runner.ExecTask) (*runner.ExecRes
 	close(waitDone)
 	// Whatever the leader did, leave no process of the group behind.
 	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	w.done()
 	if t.Phase != nil {
 		t.Phase("execute", start, time.Now())
 	}
