@@ -48,12 +48,42 @@ type jsonProgress struct {
 	mu     sync.Mutex
 	enc    *json.Encoder
 	stderr io.Writer
+	runID  string
 }
 
 func (p *jsonProgress) Event(e runner.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if e.RunID != "" {
+		p.runID = e.RunID
+	}
 	_ = p.enc.Encode(e)
+}
+
+// storeWaitEvent is the JSON line of a wait for the object store: a line
+// of its own kind ("event": "store_wait"), between the task events.
+type storeWaitEvent struct {
+	Time     time.Time `json:"time"`
+	RunID    string    `json:"run_id,omitempty"`
+	Event    string    `json:"event"`
+	Op       string    `json:"op"`
+	URI      string    `json:"uri"`
+	Endpoint string    `json:"endpoint,omitempty"`
+	Retry    int       `json:"retry"`
+	WaitedMS int64     `json:"waited_ms"`
+	Reason   string    `json:"reason,omitempty"`
+	Message  string    `json:"message"`
+}
+
+// Transfer implements transferView: waits for the store become events.
+func (p *jsonProgress) Transfer(t storage.Progress) {
+	if !t.Waiting {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_ = p.enc.Encode(storeWaitEvent{Time: time.Now(), RunID: p.runID, Event: "store_wait", Op: t.Op, URI: t.URI,
+		Endpoint: t.Endpoint, Retry: t.Retry, WaitedMS: t.Waited.Milliseconds(), Reason: t.Reason, Message: t.WaitMessage()})
 }
 func (p *jsonProgress) Output() io.Writer { return p.stderr }
 func (p *jsonProgress) Close()            {}
