@@ -99,84 +99,46 @@ func (e txExec) ExecContext(ctx context.Context, q string, args ...any) (sql.Res
 
 var _ runner.History = (*Store)(nil)
 
-const schema = `
-CREATE TABLE IF NOT EXISTS runs (
-	id TEXT PRIMARY KEY,
-	pipeline TEXT NOT NULL,
-	state TEXT NOT NULL,
-	started_at INTEGER NOT NULL,
-	finished_at INTEGER NOT NULL DEFAULT 0,
-	params TEXT, source TEXT, ir_path TEXT, pipeline_root TEXT, executor TEXT,
-	pid INTEGER, host TEXT, error TEXT, outputs TEXT
-);
-CREATE INDEX IF NOT EXISTS runs_started ON runs(started_at);
-CREATE TABLE IF NOT EXISTS tasks (
-	run_id TEXT NOT NULL,
-	path TEXT NOT NULL,
-	name TEXT, component TEXT, kind TEXT,
-	state TEXT NOT NULL,
-	attempts INTEGER NOT NULL DEFAULT 0,
-	started_at INTEGER NOT NULL DEFAULT 0,
-	finished_at INTEGER NOT NULL DEFAULT 0,
-	cache_key TEXT, cached_from TEXT, outputs TEXT, gpus TEXT, error TEXT,
-	exit_code INTEGER NOT NULL DEFAULT 0,
-	PRIMARY KEY (run_id, path)
-);
-CREATE TABLE IF NOT EXISTS attempts (
-	run_id TEXT NOT NULL,
-	task_path TEXT NOT NULL,
-	attempt INTEGER NOT NULL,
-	started_at INTEGER, finished_at INTEGER, exit_code INTEGER, oom_killed INTEGER,
-	error TEXT, executor TEXT, image TEXT, image_digest TEXT, gpus TEXT, phases TEXT, gpu_samples TEXT, log_path TEXT,
-	PRIMARY KEY (run_id, task_path, attempt)
-);
-CREATE TABLE IF NOT EXISTS artifacts (
-	uri TEXT PRIMARY KEY,
-	run_id TEXT NOT NULL,
-	task_path TEXT NOT NULL,
-	name TEXT NOT NULL,
-	type TEXT, digest TEXT, size INTEGER, dir INTEGER, metadata TEXT,
-	created_at INTEGER
-);
-CREATE INDEX IF NOT EXISTS artifacts_run ON artifacts(run_id);
-CREATE TABLE IF NOT EXISTS lineage (
-	run_id TEXT NOT NULL,
-	task_path TEXT NOT NULL,
-	direction TEXT NOT NULL,
-	name TEXT NOT NULL,
-	uri TEXT NOT NULL,
-	digest TEXT,
-	PRIMARY KEY (run_id, task_path, direction, name, uri)
-);
-CREATE INDEX IF NOT EXISTS lineage_uri ON lineage(uri);
-CREATE TABLE IF NOT EXISTS cache (
-	key TEXT PRIMARY KEY,
-	run_id TEXT NOT NULL,
-	task_path TEXT NOT NULL,
-	outputs TEXT NOT NULL,
-	created_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS cache_run ON cache(run_id);
-`
-
-// Open opens (creating if needed) the history database at path.
+// Open opens (creating if needed) the history database at path, migrating
+// it to SchemaVersion. A database written by a newer mlpipe is refused
+// (ErrNewerSchema) and left as it is.
 func Open(path string) (*Store, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("create state directory: %w", err)
+	db, _, err := openDB(path, migrations)
+	if err != nil {
+		return nil, err
 	}
-	dsn := "file:" + path + "?_pragma=busy_timeout(15000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	return &Store{db: db}, nil
+}
+
+// openDB opens the database at path and brings it to the newest version of
+// steps; it returns how many version bumps it committed.
+func openDB(path string, steps []migration) (*sql.DB, int, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, 0, fmt.Errorf("create state directory: %w", err)
+	}
+	// journal_mode is set once the database is known to be a run history
+	// this binary can use: switching a newer or foreign database's journal
+	// mode would modify it.
+	dsn := "file:" + path + "?_pragma=busy_timeout(15000)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
-		return nil, fmt.Errorf("open run history %s: %w", path, err)
+		return nil, 0, fmt.Errorf("open run history %s: %w", path, err)
 	}
 	// One connection per process: SQLite serialises writers anyway, and
 	// busy_timeout handles the other mlpipe processes.
 	db.SetMaxOpenConns(1)
-	if _, err := db.Exec(schema); err != nil {
+	ctx := context.Background()
+	n, err := migrate(ctx, db, path, steps)
+	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("open run history %s: %w", path, err)
+		return nil, 0, err
 	}
-	return &Store{db: db}, nil
+	// WAL is a property of the file: it outlives this connection.
+	if _, err := db.ExecContext(ctx, `PRAGMA journal_mode=WAL`); err != nil {
+		db.Close()
+		return nil, 0, fmt.Errorf("open run history %s: %w", path, err)
+	}
+	return db, n, nil
 }
 
 // Close closes the database.
@@ -215,13 +177,6 @@ func js(v any) string {
 	return string(b)
 }
 
-func unjs(s string, v any) {
-	if s == "" {
-		return
-	}
-	_ = json.Unmarshal([]byte(s), v)
-}
-
 // CreateRun implements runner.History.
 func (s *Store) CreateRun(ctx context.Context, r *runner.RunRecord) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO runs (id, pipeline, state, started_at, finished_at, params, source, ir_path, pipeline_root, executor, pid, host, error, outputs)
@@ -256,8 +211,13 @@ func scanRun(sc interface{ Scan(...any) error }) (*runner.RunRecord, error) {
 	}
 	r.State = runner.State(state)
 	r.StartedAt, r.FinishedAt = fromTS(started), fromTS(finished)
-	unjs(params.String, &r.Params)
-	unjs(outputs.String, &r.Outputs)
+	rec := record{RunID: r.ID}
+	if err := rec.decode("runs.params", params.String, &r.Params); err != nil {
+		return nil, err
+	}
+	if err := rec.decode("runs.outputs", outputs.String, &r.Outputs); err != nil {
+		return nil, err
+	}
 	r.Source, r.IRPath, r.PipelineRoot, r.Executor, r.Host, r.Error = source.String, irPath.String, root.String, executor.String, host.String, errMsg.String
 	r.PID = int(pid.Int64)
 	return r, nil
@@ -281,8 +241,8 @@ func (s *Store) ResolveRun(ctx context.Context, ref string) (*runner.RunRecord, 
 		}
 		return r, err
 	}
-	if r, err := s.Run(ctx, ref); err == nil {
-		return r, nil
+	if r, err := s.Run(ctx, ref); !errors.Is(err, ErrNotFound) {
+		return r, err
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT `+runCols+` FROM runs WHERE id LIKE ? ESCAPE '\' ORDER BY started_at DESC LIMIT 3`,
 		likePrefix(ref))
@@ -437,8 +397,13 @@ func (s *Store) Tasks(ctx context.Context, runID string) ([]*runner.TaskRecord, 
 		t.Name, t.Component, t.Kind, t.CacheKey, t.CachedFrom, t.Error = name.String, comp.String, kind.String, cacheKey.String, cachedFrom.String, errMsg.String
 		t.State = runner.State(state)
 		t.StartedAt, t.FinishedAt = fromTS(started), fromTS(finished)
-		unjs(outputs.String, &t.Outputs)
-		unjs(gpus.String, &t.GPUs)
+		rec := record{RunID: runID, Task: t.Path}
+		if err := rec.decode("tasks.outputs", outputs.String, &t.Outputs); err != nil {
+			return nil, err
+		}
+		if err := rec.decode("tasks.gpus", gpus.String, &t.GPUs); err != nil {
+			return nil, err
+		}
 		out = append(out, t)
 	}
 	return out, rows.Err()
@@ -491,9 +456,16 @@ func (s *Store) Attempts(ctx context.Context, runID, path string) ([]*runner.Att
 		a.StartedAt, a.FinishedAt = fromTS(started.Int64), fromTS(finished.Int64)
 		a.OOMKilled = oom.Bool
 		a.Error, a.Executor, a.Image, a.ImageDigest, a.LogPath = errMsg.String, executor.String, image.String, digest.String, logPath.String
-		unjs(gpus.String, &a.GPUs)
-		unjs(phases.String, &a.Phases)
-		unjs(samples.String, &a.GPUSamples)
+		rec := record{RunID: runID, Task: a.TaskPath, Attempt: a.Attempt}
+		if err := rec.decode("attempts.gpus", gpus.String, &a.GPUs); err != nil {
+			return nil, err
+		}
+		if err := rec.decode("attempts.phases", phases.String, &a.Phases); err != nil {
+			return nil, err
+		}
+		if err := rec.decode("attempts.gpu_samples", samples.String, &a.GPUSamples); err != nil {
+			return nil, err
+		}
 		out = append(out, a)
 	}
 	return out, rows.Err()
@@ -515,7 +487,10 @@ func (s *Store) LookupCache(ctx context.Context, key string) (*runner.CacheEntry
 	if err != nil {
 		return nil, err
 	}
-	unjs(outputs, &e.Outputs)
+	rec := record{RunID: e.RunID, Task: e.TaskPath, CacheKey: key}
+	if err := rec.decode("cache.outputs", outputs, &e.Outputs); err != nil {
+		return nil, err
+	}
 	e.CreatedAt = fromTS(created)
 	return e, nil
 }
@@ -559,7 +534,10 @@ func (s *Store) RunArtifacts(ctx context.Context, runID string) ([]Artifact, err
 			return nil, err
 		}
 		a.Type, a.Digest = typ.String, digest.String
-		unjs(md.String, &a.Metadata)
+		rec := record{RunID: runID, Task: a.TaskPath, Artifact: a.URI}
+		if err := rec.decode("artifacts.metadata", md.String, &a.Metadata); err != nil {
+			return nil, err
+		}
 		out = append(out, a)
 	}
 	return out, rows.Err()
@@ -590,15 +568,33 @@ func likePrefix(p string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(p) + "%"
 }
 
+// Queries of RunDependents: the runs with tasks cached from a run, and the
+// runs that read artifacts under a root. Prefixes are matched as ranges
+// (prefix <= x < prefixEnd) so that the indexes tasks_cached_from and
+// lineage_uri serve them.
+const (
+	qCachedFrom = `SELECT run_id FROM tasks WHERE cached_from >= ? AND cached_from < ? AND run_id != ?`
+	qReadUnder  = `SELECT run_id FROM lineage WHERE uri >= ? AND uri < ? AND run_id != ?`
+)
+
+// prefixEnd is the least string greater than every string that starts with
+// p, for a p that ends with "/".
+func prefixEnd(p string) string {
+	return strings.TrimSuffix(p, "/") + "0" // '0' follows '/'
+}
+
 // RunDependents lists the other runs that use a run's artifacts: runs with
 // tasks cached from it, and runs whose tasks read artifacts under its root.
-// Removing the run would leave their records pointing at nothing.
+// Removing the run would leave their records pointing at nothing. Run ids
+// and URIs are compared exactly (case included).
 func (s *Store) RunDependents(ctx context.Context, runID, root string) ([]string, error) {
-	q := `SELECT run_id FROM tasks WHERE cached_from LIKE ? ESCAPE '\' AND run_id != ?`
-	args := []any{likePrefix(runID + "/"), runID}
+	p := runID + "/"
+	q := qCachedFrom
+	args := []any{p, prefixEnd(p), runID}
 	if root != "" {
-		q += ` UNION SELECT run_id FROM lineage WHERE uri LIKE ? ESCAPE '\' AND run_id != ?`
-		args = append(args, likePrefix(strings.TrimSuffix(root, "/")+"/"), runID)
+		p := strings.TrimSuffix(root, "/") + "/"
+		q += ` UNION ` + qReadUnder
+		args = append(args, p, prefixEnd(p), runID)
 	}
 	rows, err := s.db.QueryContext(ctx, q+` ORDER BY run_id`, args...)
 	if err != nil {
