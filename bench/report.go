@@ -9,7 +9,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/mlpipe/mlpipe/runner"
+	"github.com/mlpipe/mlpipe/contract"
 )
 
 var phaseColor = map[string]string{
@@ -26,16 +26,16 @@ func colorOf(phase string) string {
 
 // TimelineSVG draws a run: one lane per task with its attempts' phases,
 // then one lane per GPU showing which task held it. Self-contained SVG.
-func TimelineSVG(run *runner.RunRecord, tasks []*runner.TaskRecord, attempts []*runner.AttemptRecord) []byte {
+func TimelineSVG(run *contract.RunRecord, tasks []*contract.TaskRecord, attempts []*contract.AttemptRecord) []byte {
 	type span struct {
 		name       string
 		start, end time.Time
-		phases     []runner.Phase
+		phases     []contract.Phase
 		gpus       []string
 		failed     bool
 	}
 	names := map[string]string{}
-	states := map[string]runner.State{}
+	states := map[string]contract.State{}
 	for _, t := range tasks {
 		names[t.Path] = t.Name
 		states[t.Path] = t.State
@@ -55,9 +55,9 @@ func TimelineSVG(run *runner.RunRecord, tasks []*runner.TaskRecord, attempts []*
 			}
 		}
 		if s.name == "" {
-			s.name = runner.DisplayName(a.TaskPath)
+			s.name = contract.DisplayName(a.TaskPath)
 		}
-		if a.Attempt < last[a.TaskPath] || states[a.TaskPath] == runner.Failed {
+		if a.Attempt < last[a.TaskPath] || states[a.TaskPath] == contract.Failed {
 			s.failed = a.Error != ""
 		}
 		if a.Attempt > 1 {

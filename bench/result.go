@@ -13,7 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/mlpipe/mlpipe/runner"
+	"github.com/mlpipe/mlpipe/contract"
 )
 
 // PhaseOrder is the order phases are shown in.
@@ -65,8 +65,8 @@ type GPUStats struct {
 // RunData is what the history holds about one run.
 type RunData struct {
 	RunID    string
-	Tasks    []*runner.TaskRecord
-	Attempts []*runner.AttemptRecord
+	Tasks    []*contract.TaskRecord
+	Attempts []*contract.AttemptRecord
 }
 
 // Collect builds per-task statistics from runs. Only tasks that really ran
@@ -83,14 +83,14 @@ func Collect(runs []RunData) []TaskResult {
 	}
 	by := map[string]*acc{}
 	for _, rd := range runs {
-		last := map[string]*runner.AttemptRecord{}
+		last := map[string]*contract.AttemptRecord{}
 		for _, a := range rd.Attempts {
 			if p := last[a.TaskPath]; p == nil || a.Attempt > p.Attempt {
 				last[a.TaskPath] = a
 			}
 		}
 		for _, t := range rd.Tasks {
-			if t.Kind == "dag" || t.State != runner.Succeeded {
+			if t.Kind == "dag" || t.State != contract.Succeeded {
 				continue
 			}
 			a := last[t.Path]

@@ -20,8 +20,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mlpipe/mlpipe/contract"
 	"github.com/mlpipe/mlpipe/internal/procfs"
-	"github.com/mlpipe/mlpipe/runner"
 )
 
 // LeaseInfo is what a GPU's lock file records about its holder. The
@@ -61,7 +61,7 @@ type AllocatorOptions struct {
 }
 
 // Allocator leases GPUs to steps, across goroutines and processes. It
-// implements runner.GPUAllocator.
+// implements contract.GPUAllocator.
 type Allocator struct {
 	inv  Inventory
 	opts AllocatorOptions
@@ -75,7 +75,7 @@ type Allocator struct {
 	wake    chan struct{} // closed and replaced when GPUs are released here
 }
 
-var _ runner.GPUAllocator = (*Allocator)(nil)
+var _ contract.GPUAllocator = (*Allocator)(nil)
 
 type waiter struct {
 	req   Request
@@ -204,10 +204,10 @@ func describeUID(uid uint32) string {
 // Inventory returns the allocator's inventory.
 func (a *Allocator) Inventory() Inventory { return a.inv }
 
-func toRequest(r runner.GPURequest) Request { return Request{Count: r.Count, Type: r.Type} }
+func toRequest(r contract.GPURequest) Request { return Request{Count: r.Count, Type: r.Type} }
 
-// Check implements runner.GPUAllocator: can the request ever be met here?
-func (a *Allocator) Check(r runner.GPURequest) error {
+// Check implements contract.GPUAllocator: can the request ever be met here?
+func (a *Allocator) Check(r contract.GPURequest) error {
 	devs, err := a.inv.Devices()
 	if err != nil {
 		return err
@@ -235,9 +235,9 @@ func (a *Allocator) Check(r runner.GPURequest) error {
 	return nil
 }
 
-// Acquire implements runner.GPUAllocator: it blocks until the request's
+// Acquire implements contract.GPUAllocator: it blocks until the request's
 // GPUs are free, then leases them.
-func (a *Allocator) Acquire(ctx context.Context, r runner.GPURequest) (runner.GPULease, error) {
+func (a *Allocator) Acquire(ctx context.Context, r contract.GPURequest) (contract.GPULease, error) {
 	if err := a.Check(r); err != nil {
 		return nil, err
 	}
@@ -310,7 +310,7 @@ func (a *Allocator) removeWaiter(w *waiter) {
 
 // tryAcquire makes one attempt under the machine-wide alloc.lock: refresh
 // the devices, find the free ones, choose, lock them, write the leases.
-func (a *Allocator) tryAcquire(r runner.GPURequest) (*lease, []string, error) {
+func (a *Allocator) tryAcquire(r contract.GPURequest) (*lease, []string, error) {
 	global, err := a.lockFile("alloc.lock", true, false)
 	if err != nil {
 		return nil, nil, fmt.Errorf("GPU allocation lock: %w", err)
@@ -436,8 +436,8 @@ func (l *lease) UUIDs() []string { return append([]string(nil), l.uuids...) }
 
 // Files returns the locked lock files: a child process that inherits them
 // keeps the GPUs leased as long as it lives, even if mlpipe dies.
-func (l *lease) Files() []runner.ExtraFile {
-	out := make([]runner.ExtraFile, len(l.files))
+func (l *lease) Files() []contract.ExtraFile {
+	out := make([]contract.ExtraFile, len(l.files))
 	for i, f := range l.files {
 		out[i] = f
 	}

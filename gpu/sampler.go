@@ -5,19 +5,19 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mlpipe/mlpipe/runner"
+	"github.com/mlpipe/mlpipe/contract"
 )
 
-// Sample implements runner.GPUAllocator: it reads the GPUs every
+// Sample implements contract.GPUAllocator: it reads the GPUs every
 // SampleEvery until the returned function is called, which stops and
 // returns the samples (a final one included). Energy is reported since the
 // first sample, from the driver's energy counter where it has one.
-func (a *Allocator) Sample(ctx context.Context, uuids []string) func() []runner.GPUSample {
+func (a *Allocator) Sample(ctx context.Context, uuids []string) func() []contract.GPUSample {
 	if len(uuids) == 0 {
-		return func() []runner.GPUSample { return nil }
+		return func() []contract.GPUSample { return nil }
 	}
 	var mu sync.Mutex
-	var out []runner.GPUSample
+	var out []contract.GPUSample
 	first := map[string]int64{}
 	read := func() {
 		for _, u := range uuids {
@@ -25,7 +25,7 @@ func (a *Allocator) Sample(ctx context.Context, uuids []string) func() []runner.
 			if err != nil {
 				continue
 			}
-			s := runner.GPUSample{Time: r.Time, UUID: u, Util: r.Util, MemUsed: r.MemUsed, PowerWatts: r.PowerWatts}
+			s := contract.GPUSample{Time: r.Time, UUID: u, Util: r.Util, MemUsed: r.MemUsed, PowerWatts: r.PowerWatts}
 			mu.Lock()
 			if r.EnergyMJ >= 0 {
 				if _, ok := first[u]; !ok {
@@ -56,7 +56,7 @@ func (a *Allocator) Sample(ctx context.Context, uuids []string) func() []runner.
 		}
 	}()
 	var once sync.Once
-	return func() []runner.GPUSample {
+	return func() []contract.GPUSample {
 		once.Do(func() {
 			close(stop)
 			<-done
@@ -64,7 +64,7 @@ func (a *Allocator) Sample(ctx context.Context, uuids []string) func() []runner.
 		})
 		mu.Lock()
 		defer mu.Unlock()
-		return append([]runner.GPUSample(nil), out...)
+		return append([]contract.GPUSample(nil), out...)
 	}
 }
 
@@ -81,7 +81,7 @@ type Summary struct {
 }
 
 // Summarize condenses samples per GPU, in the order the GPUs first appear.
-func Summarize(samples []runner.GPUSample) []Summary {
+func Summarize(samples []contract.GPUSample) []Summary {
 	var order []string
 	by := map[string]*Summary{}
 	utilN := map[string]int{}

@@ -14,7 +14,7 @@ import (
 
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 
-	"github.com/mlpipe/mlpipe/runner"
+	"github.com/mlpipe/mlpipe/contract"
 )
 
 // ErrNotFound is returned for a run that is not in the history.
@@ -97,7 +97,7 @@ func (e txExec) ExecContext(ctx context.Context, q string, args ...any) (sql.Res
 	return e.tx.StmtContext(ctx, st).ExecContext(ctx, args...)
 }
 
-var _ runner.History = (*Store)(nil)
+var _ contract.History = (*Store)(nil)
 
 // Open opens (creating if needed) the history database at path, migrating
 // it to SchemaVersion. A database written by a newer mlpipe is refused
@@ -177,8 +177,8 @@ func js(v any) string {
 	return string(b)
 }
 
-// CreateRun implements runner.History.
-func (s *Store) CreateRun(ctx context.Context, r *runner.RunRecord) error {
+// CreateRun implements contract.History.
+func (s *Store) CreateRun(ctx context.Context, r *contract.RunRecord) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO runs (id, pipeline, state, started_at, finished_at, params, source, ir_path, pipeline_root, executor, pid, host, error, outputs)
 		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		r.ID, r.Pipeline, string(r.State), ts(r.StartedAt), ts(r.FinishedAt), js(r.Params), r.Source, r.IRPath, r.PipelineRoot, r.Executor, r.PID, r.Host, r.Error, js(r.Outputs))
@@ -188,8 +188,8 @@ func (s *Store) CreateRun(ctx context.Context, r *runner.RunRecord) error {
 	return nil
 }
 
-// UpdateRun implements runner.History.
-func (s *Store) UpdateRun(ctx context.Context, r *runner.RunRecord) error {
+// UpdateRun implements contract.History.
+func (s *Store) UpdateRun(ctx context.Context, r *contract.RunRecord) error {
 	_, err := s.db.ExecContext(ctx, `UPDATE runs SET pipeline=?, state=?, started_at=?, finished_at=?, params=?, source=?, ir_path=?, pipeline_root=?, executor=?, pid=?, host=?, error=?, outputs=? WHERE id=?`,
 		r.Pipeline, string(r.State), ts(r.StartedAt), ts(r.FinishedAt), js(r.Params), r.Source, r.IRPath, r.PipelineRoot, r.Executor, r.PID, r.Host, r.Error, js(r.Outputs), r.ID)
 	if err != nil {
@@ -200,8 +200,8 @@ func (s *Store) UpdateRun(ctx context.Context, r *runner.RunRecord) error {
 
 const runCols = `id, pipeline, state, started_at, finished_at, params, source, ir_path, pipeline_root, executor, pid, host, error, outputs`
 
-func scanRun(sc interface{ Scan(...any) error }) (*runner.RunRecord, error) {
-	r := &runner.RunRecord{}
+func scanRun(sc interface{ Scan(...any) error }) (*contract.RunRecord, error) {
+	r := &contract.RunRecord{}
 	var state string
 	var started, finished int64
 	var params, source, irPath, root, executor, host, errMsg, outputs sql.NullString
@@ -209,7 +209,7 @@ func scanRun(sc interface{ Scan(...any) error }) (*runner.RunRecord, error) {
 	if err := sc.Scan(&r.ID, &r.Pipeline, &state, &started, &finished, &params, &source, &irPath, &root, &executor, &pid, &host, &errMsg, &outputs); err != nil {
 		return nil, err
 	}
-	r.State = runner.State(state)
+	r.State = contract.State(state)
 	r.StartedAt, r.FinishedAt = fromTS(started), fromTS(finished)
 	rec := record{RunID: r.ID}
 	if err := rec.decode("runs.params", params.String, &r.Params); err != nil {
@@ -223,8 +223,8 @@ func scanRun(sc interface{ Scan(...any) error }) (*runner.RunRecord, error) {
 	return r, nil
 }
 
-// Run implements runner.History.
-func (s *Store) Run(ctx context.Context, id string) (*runner.RunRecord, error) {
+// Run implements contract.History.
+func (s *Store) Run(ctx context.Context, id string) (*contract.RunRecord, error) {
 	r, err := scanRun(s.db.QueryRowContext(ctx, `SELECT `+runCols+` FROM runs WHERE id=?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("run %s: %w", id, ErrNotFound)
@@ -233,7 +233,7 @@ func (s *Store) Run(ctx context.Context, id string) (*runner.RunRecord, error) {
 }
 
 // ResolveRun finds a run by id, unique id prefix, or "latest".
-func (s *Store) ResolveRun(ctx context.Context, ref string) (*runner.RunRecord, error) {
+func (s *Store) ResolveRun(ctx context.Context, ref string) (*contract.RunRecord, error) {
 	if ref == "latest" || ref == "last" {
 		r, err := scanRun(s.db.QueryRowContext(ctx, `SELECT `+runCols+` FROM runs ORDER BY started_at DESC LIMIT 1`))
 		if errors.Is(err, sql.ErrNoRows) {
@@ -250,7 +250,7 @@ func (s *Store) ResolveRun(ctx context.Context, ref string) (*runner.RunRecord, 
 		return nil, err
 	}
 	defer rows.Close()
-	var found []*runner.RunRecord
+	var found []*contract.RunRecord
 	for rows.Next() {
 		r, err := scanRun(rows)
 		if err != nil {
@@ -268,7 +268,7 @@ func (s *Store) ResolveRun(ctx context.Context, ref string) (*runner.RunRecord, 
 }
 
 // ListRuns returns the most recent runs first.
-func (s *Store) ListRuns(ctx context.Context, limit int) ([]*runner.RunRecord, error) {
+func (s *Store) ListRuns(ctx context.Context, limit int) ([]*contract.RunRecord, error) {
 	if limit <= 0 {
 		limit = 1 << 30
 	}
@@ -277,7 +277,7 @@ func (s *Store) ListRuns(ctx context.Context, limit int) ([]*runner.RunRecord, e
 		return nil, err
 	}
 	defer rows.Close()
-	var out []*runner.RunRecord
+	var out []*contract.RunRecord
 	for rows.Next() {
 		r, err := scanRun(rows)
 		if err != nil {
@@ -288,15 +288,15 @@ func (s *Store) ListRuns(ctx context.Context, limit int) ([]*runner.RunRecord, e
 	return out, rows.Err()
 }
 
-// SaveTask implements runner.History: it upserts the task, its output
+// SaveTask implements contract.History: it upserts the task, its output
 // artifacts and its lineage in one transaction.
-func (s *Store) SaveTask(ctx context.Context, t *runner.TaskRecord) error {
-	return s.SaveBatch(ctx, []*runner.TaskRecord{t}, nil)
+func (s *Store) SaveTask(ctx context.Context, t *contract.TaskRecord) error {
+	return s.SaveBatch(ctx, []*contract.TaskRecord{t}, nil)
 }
 
-// SaveBatch implements runner.BatchSaver: tasks and attempts in one
+// SaveBatch implements contract.BatchSaver: tasks and attempts in one
 // transaction.
-func (s *Store) SaveBatch(ctx context.Context, tasks []*runner.TaskRecord, attempts []*runner.AttemptRecord) error {
+func (s *Store) SaveBatch(ctx context.Context, tasks []*contract.TaskRecord, attempts []*contract.AttemptRecord) error {
 	s.prepareWanted(ctx)
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -317,7 +317,7 @@ func (s *Store) SaveBatch(ctx context.Context, tasks []*runner.TaskRecord, attem
 	return tx.Commit()
 }
 
-func saveTask(ctx context.Context, tx execer, t *runner.TaskRecord) error {
+func saveTask(ctx context.Context, tx execer, t *contract.TaskRecord) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO tasks (run_id, path, name, component, kind, state, attempts, started_at, finished_at, cache_key, cached_from, outputs, gpus, error, exit_code)
 		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT(run_id, path) DO UPDATE SET name=excluded.name, component=excluded.component, kind=excluded.kind, state=excluded.state,
@@ -331,7 +331,7 @@ func saveTask(ctx context.Context, tx execer, t *runner.TaskRecord) error {
 		return fmt.Errorf("record task %s: %w", t.Path, err)
 	}
 	now := time.Now().UnixNano()
-	if t.State == runner.Succeeded {
+	if t.State == contract.Succeeded {
 		for name, arts := range t.Outputs.Artifacts {
 			for _, a := range arts {
 				if _, err := tx.ExecContext(ctx, `INSERT INTO artifacts (uri, run_id, task_path, name, type, digest, size, dir, metadata, created_at)
@@ -356,7 +356,7 @@ func saveTask(ctx context.Context, tx execer, t *runner.TaskRecord) error {
 			return err
 		}
 	}
-	if t.State.Final() && t.State != runner.Skipped {
+	if t.State.Final() && t.State != contract.Skipped {
 		for name, arts := range t.Inputs {
 			for _, a := range arts {
 				if err := lineage(ctx, tx, t.RunID, t.Path, "input", name, a); err != nil {
@@ -368,7 +368,7 @@ func saveTask(ctx context.Context, tx execer, t *runner.TaskRecord) error {
 	return nil
 }
 
-func lineage(ctx context.Context, tx execer, run, task, dir, name string, a runner.ArtifactRecord) error {
+func lineage(ctx context.Context, tx execer, run, task, dir, name string, a contract.ArtifactRecord) error {
 	_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO lineage (run_id, task_path, direction, name, uri, digest) VALUES (?,?,?,?,?,?)`,
 		run, task, dir, name, a.URI, a.Digest)
 	if err != nil {
@@ -377,17 +377,17 @@ func lineage(ctx context.Context, tx execer, run, task, dir, name string, a runn
 	return nil
 }
 
-// Tasks implements runner.History.
-func (s *Store) Tasks(ctx context.Context, runID string) ([]*runner.TaskRecord, error) {
+// Tasks implements contract.History.
+func (s *Store) Tasks(ctx context.Context, runID string) ([]*contract.TaskRecord, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT path, name, component, kind, state, attempts, started_at, finished_at, cache_key, cached_from, outputs, gpus, error, exit_code
 		FROM tasks WHERE run_id=? ORDER BY started_at, path`, runID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []*runner.TaskRecord
+	var out []*contract.TaskRecord
 	for rows.Next() {
-		t := &runner.TaskRecord{RunID: runID}
+		t := &contract.TaskRecord{RunID: runID}
 		var name, comp, kind, cacheKey, cachedFrom, outputs, gpus, errMsg sql.NullString
 		var state string
 		var started, finished int64
@@ -395,7 +395,7 @@ func (s *Store) Tasks(ctx context.Context, runID string) ([]*runner.TaskRecord, 
 			return nil, err
 		}
 		t.Name, t.Component, t.Kind, t.CacheKey, t.CachedFrom, t.Error = name.String, comp.String, kind.String, cacheKey.String, cachedFrom.String, errMsg.String
-		t.State = runner.State(state)
+		t.State = contract.State(state)
 		t.StartedAt, t.FinishedAt = fromTS(started), fromTS(finished)
 		rec := record{RunID: runID, Task: t.Path}
 		if err := rec.decode("tasks.outputs", outputs.String, &t.Outputs); err != nil {
@@ -409,8 +409,8 @@ func (s *Store) Tasks(ctx context.Context, runID string) ([]*runner.TaskRecord, 
 	return out, rows.Err()
 }
 
-// SaveAttempt implements runner.History.
-func (s *Store) SaveAttempt(ctx context.Context, a *runner.AttemptRecord) error {
+// SaveAttempt implements contract.History.
+func (s *Store) SaveAttempt(ctx context.Context, a *contract.AttemptRecord) error {
 	return saveAttempt(ctx, s.db, a)
 }
 
@@ -418,7 +418,7 @@ type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
-func saveAttempt(ctx context.Context, db execer, a *runner.AttemptRecord) error {
+func saveAttempt(ctx context.Context, db execer, a *contract.AttemptRecord) error {
 	_, err := db.ExecContext(ctx, `INSERT OR REPLACE INTO attempts (run_id, task_path, attempt, started_at, finished_at, exit_code, oom_killed, error, executor, image, image_digest, gpus, phases, gpu_samples, log_path)
 		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		a.RunID, a.TaskPath, a.Attempt, ts(a.StartedAt), ts(a.FinishedAt), a.ExitCode, a.OOMKilled, a.Error, a.Executor, a.Image, a.ImageDigest,
@@ -431,7 +431,7 @@ func saveAttempt(ctx context.Context, db execer, a *runner.AttemptRecord) error 
 
 // Attempts returns the attempts of a run's tasks (all tasks when path is
 // empty), in order.
-func (s *Store) Attempts(ctx context.Context, runID, path string) ([]*runner.AttemptRecord, error) {
+func (s *Store) Attempts(ctx context.Context, runID, path string) ([]*contract.AttemptRecord, error) {
 	q := `SELECT task_path, attempt, started_at, finished_at, exit_code, oom_killed, error, executor, image, image_digest, gpus, phases, gpu_samples, log_path FROM attempts WHERE run_id=?`
 	args := []any{runID}
 	if path != "" {
@@ -444,9 +444,9 @@ func (s *Store) Attempts(ctx context.Context, runID, path string) ([]*runner.Att
 		return nil, err
 	}
 	defer rows.Close()
-	var out []*runner.AttemptRecord
+	var out []*contract.AttemptRecord
 	for rows.Next() {
-		a := &runner.AttemptRecord{RunID: runID}
+		a := &contract.AttemptRecord{RunID: runID}
 		var started, finished sql.NullInt64
 		var errMsg, executor, image, digest, gpus, phases, samples, logPath sql.NullString
 		var oom sql.NullBool
@@ -471,9 +471,9 @@ func (s *Store) Attempts(ctx context.Context, runID, path string) ([]*runner.Att
 	return out, rows.Err()
 }
 
-// LookupCache implements runner.History: nil, nil on a miss.
-func (s *Store) LookupCache(ctx context.Context, key string) (*runner.CacheEntry, error) {
-	e := &runner.CacheEntry{Key: key}
+// LookupCache implements contract.History: nil, nil on a miss.
+func (s *Store) LookupCache(ctx context.Context, key string) (*contract.CacheEntry, error) {
+	e := &contract.CacheEntry{Key: key}
 	var outputs string
 	var created int64
 	st, err := s.stmt(ctx, `SELECT run_id, task_path, outputs, created_at FROM cache WHERE key=?`)
@@ -496,11 +496,11 @@ func (s *Store) LookupCache(ctx context.Context, key string) (*runner.CacheEntry
 }
 
 // StoreCache records a cache entry (the newest entry wins).
-func (s *Store) StoreCache(ctx context.Context, e *runner.CacheEntry) error {
+func (s *Store) StoreCache(ctx context.Context, e *contract.CacheEntry) error {
 	return storeCache(ctx, s.db, e)
 }
 
-func storeCache(ctx context.Context, db execer, e *runner.CacheEntry) error {
+func storeCache(ctx context.Context, db execer, e *contract.CacheEntry) error {
 	_, err := db.ExecContext(ctx, `INSERT OR REPLACE INTO cache (key, run_id, task_path, outputs, created_at) VALUES (?,?,?,?,?)`,
 		e.Key, e.RunID, e.TaskPath, js(e.Outputs), ts(e.CreatedAt))
 	return err
@@ -631,7 +631,7 @@ func (s *Store) DeleteRun(ctx context.Context, runID string) error {
 	return tx.Commit()
 }
 
-// DropCacheFor implements runner.CacheDropper: it removes the cache entries
+// DropCacheFor implements contract.CacheDropper: it removes the cache entries
 // whose outputs hold uri, and returns how many.
 func (s *Store) DropCacheFor(ctx context.Context, uri string) (int, error) {
 	quoted, err := json.Marshal(uri) // as the outputs column holds it

@@ -9,13 +9,6 @@ import (
 	"time"
 )
 
-// BatchSaver is implemented by histories that can save many records in one
-// transaction (metadata.Store); the writer then commits whatever queued up
-// while the previous commit ran.
-type BatchSaver interface {
-	SaveBatch(ctx context.Context, tasks []*TaskRecord, attempts []*AttemptRecord) error
-}
-
 // historyWriter takes task and attempt records off the tasks' critical
 // path: records are queued and committed in order by one goroutine, in
 // batches. Order is what keeps the history consistent after a crash: a

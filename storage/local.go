@@ -11,17 +11,17 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/mlpipe/mlpipe/runner"
+	"github.com/mlpipe/mlpipe/contract"
 )
 
 // ErrNotFound is returned when an artifact does not exist. It is the
 // runner's ErrArtifactNotFound, so that the runner can tell a missing
 // artifact from a store that does not answer.
-var ErrNotFound = runner.ErrArtifactNotFound
+var ErrNotFound = contract.ErrArtifactNotFound
 
 // ErrDigestMismatch is returned when an artifact's content does not match
 // its recorded digest.
-var ErrDigestMismatch = runner.ErrDigestMismatch
+var ErrDigestMismatch = contract.ErrDigestMismatch
 
 // Local is the default artifact store: a directory on this machine.
 // Artifact URIs are absolute paths under it, which components use in place
@@ -47,12 +47,12 @@ func NewLocal(dir string) (*Local, error) {
 // Root is the store's directory.
 func (l *Local) Root() string { return l.root }
 
-// RunRoot implements runner.ArtifactStore.
+// RunRoot implements contract.ArtifactStore.
 func (l *Local) RunRoot(pipeline, runID string) string {
 	return filepath.Join(l.root, pipeline, runID)
 }
 
-// Remote implements runner.ArtifactStore: artifacts are used in place.
+// Remote implements contract.ArtifactStore: artifacts are used in place.
 func (l *Local) Remote() bool { return false }
 
 func (l *Local) path(uri string) (string, error) {
@@ -63,17 +63,17 @@ func (l *Local) path(uri string) (string, error) {
 	return filepath.Clean(p), nil
 }
 
-// Put implements runner.ArtifactStore: the file or directory at localPath
+// Put implements contract.ArtifactStore: the file or directory at localPath
 // becomes the artifact at uri (copied there when it is elsewhere, into a
 // temporary name that is renamed into place only once complete), and its
 // digest is computed.
-func (l *Local) Put(ctx context.Context, uri, localPath string) (runner.ArtifactInfo, error) {
+func (l *Local) Put(ctx context.Context, uri, localPath string) (contract.ArtifactInfo, error) {
 	dst, err := l.path(uri)
 	if err != nil {
-		return runner.ArtifactInfo{}, err
+		return contract.ArtifactInfo{}, err
 	}
 	if err := ctx.Err(); err != nil {
-		return runner.ArtifactInfo{}, fmt.Errorf("put %s: %w", uri, err)
+		return contract.ArtifactInfo{}, fmt.Errorf("put %s: %w", uri, err)
 	}
 	if filepath.Clean(localPath) == dst {
 		return digestPath(ctx, dst)
@@ -82,14 +82,14 @@ func (l *Local) Put(ctx context.Context, uri, localPath string) (runner.Artifact
 }
 
 // Create is Put for a URI where nothing may be replaced: it fails with an
-// error matching runner.ErrArtifactExists when something is there at the
+// error matching contract.ErrArtifactExists when something is there at the
 // moment the copy would take its place, even if another process stores
 // there at the same time (a hard link for a file, a rename that may not
 // replace for a directory).
-func (l *Local) Create(ctx context.Context, uri, localPath string) (runner.ArtifactInfo, error) {
+func (l *Local) Create(ctx context.Context, uri, localPath string) (contract.ArtifactInfo, error) {
 	dst, err := l.path(uri)
 	if err != nil {
-		return runner.ArtifactInfo{}, err
+		return contract.ArtifactInfo{}, err
 	}
 	return l.store(ctx, "create", uri, dst, localPath, false)
 }
@@ -100,9 +100,9 @@ func (l *Local) Create(ctx context.Context, uri, localPath string) (runner.Artif
 // of what it stored; if that fails (canceled after the copy took its
 // place), it removes it again, so that a failed store leaves nothing that
 // looks complete.
-func (l *Local) store(ctx context.Context, op, uri, dst, src string, replace bool) (runner.ArtifactInfo, error) {
-	fail := func(err error) (runner.ArtifactInfo, error) {
-		return runner.ArtifactInfo{}, fmt.Errorf("%s %s: %w", op, uri, err)
+func (l *Local) store(ctx context.Context, op, uri, dst, src string, replace bool) (contract.ArtifactInfo, error) {
+	fail := func(err error) (contract.ArtifactInfo, error) {
+		return contract.ArtifactInfo{}, fmt.Errorf("%s %s: %w", op, uri, err)
 	}
 	root, rel, err := l.openRoot(dst)
 	if err != nil {
@@ -111,7 +111,7 @@ func (l *Local) store(ctx context.Context, op, uri, dst, src string, replace boo
 	defer root.Close()
 	if !replace {
 		if _, err := root.Lstat(rel); err == nil {
-			return fail(runner.ErrArtifactExists)
+			return fail(contract.ErrArtifactExists)
 		}
 	}
 	if err := root.MkdirAll(filepath.Dir(rel), 0o755); err != nil {
@@ -134,7 +134,7 @@ func (l *Local) store(ctx context.Context, op, uri, dst, src string, replace boo
 }
 
 // placeAt puts the copy at tmp in rel's place: replacing what is there, or
-// failing with runner.ErrArtifactExists if anything is.
+// failing with contract.ErrArtifactExists if anything is.
 func placeAt(root *os.Root, tmp, rel string, replace bool) error {
 	if replace {
 		if err := root.RemoveAll(rel); err != nil {
@@ -158,7 +158,7 @@ func placeAt(root *os.Root, tmp, rel string, replace bool) error {
 		err = root.Link(tmp, rel) // tmp itself goes with the deferred removal
 	}
 	if errors.Is(err, fs.ErrExist) {
-		return runner.ErrArtifactExists
+		return contract.ErrArtifactExists
 	}
 	return err
 }
@@ -208,44 +208,44 @@ func isTempName(p string) bool { return strings.HasSuffix(p, tempSuffix) }
 // Digest digests the file or directory at p as the store digests its
 // artifacts (the runner uses it to tell whether an artifact it would store
 // is there already).
-func (l *Local) Digest(ctx context.Context, p string) (runner.ArtifactInfo, error) {
+func (l *Local) Digest(ctx context.Context, p string) (contract.ArtifactInfo, error) {
 	return digestPath(ctx, p)
 }
 
 // digestPath is the digest, size and kind of the file or tree at p.
-func digestPath(ctx context.Context, p string) (runner.ArtifactInfo, error) {
+func digestPath(ctx context.Context, p string) (contract.ArtifactInfo, error) {
 	st, err := os.Stat(p)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return runner.ArtifactInfo{}, fmt.Errorf("%s: %w", p, ErrNotFound)
+			return contract.ArtifactInfo{}, fmt.Errorf("%s: %w", p, ErrNotFound)
 		}
-		return runner.ArtifactInfo{}, err
+		return contract.ArtifactInfo{}, err
 	}
 	if !st.IsDir() {
 		d, n, err := fileDigest(ctx, p)
-		return runner.ArtifactInfo{Digest: d, Size: n}, err
+		return contract.ArtifactInfo{Digest: d, Size: n}, err
 	}
 	entries, err := scanDir(ctx, p)
 	if err != nil {
-		return runner.ArtifactInfo{}, err
+		return contract.ArtifactInfo{}, err
 	}
 	var size int64
 	for _, e := range entries {
 		size += e.Size
 	}
-	return runner.ArtifactInfo{Digest: TreeDigest(entries), Size: size, Dir: true}, nil
+	return contract.ArtifactInfo{Digest: TreeDigest(entries), Size: size, Dir: true}, nil
 }
 
-// Get implements runner.ArtifactStore: it copies the artifact to localPath
+// Get implements contract.ArtifactStore: it copies the artifact to localPath
 // when that is another place, and verifies the digest when want is set. A
 // copy that fails verification is removed.
-func (l *Local) Get(ctx context.Context, uri, localPath, want string) (runner.ArtifactInfo, error) {
+func (l *Local) Get(ctx context.Context, uri, localPath, want string) (contract.ArtifactInfo, error) {
 	src, err := l.path(uri)
 	if err != nil {
-		return runner.ArtifactInfo{}, err
+		return contract.ArtifactInfo{}, err
 	}
 	if err := ctx.Err(); err != nil {
-		return runner.ArtifactInfo{}, fmt.Errorf("get %s: %w", uri, err)
+		return contract.ArtifactInfo{}, fmt.Errorf("get %s: %w", uri, err)
 	}
 	if localPath == "" || filepath.Clean(localPath) == src {
 		if want == "" {
@@ -255,20 +255,20 @@ func (l *Local) Get(ctx context.Context, uri, localPath, want string) (runner.Ar
 	}
 	if _, err := os.Stat(src); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return runner.ArtifactInfo{}, fmt.Errorf("get %s: %w", uri, ErrNotFound)
+			return contract.ArtifactInfo{}, fmt.Errorf("get %s: %w", uri, ErrNotFound)
 		}
-		return runner.ArtifactInfo{}, err
+		return contract.ArtifactInfo{}, err
 	}
 	if err := os.MkdirAll(filepath.Dir(localPath), 0o755); err != nil {
-		return runner.ArtifactInfo{}, err
+		return contract.ArtifactInfo{}, err
 	}
 	tmp := tempName(localPath)
 	if err := copyTree(ctx, src, hostOps{}, tmp); err != nil {
 		os.RemoveAll(tmp)
 		if errors.Is(err, fs.ErrNotExist) {
-			return runner.ArtifactInfo{}, fmt.Errorf("get %s: %w", uri, ErrNotFound)
+			return contract.ArtifactInfo{}, fmt.Errorf("get %s: %w", uri, ErrNotFound)
 		}
-		return runner.ArtifactInfo{}, fmt.Errorf("get %s: %w", uri, err)
+		return contract.ArtifactInfo{}, fmt.Errorf("get %s: %w", uri, err)
 	}
 	info, err := statPath(uri, tmp)
 	if want != "" {
@@ -281,13 +281,13 @@ func (l *Local) Get(ctx context.Context, uri, localPath, want string) (runner.Ar
 	}
 	if err != nil {
 		os.RemoveAll(tmp)
-		return runner.ArtifactInfo{}, err
+		return contract.ArtifactInfo{}, err
 	}
 	return info, nil
 }
 
 // verify digests the artifact at p and compares it with want.
-func (l *Local) verify(ctx context.Context, uri, p, want string) (runner.ArtifactInfo, error) {
+func (l *Local) verify(ctx context.Context, uri, p, want string) (contract.ArtifactInfo, error) {
 	info, err := digestPath(ctx, p)
 	if err != nil {
 		return info, err
@@ -298,27 +298,27 @@ func (l *Local) verify(ctx context.Context, uri, p, want string) (runner.Artifac
 	return info, nil
 }
 
-// Stat implements runner.ArtifactStore. It reports size and kind without
+// Stat implements contract.ArtifactStore. It reports size and kind without
 // reading the content (Digest is empty).
-func (l *Local) Stat(_ context.Context, uri string) (runner.ArtifactInfo, error) {
+func (l *Local) Stat(_ context.Context, uri string) (contract.ArtifactInfo, error) {
 	p, err := l.path(uri)
 	if err != nil {
-		return runner.ArtifactInfo{}, err
+		return contract.ArtifactInfo{}, err
 	}
 	return statPath(uri, p)
 }
 
 // statPath reports size and kind of the file or tree at p.
-func statPath(uri, p string) (runner.ArtifactInfo, error) {
+func statPath(uri, p string) (contract.ArtifactInfo, error) {
 	st, err := os.Stat(p)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return runner.ArtifactInfo{}, fmt.Errorf("%s: %w", uri, ErrNotFound)
+			return contract.ArtifactInfo{}, fmt.Errorf("%s: %w", uri, ErrNotFound)
 		}
-		return runner.ArtifactInfo{}, err
+		return contract.ArtifactInfo{}, err
 	}
 	if !st.IsDir() {
-		return runner.ArtifactInfo{Size: st.Size()}, nil
+		return contract.ArtifactInfo{Size: st.Size()}, nil
 	}
 	var size int64
 	err = filepath.WalkDir(p, func(_ string, d fs.DirEntry, err error) error {
@@ -334,7 +334,7 @@ func statPath(uri, p string) (runner.ArtifactInfo, error) {
 		}
 		return nil
 	})
-	return runner.ArtifactInfo{Size: size, Dir: true}, err
+	return contract.ArtifactInfo{Size: size, Dir: true}, err
 }
 
 // List implements Store: every regular file at or under prefix, except
@@ -375,7 +375,7 @@ func (l *Local) List(ctx context.Context, prefix string, fn func(Object) error) 
 	return nil
 }
 
-// Exists implements runner.ArtifactStore: a file or directory at uri.
+// Exists implements contract.ArtifactStore: a file or directory at uri.
 func (l *Local) Exists(_ context.Context, uri string) (bool, error) {
 	p, err := l.path(uri)
 	if err != nil {
@@ -391,7 +391,7 @@ func (l *Local) Exists(_ context.Context, uri string) (bool, error) {
 	return false, err
 }
 
-// Delete implements runner.ArtifactStore.
+// Delete implements contract.ArtifactStore.
 func (l *Local) Delete(_ context.Context, prefix string) error {
 	p, err := l.path(prefix)
 	if err != nil {

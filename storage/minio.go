@@ -19,7 +19,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
-	"github.com/mlpipe/mlpipe/runner"
+	"github.com/mlpipe/mlpipe/contract"
 )
 
 // MinIOOptions configures a MinIO/S3 store. Only Endpoint is required.
@@ -131,7 +131,7 @@ type MinIO struct {
 	waitMu   sync.Mutex // serialises wait reports
 }
 
-var _ runner.ArtifactStore = (*MinIO)(nil)
+var _ contract.ArtifactStore = (*MinIO)(nil)
 var _ Store = (*MinIO)(nil)
 
 // OpenMinIO opens the store for root (minio://bucket/prefix or
@@ -313,17 +313,17 @@ func (m *MinIO) ensureBucket(ctx context.Context) error {
 // Endpoint is the server's URL (scheme://host:port).
 func (m *MinIO) Endpoint() string { return m.endpoint }
 
-// Root implements runner.ArtifactStore: <scheme>://<bucket>/<prefix>.
+// Root implements contract.ArtifactStore: <scheme>://<bucket>/<prefix>.
 func (m *MinIO) Root() string {
 	return strings.TrimSuffix(m.scheme+"://"+m.bucket+"/"+m.prefix, "/")
 }
 
-// RunRoot implements runner.ArtifactStore: <scheme>://<bucket>/<prefix>/<pipeline>/<run>.
+// RunRoot implements contract.ArtifactStore: <scheme>://<bucket>/<prefix>/<pipeline>/<run>.
 func (m *MinIO) RunRoot(pipeline, runID string) string {
 	return m.scheme + "://" + m.bucket + "/" + path.Join(m.prefix, pipeline, runID)
 }
 
-// Remote implements runner.ArtifactStore: artifacts are staged in and out.
+// Remote implements contract.ArtifactStore: artifacts are staged in and out.
 func (m *MinIO) Remote() bool { return true }
 
 // locate splits an artifact URI; the key must not be empty.
@@ -338,19 +338,19 @@ func (m *MinIO) locate(uri string) (bucket, key string, err error) {
 	return bucket, key, nil
 }
 
-// Put implements runner.ArtifactStore: it uploads the file or directory at
+// Put implements contract.ArtifactStore: it uploads the file or directory at
 // localPath as the artifact at uri, replacing what was there.
-func (m *MinIO) Put(ctx context.Context, uri, localPath string) (runner.ArtifactInfo, error) {
+func (m *MinIO) Put(ctx context.Context, uri, localPath string) (contract.ArtifactInfo, error) {
 	bucket, key, err := m.locate(uri)
 	if err != nil {
-		return runner.ArtifactInfo{}, err
+		return contract.ArtifactInfo{}, err
 	}
 	if err := ctx.Err(); err != nil {
-		return runner.ArtifactInfo{}, fmt.Errorf("put %s: %w", uri, err)
+		return contract.ArtifactInfo{}, fmt.Errorf("put %s: %w", uri, err)
 	}
 	st, err := os.Stat(localPath)
 	if err != nil {
-		return runner.ArtifactInfo{}, fmt.Errorf("put %s: %w", uri, err)
+		return contract.ArtifactInfo{}, fmt.Errorf("put %s: %w", uri, err)
 	}
 	if st.IsDir() {
 		return m.putDir(ctx, uri, bucket, key, localPath)
@@ -358,14 +358,14 @@ func (m *MinIO) Put(ctx context.Context, uri, localPath string) (runner.Artifact
 	return m.putFile(ctx, uri, bucket, key, localPath)
 }
 
-func (m *MinIO) putFile(ctx context.Context, uri, bucket, key, localPath string) (runner.ArtifactInfo, error) {
+func (m *MinIO) putFile(ctx context.Context, uri, bucket, key, localPath string) (contract.ArtifactInfo, error) {
 	// A directory artifact stored here before goes first, manifest first.
 	if err := m.removeDir(ctx, uri, bucket, key); err != nil {
-		return runner.ArtifactInfo{}, err
+		return contract.ArtifactInfo{}, err
 	}
 	digest, size, err := fileDigest(ctx, localPath)
 	if err != nil {
-		return runner.ArtifactInfo{}, fmt.Errorf("put %s: %w", uri, err)
+		return contract.ArtifactInfo{}, fmt.Errorf("put %s: %w", uri, err)
 	}
 	prog := newProgress(m.opts.Progress, m.opts.ProgressMin, "put", uri, size)
 	err = m.retry(ctx, "put", uri, bucket, func(ctx context.Context) error {
@@ -373,10 +373,10 @@ func (m *MinIO) putFile(ctx context.Context, uri, bucket, key, localPath string)
 		return m.uploadFile(ctx, bucket, key, localPath, digest, size, prog)
 	})
 	if err != nil {
-		return runner.ArtifactInfo{}, err
+		return contract.ArtifactInfo{}, err
 	}
 	prog.finish()
-	return runner.ArtifactInfo{Digest: digest, Size: size}, nil
+	return contract.ArtifactInfo{Digest: digest, Size: size}, nil
 }
 
 // uploadFile sends one file with its digest as metadata. minio-go streams
@@ -429,38 +429,38 @@ func (m *MinIO) putOptions(digest string, prog *progressTracker) minio.PutObject
 	}
 }
 
-// Get implements runner.ArtifactStore: it downloads the artifact to
+// Get implements contract.ArtifactStore: it downloads the artifact to
 // localPath (or only verifies it when localPath is empty), checking its
 // digest against want, or else against the digest recorded with it. A
 // download that fails or does not verify leaves nothing at localPath.
-func (m *MinIO) Get(ctx context.Context, uri, localPath, want string) (runner.ArtifactInfo, error) {
+func (m *MinIO) Get(ctx context.Context, uri, localPath, want string) (contract.ArtifactInfo, error) {
 	bucket, key, err := m.locate(uri)
 	if err != nil {
-		return runner.ArtifactInfo{}, err
+		return contract.ArtifactInfo{}, err
 	}
 	if err := ctx.Err(); err != nil {
-		return runner.ArtifactInfo{}, fmt.Errorf("get %s: %w", uri, err)
+		return contract.ArtifactInfo{}, fmt.Errorf("get %s: %w", uri, err)
 	}
 	_, err = m.statObject(ctx, "get", uri, bucket, key)
 	switch {
 	case err == nil:
 		return m.getFile(ctx, uri, bucket, key, localPath, want)
 	case !errors.Is(err, ErrNotFound) || errors.Is(err, ErrBucketNotFound):
-		return runner.ArtifactInfo{}, err
+		return contract.ArtifactInfo{}, err
 	}
 	return m.getDir(ctx, uri, bucket, key, localPath, want)
 }
 
-func (m *MinIO) getFile(ctx context.Context, uri, bucket, key, localPath, want string) (runner.ArtifactInfo, error) {
+func (m *MinIO) getFile(ctx context.Context, uri, bucket, key, localPath, want string) (contract.ArtifactInfo, error) {
 	dst := ""
 	if localPath != "" {
 		if err := os.MkdirAll(filepath.Dir(localPath), 0o755); err != nil {
-			return runner.ArtifactInfo{}, err
+			return contract.ArtifactInfo{}, err
 		}
 		dst = tempName(localPath)
 		defer os.Remove(dst)
 	}
-	var info runner.ArtifactInfo
+	var info contract.ArtifactInfo
 	var prog *progressTracker
 	err := m.retry(ctx, "get", uri, bucket, func(ctx context.Context) error {
 		var err error
@@ -474,10 +474,10 @@ func (m *MinIO) getFile(ctx context.Context, uri, bucket, key, localPath, want s
 		return err
 	})
 	if err != nil {
-		return runner.ArtifactInfo{}, withURI("get", uri, err)
+		return contract.ArtifactInfo{}, withURI("get", uri, err)
 	}
 	if err := moveIntoPlace(dst, localPath); err != nil {
-		return runner.ArtifactInfo{}, err
+		return contract.ArtifactInfo{}, err
 	}
 	prog.finish()
 	return info, nil
@@ -486,17 +486,17 @@ func (m *MinIO) getFile(ctx context.Context, uri, bucket, key, localPath, want s
 // download streams one object into the file dst (nothing when dst is
 // empty) while hashing it, and checks the digest against want, else
 // against the object's recorded digest. dst is removed on failure.
-func (m *MinIO) download(ctx context.Context, bucket, key, dst, want string, progress func(size int64) *progressTracker) (runner.ArtifactInfo, error) {
+func (m *MinIO) download(ctx context.Context, bucket, key, dst, want string, progress func(size int64) *progressTracker) (contract.ArtifactInfo, error) {
 	body, oi, _, err := m.core.GetObject(ctx, bucket, key, minio.GetObjectOptions{})
 	if err != nil {
-		return runner.ArtifactInfo{}, err
+		return contract.ArtifactInfo{}, err
 	}
 	defer body.Close()
 	var w io.Writer = io.Discard
 	if dst != "" {
 		f, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 		if err != nil {
-			return runner.ArtifactInfo{}, err
+			return contract.ArtifactInfo{}, err
 		}
 		defer f.Close()
 		w = f
@@ -528,7 +528,7 @@ func (m *MinIO) download(ctx context.Context, bucket, key, dst, want string, pro
 		if dst != "" {
 			os.Remove(dst)
 		}
-		return runner.ArtifactInfo{}, err
+		return contract.ArtifactInfo{}, err
 	}
 	recorded := recordedDigest(oi)
 	if want == "" {
@@ -538,9 +538,9 @@ func (m *MinIO) download(ctx context.Context, bucket, key, dst, want string, pro
 		if dst != "" {
 			os.Remove(dst)
 		}
-		return runner.ArtifactInfo{}, fmt.Errorf("%w (recorded %s, found %s)", ErrDigestMismatch, want, got)
+		return contract.ArtifactInfo{}, fmt.Errorf("%w (recorded %s, found %s)", ErrDigestMismatch, want, got)
 	}
-	return runner.ArtifactInfo{Digest: got, Size: n}, nil
+	return contract.ArtifactInfo{Digest: got, Size: n}, nil
 }
 
 // copyHashedMin is the size from which downloads hash in a goroutine of
@@ -574,7 +574,7 @@ func withURI(op, uri string, err error) error {
 	return fmt.Errorf("%s %s: %w", op, uri, err)
 }
 
-// Exists implements runner.ArtifactStore: an object at uri's key, the
+// Exists implements contract.ArtifactStore: an object at uri's key, the
 // manifest of a directory artifact there (an empty directory has nothing
 // else), or any object under key/ (a directory artifact, or a prefix of
 // others).
@@ -610,31 +610,31 @@ func (m *MinIO) Exists(ctx context.Context, uri string) (bool, error) {
 
 // Digest digests the local file or directory at p as the store digests
 // what it uploads.
-func (m *MinIO) Digest(ctx context.Context, p string) (runner.ArtifactInfo, error) {
+func (m *MinIO) Digest(ctx context.Context, p string) (contract.ArtifactInfo, error) {
 	return digestPath(ctx, p)
 }
 
-// Stat implements runner.ArtifactStore: the size and recorded digest of a
+// Stat implements contract.ArtifactStore: the size and recorded digest of a
 // file artifact, or of a directory artifact as its manifest records them.
 // A directory that has no manifest (an interrupted upload, or one written
 // by other tools) is ErrNotFound.
-func (m *MinIO) Stat(ctx context.Context, uri string) (runner.ArtifactInfo, error) {
+func (m *MinIO) Stat(ctx context.Context, uri string) (contract.ArtifactInfo, error) {
 	bucket, key, err := m.locate(uri)
 	if err != nil {
-		return runner.ArtifactInfo{}, err
+		return contract.ArtifactInfo{}, err
 	}
 	oi, err := m.statObject(ctx, "stat", uri, bucket, key)
 	if err == nil {
-		return runner.ArtifactInfo{Size: oi.Size, Digest: recordedDigest(oi)}, nil
+		return contract.ArtifactInfo{Size: oi.Size, Digest: recordedDigest(oi)}, nil
 	}
 	if !errors.Is(err, ErrNotFound) || errors.Is(err, ErrBucketNotFound) {
-		return runner.ArtifactInfo{}, err
+		return contract.ArtifactInfo{}, err
 	}
 	man, err := m.readManifest(ctx, "stat", uri, bucket, key)
 	if err != nil {
-		return runner.ArtifactInfo{}, err
+		return contract.ArtifactInfo{}, err
 	}
-	return runner.ArtifactInfo{Size: man.Size, Digest: man.Digest, Dir: true}, nil
+	return contract.ArtifactInfo{Size: man.Size, Digest: man.Digest, Dir: true}, nil
 }
 
 // statObject is a HEAD request with retries.

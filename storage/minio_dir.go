@@ -16,7 +16,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
-	"github.com/mlpipe/mlpipe/runner"
+	"github.com/mlpipe/mlpipe/contract"
 )
 
 // A directory artifact at key is stored as one object per file under
@@ -59,10 +59,10 @@ type manifestEntry struct {
 // putDir uploads a directory artifact: the old manifest goes first, then
 // every file (in parallel), then objects left from an earlier version, and
 // the new manifest last. On failure the files sent are removed again.
-func (m *MinIO) putDir(ctx context.Context, uri, bucket, key, localPath string) (runner.ArtifactInfo, error) {
+func (m *MinIO) putDir(ctx context.Context, uri, bucket, key, localPath string) (contract.ArtifactInfo, error) {
 	entries, err := scanDir(ctx, localPath)
 	if err != nil {
-		return runner.ArtifactInfo{}, fmt.Errorf("put %s: %w", uri, err)
+		return contract.ArtifactInfo{}, fmt.Errorf("put %s: %w", uri, err)
 	}
 	man := manifest{Version: 1, Digest: TreeDigest(entries)}
 	want := make(map[string]bool, len(entries))
@@ -74,7 +74,7 @@ func (m *MinIO) putDir(ctx context.Context, uri, bucket, key, localPath string) 
 	// Whatever was here stops looking complete: the old manifest, or a
 	// file artifact of the same name.
 	if err := m.removeObjects(ctx, uri, bucket, []string{manifestKey(key), key}); err != nil {
-		return runner.ArtifactInfo{}, err
+		return contract.ArtifactInfo{}, err
 	}
 	prog := newProgress(m.opts.Progress, m.opts.ProgressMin, "put", uri, man.Size)
 	err = forEach(ctx, len(entries), m.opts.Concurrency, func(ctx context.Context, i int) error {
@@ -92,10 +92,10 @@ func (m *MinIO) putDir(ctx context.Context, uri, bucket, key, localPath string) 
 	}
 	if err != nil {
 		m.cleanup(ctx, uri, bucket, key)
-		return runner.ArtifactInfo{}, err
+		return contract.ArtifactInfo{}, err
 	}
 	prog.finish()
-	return runner.ArtifactInfo{Digest: man.Digest, Size: man.Size, Dir: true}, nil
+	return contract.ArtifactInfo{Digest: man.Digest, Size: man.Size, Dir: true}, nil
 }
 
 // cleanup removes, best effort and even after cancellation, what a failed
@@ -170,31 +170,31 @@ func (m *MinIO) readManifest(ctx context.Context, op, uri, bucket, key string) (
 // files are fetched and each is checked against its digest, and the tree
 // against want; without one (a directory other tools wrote), every object
 // under key/ is fetched and the tree is checked against want if given.
-func (m *MinIO) getDir(ctx context.Context, uri, bucket, key, localPath, want string) (runner.ArtifactInfo, error) {
+func (m *MinIO) getDir(ctx context.Context, uri, bucket, key, localPath, want string) (contract.ArtifactInfo, error) {
 	man, err := m.readManifest(ctx, "get", uri, bucket, key)
 	switch {
 	case errors.Is(err, ErrNotFound) && !errors.Is(err, ErrBucketNotFound):
 		man, err = m.listedManifest(ctx, uri, bucket, key)
 		if err != nil {
-			return runner.ArtifactInfo{}, err
+			return contract.ArtifactInfo{}, err
 		}
 		if man == nil {
-			return runner.ArtifactInfo{}, fmt.Errorf("get %s: %w", uri, ErrNotFound)
+			return contract.ArtifactInfo{}, fmt.Errorf("get %s: %w", uri, ErrNotFound)
 		}
 	case err != nil:
-		return runner.ArtifactInfo{}, err
+		return contract.ArtifactInfo{}, err
 	}
 	if want != "" && man.Digest != "" && man.Digest != want {
-		return runner.ArtifactInfo{}, fmt.Errorf("get %s: %w (recorded %s, manifest says %s)", uri, ErrDigestMismatch, want, man.Digest)
+		return contract.ArtifactInfo{}, fmt.Errorf("get %s: %w (recorded %s, manifest says %s)", uri, ErrDigestMismatch, want, man.Digest)
 	}
 	dst := ""
 	if localPath != "" {
 		if err := os.MkdirAll(filepath.Dir(localPath), 0o755); err != nil {
-			return runner.ArtifactInfo{}, err
+			return contract.ArtifactInfo{}, err
 		}
 		dst = tempName(localPath)
 		if err := os.Mkdir(dst, 0o755); err != nil {
-			return runner.ArtifactInfo{}, err
+			return contract.ArtifactInfo{}, err
 		}
 		defer os.RemoveAll(dst)
 	}
@@ -216,20 +216,20 @@ func (m *MinIO) getDir(ctx context.Context, uri, bucket, key, localPath, want st
 		})
 	})
 	if err != nil {
-		return runner.ArtifactInfo{}, withURI("get", uri, err)
+		return contract.ArtifactInfo{}, withURI("get", uri, err)
 	}
 	tree := TreeDigest(got)
 	if man.Digest == "" {
 		man.Digest = want
 	}
 	if man.Digest != "" && tree != man.Digest {
-		return runner.ArtifactInfo{}, fmt.Errorf("get %s: %w (recorded %s, found %s)", uri, ErrDigestMismatch, man.Digest, tree)
+		return contract.ArtifactInfo{}, fmt.Errorf("get %s: %w (recorded %s, found %s)", uri, ErrDigestMismatch, man.Digest, tree)
 	}
 	if err := moveIntoPlace(dst, localPath); err != nil {
-		return runner.ArtifactInfo{}, err
+		return contract.ArtifactInfo{}, err
 	}
 	prog.finish()
-	return runner.ArtifactInfo{Digest: tree, Size: man.Size, Dir: true}, nil
+	return contract.ArtifactInfo{Digest: tree, Size: man.Size, Dir: true}, nil
 }
 
 // moveIntoPlace replaces localPath with the download staged at tmp (no-op
@@ -386,7 +386,7 @@ func (m *MinIO) List(ctx context.Context, prefix string, fn func(Object) error) 
 	})
 }
 
-// Delete implements runner.ArtifactStore: it removes the artifact at
+// Delete implements contract.ArtifactStore: it removes the artifact at
 // prefix and everything under prefix/, manifests first so that nothing
 // half-deleted looks complete. Deleting a whole bucket is refused.
 func (m *MinIO) Delete(ctx context.Context, prefix string) error {

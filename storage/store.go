@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/mlpipe/mlpipe/runner"
+	"github.com/mlpipe/mlpipe/contract"
 )
 
 // Store is an artifact store as the conformance suite (storagetest) and the
@@ -14,7 +14,7 @@ import (
 // and directory artifacts) plus listing. Every implementation must pass
 // storagetest.Run.
 type Store interface {
-	runner.ArtifactStore
+	contract.ArtifactStore
 	// List calls fn for every stored file at or under prefix: a file
 	// artifact at prefix itself, and every file of the artifacts below it
 	// (a directory artifact contributes one Object per file). The order is

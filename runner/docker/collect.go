@@ -13,10 +13,10 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/pkg/stdcopy"
 
-	"github.com/mlpipe/mlpipe/runner"
+	"github.com/mlpipe/mlpipe/contract"
 )
 
-var _ runner.Collector = (*Executor)(nil)
+var _ contract.Collector = (*Executor)(nil)
 
 // finished returns the container of an attempt that a dead mlpipe process
 // of this host started and that exited with code 0 since, if there is one.
@@ -43,17 +43,17 @@ func (e *Executor) finished(ctx context.Context, runID, taskPath string, attempt
 	return nil, false
 }
 
-// Finished implements runner.Collector.
+// Finished implements contract.Collector.
 func (e *Executor) Finished(ctx context.Context, runID, taskPath string, attempt int, imageID string) bool {
 	info, ok := e.finished(ctx, runID, taskPath, attempt)
 	return ok && (imageID == "" || info.Image == imageID)
 }
 
-// Collect implements runner.Collector.
-func (e *Executor) Collect(ctx context.Context, t *runner.ExecTask) (*runner.ExecResult, error) {
+// Collect implements contract.Collector.
+func (e *Executor) Collect(ctx context.Context, t *contract.ExecTask) (*contract.ExecResult, error) {
 	info, ok := e.finished(ctx, t.RunID, t.TaskPath, t.Attempt)
 	if !ok {
-		return nil, runner.ErrNotCollectable
+		return nil, contract.ErrNotCollectable
 	}
 	imageID, err := e.ResolveImage(ctx, t.Image, t.Stderr)
 	if err != nil {
@@ -62,7 +62,7 @@ func (e *Executor) Collect(ctx context.Context, t *runner.ExecTask) (*runner.Exe
 	want, _ := e.spec(t, imageID)
 	if info.Image != imageID || info.Config == nil || !slices.Equal(info.Config.Entrypoint, want.Entrypoint) ||
 		!slices.Equal(info.Config.Cmd, want.Cmd) || !containsAll(info.Config.Env, want.Env) {
-		return nil, runner.ErrNotCollectable
+		return nil, contract.ErrNotCollectable
 	}
 	bg := context.WithoutCancel(ctx)
 	// The dead mlpipe logged what the step printed until it died: the log
@@ -82,7 +82,7 @@ func (e *Executor) Collect(ctx context.Context, t *runner.ExecTask) (*runner.Exe
 		e.log.WarnContext(ctx, "remove container", "container", short(info.ID), "task", t.TaskPath, "error", err)
 	}
 	e.log.InfoContext(ctx, "collected a container that finished while mlpipe was gone", "container", short(info.ID), "run_id", t.RunID, "task", t.TaskPath, "attempt", t.Attempt)
-	return &runner.ExecResult{ExitCode: 0, ImageDigest: imageID}, nil
+	return &contract.ExecResult{ExitCode: 0, ImageDigest: imageID}, nil
 }
 
 func containsAll(have, want []string) bool {

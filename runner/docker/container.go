@@ -15,15 +15,15 @@ import (
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/pkg/stdcopy"
 
-	"github.com/mlpipe/mlpipe/runner"
+	"github.com/mlpipe/mlpipe/contract"
 )
 
-// Run implements runner.Executor: one container per attempt, created from
+// Run implements contract.Executor: one container per attempt, created from
 // the image resolved for t.Image, its output streamed to t.Stdout and
 // t.Stderr while it runs, removed once it has exited. Cancelling ctx stops
 // the container (SIGTERM, SIGKILL after Options.StopTimeout) and removes
 // it; Run then returns promptly.
-func (e *Executor) Run(ctx context.Context, t *runner.ExecTask) (*runner.ExecResult, error) {
+func (e *Executor) Run(ctx context.Context, t *contract.ExecTask) (*contract.ExecResult, error) {
 	phase := func(name string, start time.Time) {
 		if t.Phase != nil {
 			t.Phase(name, start, time.Now())
@@ -110,7 +110,7 @@ func (e *Executor) Run(ctx context.Context, t *runner.ExecTask) (*runner.ExecRes
 	}
 	phase("execute", start)
 
-	res := &runner.ExecResult{ExitCode: int(status.StatusCode), ImageDigest: imageID}
+	res := &contract.ExecResult{ExitCode: int(status.StatusCode), ImageDigest: imageID}
 	if status.Error != nil && status.Error.Message != "" {
 		res.Message = status.Error.Message
 	}
@@ -162,7 +162,7 @@ func (e *Executor) wait(ctx context.Context, id string, waitC <-chan container.W
 }
 
 // spec builds the container's configuration from the task.
-func (e *Executor) spec(t *runner.ExecTask, imageID string) (*container.Config, *container.HostConfig) {
+func (e *Executor) spec(t *contract.ExecTask, imageID string) (*container.Config, *container.HostConfig) {
 	labels := e.baseLabels()
 	labels[LabelRun] = t.RunID
 	labels[LabelTask] = t.TaskPath
@@ -185,7 +185,7 @@ type specOptions struct {
 
 // containerSpec is the pure part of spec: Kubernetes command semantics,
 // environment, mounts, limits and GPUs.
-func containerSpec(t *runner.ExecTask, image string, o specOptions) (*container.Config, *container.HostConfig) {
+func containerSpec(t *contract.ExecTask, image string, o specOptions) (*container.Config, *container.HostConfig) {
 	cfg := &container.Config{
 		Image:  image,
 		User:   o.User,
@@ -242,7 +242,7 @@ func gpuRequest(uuids []string) container.DeviceRequest {
 // that an image built with =all cannot bypass the allocator; a step with
 // GPUs gets CUDA_DEVICE_ORDER=PCI_BUS_ID (the daemon sets
 // NVIDIA_VISIBLE_DEVICES from the device request).
-func containerEnv(t *runner.ExecTask) []string {
+func containerEnv(t *contract.ExecTask) []string {
 	forced := map[string]string{}
 	if len(t.GPUs) == 0 {
 		forced["NVIDIA_VISIBLE_DEVICES"] = "void"
@@ -269,7 +269,7 @@ func containerEnv(t *runner.ExecTask) []string {
 }
 
 // containerMounts turns the runner's mounts into bind mounts.
-func containerMounts(ms []runner.Mount) []mount.Mount {
+func containerMounts(ms []contract.Mount) []mount.Mount {
 	out := make([]mount.Mount, 0, len(ms))
 	for _, m := range ms {
 		target := m.ContainerPath
@@ -283,7 +283,7 @@ func containerMounts(ms []runner.Mount) []mount.Mount {
 
 // gpuHint adds a hint to errors of steps with GPUs: the usual cause is a
 // daemon without the NVIDIA Container Toolkit.
-func gpuHint(t *runner.ExecTask) string {
+func gpuHint(t *contract.ExecTask) string {
 	if len(t.GPUs) == 0 {
 		return ""
 	}

@@ -14,8 +14,8 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/client"
 
+	"github.com/mlpipe/mlpipe/contract"
 	"github.com/mlpipe/mlpipe/internal/procfs"
-	"github.com/mlpipe/mlpipe/runner"
 )
 
 // Labels every container of mlpipe carries.
@@ -92,8 +92,8 @@ type Executor struct {
 }
 
 var (
-	_ runner.Executor      = (*Executor)(nil)
-	_ runner.ImageResolver = (*Executor)(nil)
+	_ contract.Executor      = (*Executor)(nil)
+	_ contract.ImageResolver = (*Executor)(nil)
 )
 
 // New returns an executor talking to the daemon that the environment names
@@ -133,7 +133,7 @@ func newWithClient(cli *client.Client, opts Options) *Executor {
 	return e
 }
 
-// Name implements runner.Executor.
+// Name implements contract.Executor.
 func (e *Executor) Name() string { return "docker" }
 
 // Close releases the client's connections.

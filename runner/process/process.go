@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/mlpipe/mlpipe/runner"
+	"github.com/mlpipe/mlpipe/contract"
 )
 
 // Executor runs tasks as host processes.
@@ -77,7 +77,7 @@ func matchAny(name string, patterns []string) bool {
 	return false
 }
 
-var _ runner.Executor = (*Executor)(nil)
+var _ contract.Executor = (*Executor)(nil)
 
 // New returns a process executor.
 func New(grace time.Duration) *Executor {
@@ -88,11 +88,11 @@ func New(grace time.Duration) *Executor {
 	return &Executor{Grace: grace}
 }
 
-// Name implements runner.Executor.
+// Name implements contract.Executor.
 func (e *Executor) Name() string { return "process" }
 
-// Run implements runner.Executor.
-func (e *Executor) Run(ctx context.Context, t *runner.ExecTask) (*runner.ExecResult, error) {
+// Run implements contract.Executor.
+func (e *Executor) Run(ctx context.Context, t *contract.ExecTask) (*contract.ExecResult, error) {
 	argv := append(append([]string(nil), t.Command...), t.Args...)
 	if len(argv) == 0 {
 		return nil, errors.New("the task has no command; the process executor cannot run an image's entrypoint")
@@ -161,7 +161,7 @@ func (e *Executor) Run(ctx context.Context, t *runner.ExecTask) (*runner.ExecRes
 	if t.Phase != nil {
 		t.Phase("execute", start, time.Now())
 	}
-	res := &runner.ExecResult{}
+	res := &contract.ExecResult{}
 	if err != nil {
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) {

@@ -14,7 +14,7 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/mlpipe/mlpipe/runner"
+	"github.com/mlpipe/mlpipe/internal/procfs"
 )
 
 // The watcher tears down the steps of an mlpipe process that dies without
@@ -43,7 +43,7 @@ import (
 // fork, the exec and the store of the PGID): a step that mlpipe died
 // starting is not yet a group the watcher can kill, so it kills the
 // processes whose environment carries MLPIPE_RUN_ID of that run instead
-// (runner.KillOrphans), as the next mlpipe start would.
+// (procfs.KillOrphans), as the next mlpipe start would.
 
 const (
 	watcherArg0 = "mlpipe-step-watcher"
@@ -100,7 +100,7 @@ func killTable(table *os.File) {
 	for _, run := range pending {
 		quiet := 0
 		for deadline := time.Now().Add(time.Second); quiet < 2 && time.Now().Before(deadline); {
-			if runner.KillOrphans(run) == 0 {
+			if procfs.KillOrphans(run) == 0 {
 				quiet++
 			} else {
 				quiet = 0

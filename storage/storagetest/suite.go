@@ -17,7 +17,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/mlpipe/mlpipe/runner"
+	"github.com/mlpipe/mlpipe/contract"
 	"github.com/mlpipe/mlpipe/storage"
 )
 
@@ -139,7 +139,7 @@ func treeDigest(t *testing.T, dir string) string {
 }
 
 // mustPut stores localPath at u and checks the returned info.
-func mustPut(t *testing.T, s storage.Store, u, localPath string) runner.ArtifactInfo {
+func mustPut(t *testing.T, s storage.Store, u, localPath string) contract.ArtifactInfo {
 	t.Helper()
 	info, err := s.Put(t.Context(), u, localPath)
 	if err != nil {
@@ -149,7 +149,7 @@ func mustPut(t *testing.T, s storage.Store, u, localPath string) runner.Artifact
 }
 
 // checkStat compares Stat with want; a store may leave Digest empty.
-func checkStat(t *testing.T, s storage.Store, u string, want runner.ArtifactInfo) {
+func checkStat(t *testing.T, s storage.Store, u string, want contract.ArtifactInfo) {
 	t.Helper()
 	got, err := s.Stat(t.Context(), u)
 	if err != nil {
@@ -189,7 +189,7 @@ func testFileRoundTrip(t *testing.T, s storage.Store) {
 	data := []byte("accuracy: 0.93\n")
 	src := writeFile(t, t.TempDir(), "metrics", data)
 	digest, size := fileDigest(t, src)
-	want := runner.ArtifactInfo{Digest: digest, Size: size}
+	want := contract.ArtifactInfo{Digest: digest, Size: size}
 	u := uri(s, "run", "train", "metrics")
 
 	if diff := cmp.Diff(want, mustPut(t, s, u, src)); diff != "" {
@@ -220,7 +220,7 @@ func testEmptyFile(t *testing.T, s storage.Store) {
 	digest, _ := fileDigest(t, src)
 	u := uri(s, "run", "task", "empty")
 	info := mustPut(t, s, u, src)
-	if diff := cmp.Diff(runner.ArtifactInfo{Digest: digest}, info); diff != "" {
+	if diff := cmp.Diff(contract.ArtifactInfo{Digest: digest}, info); diff != "" {
 		t.Errorf("Put (-want +got):\n%s", diff)
 	}
 	checkStat(t, s, u, info)
@@ -239,7 +239,7 @@ func testLargeFile(t *testing.T, s storage.Store) {
 	digest, size := fileDigest(t, src)
 	u := uri(s, "run", "train", "model")
 	info := mustPut(t, s, u, src)
-	if diff := cmp.Diff(runner.ArtifactInfo{Digest: digest, Size: size}, info); diff != "" {
+	if diff := cmp.Diff(contract.ArtifactInfo{Digest: digest, Size: size}, info); diff != "" {
 		t.Errorf("Put (-want +got):\n%s", diff)
 	}
 	dst := filepath.Join(t.TempDir(), "model.bin")
@@ -260,7 +260,7 @@ func testDirRoundTrip(t *testing.T, s storage.Store) {
 		"assets/empty":                   "",
 	}
 	src := makeTree(t, files)
-	want := runner.ArtifactInfo{Digest: treeDigest(t, src), Size: 100_000 + 5 + 5 + 4, Dir: true}
+	want := contract.ArtifactInfo{Digest: treeDigest(t, src), Size: 100_000 + 5 + 5 + 4, Dir: true}
 	u := uri(s, "run", "train", "model")
 	if diff := cmp.Diff(want, mustPut(t, s, u, src)); diff != "" {
 		t.Errorf("Put (-want +got):\n%s", diff)
@@ -285,7 +285,7 @@ func testEmptyDir(t *testing.T, s storage.Store) {
 	src := makeTree(t, nil)
 	u := uri(s, "run", "task", "nothing")
 	info := mustPut(t, s, u, src)
-	want := runner.ArtifactInfo{Digest: storage.TreeDigest(nil), Dir: true}
+	want := contract.ArtifactInfo{Digest: storage.TreeDigest(nil), Dir: true}
 	if diff := cmp.Diff(want, info); diff != "" {
 		t.Errorf("Put (-want +got):\n%s", diff)
 	}
@@ -396,7 +396,7 @@ func testDeletePrefix(t *testing.T, s storage.Store) {
 	if got := listed(t, s, run10); len(got) != 3 {
 		t.Errorf("Delete(run1) touched run10: List(run10) = %v", got)
 	}
-	checkStat(t, s, run10+"/train/data", runner.ArtifactInfo{Digest: treeDigest(t, dir), Size: 2, Dir: true})
+	checkStat(t, s, run10+"/train/data", contract.ArtifactInfo{Digest: treeDigest(t, dir), Size: 2, Dir: true})
 }
 
 func testOverwrite(t *testing.T, s storage.Store) {
@@ -571,7 +571,7 @@ func testExistsAndDigest(t *testing.T, s storage.Store) {
 	exists(uri(s, "run", "other", "file"), false)
 	for _, tc := range []struct {
 		local string
-		want  runner.ArtifactInfo
+		want  contract.ArtifactInfo
 	}{{src, fi}, {tree, di}} {
 		got, err := s.Digest(ctx, tc.local)
 		if err != nil {

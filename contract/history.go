@@ -1,4 +1,4 @@
-package runner
+package contract
 
 import (
 	"context"
@@ -123,4 +123,11 @@ type CacheEntry struct {
 	TaskPath  string
 	Outputs   OutputsRecord
 	CreatedAt time.Time
+}
+
+// BatchSaver is implemented by histories that can save many records in one
+// transaction (metadata.Store); the writer then commits whatever queued up
+// while the previous commit ran.
+type BatchSaver interface {
+	SaveBatch(ctx context.Context, tasks []*TaskRecord, attempts []*AttemptRecord) error
 }
