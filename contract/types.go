@@ -37,9 +37,24 @@ func (s State) OK() bool { return s == Succeeded || s == Cached }
 // cancelling ctx stops the process or container (gracefully, then by force)
 // and Run returns promptly.
 type Executor interface {
-	// Name is "process" or "docker".
+	// Name is "process" or "docker", for people (logs, the history); the
+	// engine asks Properties what the executor does.
 	Name() string
+	Properties() ExecutorProperties
 	Run(ctx context.Context, t *ExecTask) (*ExecResult, error)
+}
+
+// ExecutorProperties are what the engine needs to know of an executor.
+type ExecutorProperties struct {
+	// Isolated executors run a step in a file system of its own (a
+	// container): it sees the task directory and its inputs only through
+	// mounts, at KFP's local paths, inputs read-only, and a path it names
+	// (a customPath) means nothing on the host. Otherwise the step runs
+	// on the host, sees host paths, and can change what it reads.
+	Isolated bool
+	// RunsEntrypoint executors run an image's entrypoint for a task
+	// without a command.
+	RunsEntrypoint bool
 }
 
 // ExecTask is everything an executor needs to run one attempt of a task.
@@ -176,6 +191,11 @@ type ArtifactStore interface {
 	// remote) and returns its digest and size. A directory is stored as
 	// a directory artifact.
 	Put(ctx context.Context, uri, localPath string) (ArtifactInfo, error)
+	// Create is Put where nothing may be replaced: an error matching
+	// ErrArtifactExists when something is stored at uri or under it.
+	// Stores make it atomic as far as they can (the local store against
+	// other processes too; see each store's documentation).
+	Create(ctx context.Context, uri, localPath string) (ArtifactInfo, error)
 	// Get stages an artifact into localPath (remote stores) and verifies
 	// its digest when want is not empty.
 	Get(ctx context.Context, uri, localPath, want string) (ArtifactInfo, error)

@@ -75,7 +75,7 @@ func (c *containerTask) attempt(ctx context.Context, n int, lease GPULease) (o o
 		}
 		return fail(err.Error())
 	}
-	dockerPaths := r.opts.Executor.Name() == "docker" && r.opts.Store.Remote()
+	dockerPaths := r.opts.Executor.Properties().Isolated && r.opts.Store.Remote()
 	pc := &placeholderContext{in: ei, job: r.jobInfo(c.path, c.key), present: c.in.present, path: func(a *RuntimeArtifact) string {
 		if dockerPaths {
 			return KFPLocalPath(a.URI)
@@ -237,12 +237,12 @@ func (c *containerTask) executorInput(ctx context.Context, addPhase func(string,
 				if _, err := r.opts.Store.Get(ctx, cp.URI, cp.local, cp.Digest); err != nil {
 					return nil, r.stageInError(ctx, name, cp.URI, err)
 				}
-				if r.opts.Executor.Name() != "docker" {
+				if !r.opts.Executor.Properties().Isolated {
 					cp.CustomPath = cp.local
 				}
 			} else {
 				cp.local = localPathOf(cp.URI)
-				if r.opts.Executor.Name() != "docker" {
+				if !r.opts.Executor.Properties().Isolated {
 					if err := r.checkLocalInput(ctx, name, cp.local, cp.Digest); err != nil {
 						return nil, err
 					}
@@ -291,7 +291,7 @@ func (c *containerTask) executorInput(ctx context.Context, addPhase func(string,
 					return nil, err
 				}
 				a.local = local
-				if r.opts.Executor.Name() != "docker" {
+				if !r.opts.Executor.Properties().Isolated {
 					a.CustomPath = a.local
 				}
 			} else {
@@ -322,7 +322,7 @@ func (c *containerTask) executorInput(ctx context.Context, addPhase func(string,
 // artifacts, or runs in a container that mounts it.
 func (c *containerTask) needsDir() bool {
 	od := c.comp.GetOutputDefinitions()
-	if len(od.GetParameters())+len(od.GetArtifacts()) > 0 || c.r.opts.Store.Remote() || c.r.opts.Executor.Name() == "docker" {
+	if len(od.GetParameters())+len(od.GetArtifacts()) > 0 || c.r.opts.Store.Remote() || c.r.opts.Executor.Properties().Isolated {
 		return true
 	}
 	for _, a := range append(append([]string(nil), c.ct.Command...), c.ct.Args...) {

@@ -11,31 +11,32 @@ import (
 
 // Records, interfaces and states shared with the adapters.
 type (
-	History        = contract.History
-	CacheDropper   = contract.CacheDropper
-	RunRecord      = contract.RunRecord
-	TaskRecord     = contract.TaskRecord
-	OutputsRecord  = contract.OutputsRecord
-	ArtifactRecord = contract.ArtifactRecord
-	AttemptRecord  = contract.AttemptRecord
-	Phase          = contract.Phase
-	CacheEntry     = contract.CacheEntry
-	State          = contract.State
-	Executor       = contract.Executor
-	ExecTask       = contract.ExecTask
-	Mount          = contract.Mount
-	ExecResult     = contract.ExecResult
-	Collector      = contract.Collector
-	ImageResolver  = contract.ImageResolver
-	GPURequest     = contract.GPURequest
-	GPULease       = contract.GPULease
-	ExtraFile      = contract.ExtraFile
-	GPUAllocator   = contract.GPUAllocator
-	GPUSample      = contract.GPUSample
-	ArtifactStore  = contract.ArtifactStore
-	ArtifactInfo   = contract.ArtifactInfo
-	Event          = contract.Event
-	BatchSaver     = contract.BatchSaver
+	History            = contract.History
+	CacheDropper       = contract.CacheDropper
+	RunRecord          = contract.RunRecord
+	TaskRecord         = contract.TaskRecord
+	OutputsRecord      = contract.OutputsRecord
+	ArtifactRecord     = contract.ArtifactRecord
+	AttemptRecord      = contract.AttemptRecord
+	Phase              = contract.Phase
+	CacheEntry         = contract.CacheEntry
+	State              = contract.State
+	Executor           = contract.Executor
+	ExecutorProperties = contract.ExecutorProperties
+	ExecTask           = contract.ExecTask
+	Mount              = contract.Mount
+	ExecResult         = contract.ExecResult
+	Collector          = contract.Collector
+	ImageResolver      = contract.ImageResolver
+	GPURequest         = contract.GPURequest
+	GPULease           = contract.GPULease
+	ExtraFile          = contract.ExtraFile
+	GPUAllocator       = contract.GPUAllocator
+	GPUSample          = contract.GPUSample
+	ArtifactStore      = contract.ArtifactStore
+	ArtifactInfo       = contract.ArtifactInfo
+	Event              = contract.Event
+	BatchSaver         = contract.BatchSaver
 )
 
 // Run and task states.

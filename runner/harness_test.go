@@ -79,6 +79,11 @@ func newFake(t *testing.T, b map[string]behavior) *fakeExecutor {
 	return &fakeExecutor{t: t, behaviors: b, calls: map[string]int{}, argv: map[string][]string{}}
 }
 
+// Properties: a fake named "docker" behaves as an isolated executor.
+func (f *fakeExecutor) Properties() runner.ExecutorProperties {
+	return runner.ExecutorProperties{Isolated: f.name == "docker", RunsEntrypoint: f.name == "docker"}
+}
+
 func (f *fakeExecutor) Name() string {
 	if f.name != "" {
 		return f.name

@@ -51,7 +51,7 @@ func (r *run) preflight() error {
 		if q, err := compiler.ParseQuantity(firstNonEmpty(ct.Resources.MemoryRequest, ct.Resources.MemoryLimit)); err == nil && int64(q) > r.opts.Memory {
 			problems = append(problems, fmt.Sprintf("task %s requests %s of memory but the machine has %s", tasks, compiler.FormatBytes(q), compiler.FormatBytes(float64(r.opts.Memory))))
 		}
-		if r.opts.Executor.Name() == "process" && len(ct.Command) == 0 {
+		if !r.opts.Executor.Properties().RunsEntrypoint && len(ct.Command) == 0 {
 			problems = append(problems, fmt.Sprintf("task %s has no command (it relies on the image's entrypoint, %s); the process executor cannot run it: use --executor docker", tasks, ct.Image))
 		}
 	}

@@ -56,7 +56,7 @@ func (c *containerTask) collectArtifact(ctx context.Context, ei *ExecutorInput, 
 		}
 	}
 	a.CustomPath = ""
-	if redirected && a.local == decl.local && !st.Remote() && c.r.opts.Executor.Name() != "docker" {
+	if redirected && a.local == decl.local && !st.Remote() && !c.r.opts.Executor.Properties().Isolated {
 		if _, err := os.Lstat(a.local); errors.Is(err, fs.ErrNotExist) {
 			a.local = localPathOf(a.URI) // written in place, as for the KFP launcher
 		}
@@ -103,10 +103,8 @@ func (c *containerTask) collectArtifact(ctx context.Context, ei *ExecutorInput, 
 	}
 	if !stored {
 		put := st.Put
-		if cr, ok := st.(interface {
-			Create(ctx context.Context, uri, localPath string) (ArtifactInfo, error)
-		}); ok && createOnly {
-			put = cr.Create // atomic against other processes too
+		if createOnly {
+			put = st.Create // never replacing, as atomic as the store can
 		}
 		if info, err = put(ctx, a.URI, a.local); err != nil {
 			if createOnly {
@@ -136,7 +134,7 @@ func (c *containerTask) collectArtifact(ctx context.Context, ei *ExecutorInput, 
 // stepPath is where the step was told to write an output: the declared
 // artifact's path as the step saw it.
 func (c *containerTask) stepPath(decl *RuntimeArtifact) string {
-	if c.r.opts.Executor.Name() == "docker" && isRemoteURI(decl.URI) {
+	if c.r.opts.Executor.Properties().Isolated && isRemoteURI(decl.URI) {
 		return KFPLocalPath(decl.URI)
 	}
 	return decl.local
@@ -153,7 +151,7 @@ func (c *containerTask) taskRoot() string {
 // declared output path (or what lies under it) means the same on both
 // sides.
 func (c *containerTask) customPath(decl *RuntimeArtifact, cp string) (string, error) {
-	if c.r.opts.Executor.Name() != "docker" {
+	if !c.r.opts.Executor.Properties().Isolated {
 		return cp, nil
 	}
 	step := c.stepPath(decl)

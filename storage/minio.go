@@ -379,6 +379,58 @@ func (m *MinIO) putFile(ctx context.Context, uri, bucket, key, localPath string)
 	return contract.ArtifactInfo{Digest: digest, Size: size}, nil
 }
 
+// Create implements contract.ArtifactStore: Put for a URI where nothing may
+// be replaced (ErrArtifactExists when something is stored at or under it).
+// A file is uploaded with If-None-Match: *, so that the server refuses it
+// when another writer stored the key in the meantime; for a directory
+// artifact the check before the upload is all, and two processes creating
+// the same directory at the same moment are not kept apart.
+func (m *MinIO) Create(ctx context.Context, uri, localPath string) (contract.ArtifactInfo, error) {
+	bucket, key, err := m.locate(uri)
+	if err != nil {
+		return contract.ArtifactInfo{}, err
+	}
+	exists, err := m.Exists(ctx, uri)
+	if err != nil {
+		return contract.ArtifactInfo{}, err
+	}
+	if exists {
+		return contract.ArtifactInfo{}, fmt.Errorf("create %s: %w", uri, contract.ErrArtifactExists)
+	}
+	st, err := os.Stat(localPath)
+	if err != nil {
+		return contract.ArtifactInfo{}, fmt.Errorf("create %s: %w", uri, err)
+	}
+	if st.IsDir() {
+		return m.putDir(ctx, uri, bucket, key, localPath)
+	}
+	digest, size, err := fileDigest(ctx, localPath)
+	if err != nil {
+		return contract.ArtifactInfo{}, fmt.Errorf("create %s: %w", uri, err)
+	}
+	prog := newProgress(m.opts.Progress, m.opts.ProgressMin, "put", uri, size)
+	err = m.retry(ctx, "put", uri, bucket, func(ctx context.Context) error {
+		prog.reset()
+		opts := m.putOptions(digest, prog)
+		opts.SetMatchETagExcept("*")
+		err := m.uploadFileOpts(ctx, bucket, key, localPath, size, opts)
+		if minio.ToErrorResponse(err).StatusCode == 412 {
+			// Stored meanwhile: by an attempt of ours that the client
+			// did not see succeed (the same content), or by someone else.
+			if oi, serr := m.client.StatObject(ctx, bucket, key, minio.StatObjectOptions{}); serr == nil && recordedDigest(oi) == digest {
+				return nil
+			}
+			return fmt.Errorf("create %s: %w", uri, contract.ErrArtifactExists)
+		}
+		return err
+	})
+	if err != nil {
+		return contract.ArtifactInfo{}, err
+	}
+	prog.finish()
+	return contract.ArtifactInfo{Digest: digest, Size: size}, nil
+}
+
 // uploadFile sends one file with its digest as metadata. minio-go streams
 // it with size known: one PUT up to PartSize, else a parallel multipart
 // upload reading parts straight from the file. Each call opens the file
@@ -390,6 +442,10 @@ func (m *MinIO) putFile(ctx context.Context, uri, bucket, key, localPath string)
 // finishes in the background, and the incomplete upload is invisible to
 // readers either way.
 func (m *MinIO) uploadFile(ctx context.Context, bucket, key, localPath, digest string, size int64, prog *progressTracker) error {
+	return m.uploadFileOpts(ctx, bucket, key, localPath, size, m.putOptions(digest, prog))
+}
+
+func (m *MinIO) uploadFileOpts(ctx context.Context, bucket, key, localPath string, size int64, opts minio.PutObjectOptions) error {
 	f, err := os.Open(localPath)
 	if err != nil {
 		return err
@@ -404,7 +460,7 @@ func (m *MinIO) uploadFile(ctx context.Context, bucket, key, localPath, digest s
 	done := make(chan error, 1)
 	go func() {
 		defer f.Close()
-		_, err := m.client.PutObject(ctx, bucket, key, f, size, m.putOptions(digest, prog))
+		_, err := m.client.PutObject(ctx, bucket, key, f, size, opts)
 		done <- err
 	}()
 	select {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
+
+	"github.com/mlpipe/mlpipe/contract"
 )
 
 // translate turns an error from minio-go into mlpipe's vocabulary at the
@@ -30,7 +32,7 @@ func (m *MinIO) translate(op, uri, bucket string, err error) error {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		out = fmt.Errorf("%s %s: %w", op, uri, contextError(err))
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrDigestMismatch), errors.Is(err, ErrAccessDenied),
-		errors.Is(err, ErrUnreachable):
+		errors.Is(err, ErrUnreachable), errors.Is(err, contract.ErrArtifactExists):
 		out = err // already translated
 	case errors.As(err, &resp):
 		out = m.translateResponse(op, uri, bucket, resp)
@@ -113,7 +115,7 @@ func transient(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
-	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrDigestMismatch) || errors.Is(err, ErrAccessDenied) || isTLSError(err) || isPlainHTTPAnswer(err) {
+	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrDigestMismatch) || errors.Is(err, ErrAccessDenied) || errors.Is(err, contract.ErrArtifactExists) || isTLSError(err) || isPlainHTTPAnswer(err) {
 		return false
 	}
 	var resp minio.ErrorResponse

@@ -136,6 +136,12 @@ func newWithClient(cli *client.Client, opts Options) *Executor {
 // Name implements contract.Executor.
 func (e *Executor) Name() string { return "docker" }
 
+// Properties implements runner.Executor: a container is isolated and runs
+// its image's entrypoint when the task has no command.
+func (e *Executor) Properties() contract.ExecutorProperties {
+	return contract.ExecutorProperties{Isolated: true, RunsEntrypoint: true}
+}
+
 // Close releases the client's connections.
 func (e *Executor) Close() error { return e.cli.Close() }
 

@@ -91,6 +91,10 @@ func New(grace time.Duration) *Executor {
 // Name implements contract.Executor.
 func (e *Executor) Name() string { return "process" }
 
+// Properties implements runner.Executor: steps run on the host, in host
+// paths, and need a command.
+func (e *Executor) Properties() contract.ExecutorProperties { return contract.ExecutorProperties{} }
+
 // Run implements contract.Executor.
 func (e *Executor) Run(ctx context.Context, t *contract.ExecTask) (*contract.ExecResult, error) {
 	argv := append(append([]string(nil), t.Command...), t.Args...)

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -46,6 +47,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Canceled", testCanceled},
 		{"CanceledMidway", testCanceledMidway},
 		{"ExistsAndDigest", testExistsAndDigest},
+		{"CreateNeverReplaces", testCreateNeverReplaces},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -580,5 +582,64 @@ func testExistsAndDigest(t *testing.T, s storage.Store) {
 		if diff := cmp.Diff(tc.want, got); diff != "" {
 			t.Errorf("Digest(%s) (-Put +Digest):\n%s", tc.local, diff)
 		}
+	}
+}
+
+// testCreateNeverReplaces: Create stores where nothing is, and refuses
+// (ErrArtifactExists) where a file, a directory artifact or artifacts under
+// the URI are, leaving them as they were; racing creators of the same
+// content: at least one wins, the others succeed (same content) or get
+// ErrArtifactExists.
+func testCreateNeverReplaces(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	a := filepath.Join(dir, "a")
+	b := filepath.Join(dir, "b")
+	if err := os.WriteFile(a, []byte("first"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(b, []byte("second"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	u := uri(s, "run1", "publish", "model")
+	if _, err := s.Create(ctx, u, a); err != nil {
+		t.Fatalf("Create on nothing: %v", err)
+	}
+	if _, err := s.Create(ctx, u, b); !errors.Is(err, contract.ErrArtifactExists) {
+		t.Fatalf("Create over a file = %v, want ErrArtifactExists", err)
+	}
+	got := filepath.Join(dir, "got")
+	if _, err := s.Get(ctx, u, got, ""); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(got); string(b) != "first" {
+		t.Errorf("after a refused Create the artifact holds %q", b)
+	}
+	// Something under the URI (it is a prefix of another artifact).
+	under := uri(s, "run1", "publish", "tree") + "/v1"
+	if _, err := s.Put(ctx, under, a); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Create(ctx, uri(s, "run1", "publish", "tree"), b); !errors.Is(err, contract.ErrArtifactExists) {
+		t.Fatalf("Create over a prefix = %v, want ErrArtifactExists", err)
+	}
+	// Racing creators of one file.
+	race := uri(s, "run1", "publish", "race")
+	var wg sync.WaitGroup
+	var won atomic.Int32
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := s.Create(ctx, race, a); err == nil {
+				won.Add(1)
+			} else if !errors.Is(err, contract.ErrArtifactExists) {
+				t.Errorf("racing Create: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if won.Load() < 1 {
+		t.Errorf("%d racing creators won, want at least 1", won.Load())
 	}
 }
