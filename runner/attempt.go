@@ -31,117 +31,208 @@ type outcome struct {
 	rec      *AttemptRecord
 }
 
-// attempt runs one attempt. The slot (and CPU and memory) is held only
-// while the user's code runs; preparing and collecting happen outside it.
+// attempt runs one attempt, phase by phase: stage in (task directory,
+// executor input, input artifacts), prepare (placeholders, argv, log,
+// environment), acquire (a slot, CPU and memory; GPUs were acquired for
+// the task), execute, collect. The slot is held only while the user's
+// code runs; preparing and collecting happen outside it.
 func (c *containerTask) attempt(ctx context.Context, n int, lease GPULease) (o outcome) {
-	r := c.r
-	arec := &AttemptRecord{RunID: r.runID, TaskPath: c.path, Attempt: n, StartedAt: time.Now(), Executor: r.opts.Executor.Name(), Image: c.image, ImageDigest: c.digest}
-	o.rec = arec
-	if c.imagePhase != nil {
-		arec.Phases = append(arec.Phases, *c.imagePhase)
-		c.imagePhase = nil
-	}
-	var phaseMu sync.Mutex
-	addPhase := func(name string, start, end time.Time) {
-		phaseMu.Lock()
-		defer phaseMu.Unlock()
-		arec.Phases = append(arec.Phases, Phase{Name: name, Start: start, End: end})
-	}
-	if lease != nil {
-		arec.GPUs = lease.UUIDs()
-	}
-	defer func() {
-		arec.FinishedAt = time.Now()
-		if o.msg != "" {
-			arec.Error = o.msg
-		}
-	}()
+	a := c.newAttempt(n, lease)
+	o.rec = a.rec
+	defer a.finish(&o)
 	fail := func(msg string) outcome { o.msg = msg; return o }
 	cancelled := func() outcome { o.canceled = true; o.msg = "cancelled"; return o }
-	// The task directory holds the executor input and output, output
-	// parameter files, staged artifacts and logs. Filesystem metadata is
-	// slow on some machines, so a task that needs none of these (no
-	// outputs, no {{$}}) gets it only when it first writes a log line.
-	needDir := c.needsDir()
-	if needDir {
-		if err := os.MkdirAll(c.dir, 0o755); err != nil {
-			return fail("create task directory: " + err.Error())
-		}
-	}
-	ei, err := c.executorInput(ctx, addPhase)
-	if err != nil {
-		if ctx.Err() != nil {
+	if err := a.stageIn(ctx); err != nil {
+		if ctx.Err() != nil && !errors.Is(err, errTaskDir) {
 			return cancelled()
 		}
 		return fail(err.Error())
 	}
-	dockerPaths := r.opts.Executor.Properties().Isolated && r.opts.Store.Remote()
-	pc := &placeholderContext{in: ei, job: r.jobInfo(c.path, c.key), present: c.in.present, path: func(a *RuntimeArtifact) string {
-		if dockerPaths {
-			return KFPLocalPath(a.URI)
+	if err := a.prepare(); err != nil {
+		return fail(err.Error())
+	}
+	defer a.closeOutput()
+	release, err := a.acquire(ctx)
+	switch {
+	case err != nil:
+		return cancelled()
+	case release == nil:
+		o.skipped = true // fail-fast: not started
+		return o
+	}
+	res, runErr := a.execute(ctx)
+	release()
+	switch {
+	case ctx.Err() != nil:
+		return cancelled()
+	case runErr != nil:
+		fmt.Fprintf(a.stderr, "mlpipe: %v\n", runErr)
+		return fail(runErr.Error())
+	case res.ExitCode != 0 || res.OOMKilled:
+		return fail(a.exitMessage(res))
+	}
+	out, err := a.collect(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return cancelled()
 		}
-		return a.local
+		fmt.Fprintf(a.stderr, "mlpipe: %v\n", err)
+		return fail(err.Error())
+	}
+	o.out = out
+	return o
+}
+
+// attemptRun is the state of one attempt across its phases.
+type attemptRun struct {
+	c       *containerTask
+	n       int
+	lease   GPULease
+	rec     *AttemptRecord
+	phaseMu sync.Mutex
+	needDir bool
+	ei      *ExecutorInput
+	et      *ExecTask
+	logFile *lazyFile
+	term    *lineWriter
+	stderr  io.Writer
+}
+
+func (c *containerTask) newAttempt(n int, lease GPULease) *attemptRun {
+	r := c.r
+	a := &attemptRun{c: c, n: n, lease: lease,
+		rec: &AttemptRecord{RunID: r.runID, TaskPath: c.path, Attempt: n, StartedAt: time.Now(), Executor: r.opts.Executor.Name(), Image: c.image, ImageDigest: c.digest}}
+	if c.imagePhase != nil {
+		a.rec.Phases = append(a.rec.Phases, *c.imagePhase)
+		c.imagePhase = nil
+	}
+	if lease != nil {
+		a.rec.GPUs = lease.UUIDs()
+	}
+	return a
+}
+
+// addPhase records a timed phase (executors call it from their goroutines).
+func (a *attemptRun) addPhase(name string, start, end time.Time) {
+	a.phaseMu.Lock()
+	defer a.phaseMu.Unlock()
+	a.rec.Phases = append(a.rec.Phases, Phase{Name: name, Start: start, End: end})
+}
+
+// finish completes the attempt's record with how it ended.
+func (a *attemptRun) finish(o *outcome) {
+	a.rec.FinishedAt = time.Now()
+	if o.msg != "" {
+		a.rec.Error = o.msg
+	}
+}
+
+var errTaskDir = errors.New("create task directory")
+
+// stageIn makes the task directory when the task needs one and builds the
+// executor input, staging input artifacts from a remote store. The task
+// directory holds the executor input and output, output parameter files,
+// staged artifacts and logs. Filesystem metadata is slow on some machines,
+// so a task that needs none of these (no outputs, no {{$}}) gets it only
+// when it first writes a log line.
+func (a *attemptRun) stageIn(ctx context.Context) error {
+	c := a.c
+	a.needDir = c.needsDir()
+	if a.needDir {
+		if err := os.MkdirAll(c.dir, 0o755); err != nil {
+			return fmt.Errorf("%w: %v", errTaskDir, err)
+		}
+	}
+	ei, err := c.executorInput(ctx, a.addPhase)
+	if err != nil {
+		return err
+	}
+	a.ei = ei
+	return nil
+}
+
+// prepare resolves the placeholders into the argv, writes the executor
+// input, opens the log and builds the executor's task.
+func (a *attemptRun) prepare() error {
+	c, r, n := a.c, a.c.r, a.n
+	dockerPaths := r.opts.Executor.Properties().Isolated && r.opts.Store.Remote()
+	pc := &placeholderContext{in: a.ei, job: r.jobInfo(c.path, c.key), present: c.in.present, path: func(art *RuntimeArtifact) string {
+		if dockerPaths {
+			return KFPLocalPath(art.URI)
+		}
+		return art.local
 	}}
 	if err := pc.resolveSelfReferences(); err != nil {
-		return fail(err.Error())
+		return err
 	}
-	eiJSON, err := json.Marshal(ei)
+	eiJSON, err := json.Marshal(a.ei)
 	if err != nil {
-		return fail(err.Error())
+		return err
 	}
 	pc.json = eiJSON
-	if needDir {
+	if a.needDir {
 		if err := writeFileNoFollow(filepath.Join(c.dir, "executor_input.json"), eiJSON); err != nil {
-			return fail(err.Error())
+			return err
 		}
 	}
 	cmd, err := pc.resolveArgs(c.ct.Command)
 	if err != nil {
-		return fail("command: " + err.Error())
+		return fmt.Errorf("command: %w", err)
 	}
 	args, err := pc.resolveArgs(c.ct.Args)
 	if err != nil {
-		return fail("args: " + err.Error())
+		return fmt.Errorf("args: %w", err)
 	}
 	logPath := filepath.Join(c.dir, fmt.Sprintf("attempt-%d.log", n))
-	arec.LogPath = logPath
-	logFile := &lazyFile{path: logPath, limit: r.logLimit()}
-	defer logFile.Close()
-	term := r.outputWriter(c.name)
-	var stdout, stderr io.Writer = logFile, logFile
-	if term != nil {
-		stdout = io.MultiWriter(logFile, term)
-		stderr = stdout
-		defer term.Flush()
+	a.rec.LogPath = logPath
+	a.logFile = &lazyFile{path: logPath, limit: r.logLimit()}
+	a.term = r.outputWriter(c.name)
+	var stdout io.Writer = a.logFile
+	if a.term != nil {
+		stdout = io.MultiWriter(a.logFile, a.term)
 	}
+	a.stderr = stdout
 	env := append([]string(nil), c.env...)
 	env = append(env, "MLPIPE_RUN_ID="+r.runID, "MLPIPE_TASK="+c.path, "MLPIPE_ATTEMPT="+strconv.Itoa(n), "MLPIPE_PIPELINE="+r.pipeline)
-	et := &ExecTask{
+	a.et = &ExecTask{
 		RunID: r.runID, Pipeline: r.pipeline, TaskPath: c.path, Name: c.name, Attempt: n, Image: c.image, ExecutorInput: eiJSON,
-		Command: cmd, Args: args, Env: env, Dir: c.workDir(needDir), Mounts: c.mounts(ei, dockerPaths),
-		CPU: c.cpuLimit(), Memory: c.memLimit(), Stdout: stdout, Stderr: stderr,
-		Phase: addPhase,
+		Command: cmd, Args: args, Env: env, Dir: c.workDir(a.needDir), Mounts: c.mounts(a.ei, dockerPaths),
+		CPU: c.cpuLimit(), Memory: c.memLimit(), Stdout: stdout, Stderr: stdout,
+		Phase: a.addPhase,
 	}
-	if lease != nil {
-		et.GPUs = lease.UUIDs()
-		et.GPULease = lease
-		env = append(env, "MLPIPE_GPU_UUIDS="+strings.Join(et.GPUs, ","), "MLPIPE_GPU_COUNT="+strconv.Itoa(len(et.GPUs)))
-		et.Env = env
-		et.Started = lease.SetHolder
+	if a.lease != nil {
+		a.et.GPUs = a.lease.UUIDs()
+		a.et.GPULease = a.lease
+		a.et.Env = append(env, "MLPIPE_GPU_UUIDS="+strings.Join(a.et.GPUs, ","), "MLPIPE_GPU_COUNT="+strconv.Itoa(len(a.et.GPUs)))
+		a.et.Started = a.lease.SetHolder
 	}
-	// Wait for a slot, CPU and memory; then run.
+	return nil
+}
+
+// closeOutput flushes the terminal's partial line and closes the log.
+func (a *attemptRun) closeOutput() {
+	if a.term != nil {
+		a.term.Flush()
+	}
+	a.logFile.Close()
+}
+
+// acquire waits for a slot, CPU and memory, then records the attempt as
+// running. It returns a nil release when the run is failing fast and the
+// attempt must not start, and an error when ctx ended.
+func (a *attemptRun) acquire(ctx context.Context) (release func(), err error) {
+	c, r := a.c, a.c.r
 	queued := time.Now()
-	release, err := r.sched.acquire(ctx, c.cpu, c.mem, c.prio)
+	release, err = r.sched.acquire(ctx, c.cpu, c.mem, c.prio)
 	if err != nil {
-		return cancelled()
+		return nil, err
 	}
 	if r.failing() && !c.exempt {
 		release()
-		o.skipped = true
-		return o
+		return nil, nil
 	}
 	if wait := time.Since(queued); wait > time.Millisecond {
-		addPhase("queue", queued, time.Now())
+		a.addPhase("queue", queued, time.Now())
 	}
 	// The task does not wait for the history: every record is in the
 	// run's journal before this returns (historyWriter), and the database
@@ -151,60 +242,58 @@ func (c *containerTask) attempt(ctx context.Context, n int, lease GPULease) (o o
 	// The attempt is recorded as it starts (not finished, with its log
 	// path), so that `mlpipe logs` finds a running task, and the log of a
 	// run killed with -9 is still found after the journal's recovery.
-	started := *arec
-	started.Phases = slices.Clone(arec.Phases)
+	started := *a.rec
+	started.Phases = slices.Clone(a.rec.Phases)
 	r.saveAttempt(&started)
-	r.emit(Event{Task: c.name, Path: c.path, State: Running, Attempt: n, GPUs: arec.GPUs})
+	r.emit(Event{Task: c.name, Path: c.path, State: Running, Attempt: a.n, GPUs: a.rec.GPUs})
+	return release, nil
+}
+
+// execute runs the step, sampling its GPUs meanwhile.
+func (a *attemptRun) execute(ctx context.Context) (*ExecResult, error) {
+	r := a.c.r
 	var stopSampling func() []GPUSample
-	if lease != nil && r.opts.GPUs != nil {
-		stopSampling = r.opts.GPUs.Sample(ctx, et.GPUs)
+	if a.lease != nil && r.opts.GPUs != nil {
+		stopSampling = r.opts.GPUs.Sample(ctx, a.et.GPUs)
 	}
-	res, runErr := c.execute(ctx, et, ei)
-	release()
+	res, err := a.c.execute(ctx, a.et, a.ei)
 	if stopSampling != nil {
-		arec.GPUSamples = stopSampling()
+		a.rec.GPUSamples = stopSampling()
 	}
 	if res != nil {
-		arec.ExitCode = res.ExitCode
-		arec.OOMKilled = res.OOMKilled
+		a.rec.ExitCode = res.ExitCode
+		a.rec.OOMKilled = res.OOMKilled
 		if res.ImageDigest != "" {
-			arec.ImageDigest = res.ImageDigest
+			a.rec.ImageDigest = res.ImageDigest
 		}
 	}
-	if ctx.Err() != nil {
-		return cancelled()
+	return res, err
+}
+
+// exitMessage says why a step that ended with an error failed, with the
+// last lines of its log.
+func (a *attemptRun) exitMessage(res *ExecResult) string {
+	m := fmt.Sprintf("exit code %d", res.ExitCode)
+	if res.OOMKilled {
+		m = fmt.Sprintf("killed: out of memory (limit %s)", compiler.FormatBytes(float64(a.c.memLimit())))
+	} else if res.Signal != "" {
+		m = fmt.Sprintf("killed by %s", res.Signal)
 	}
-	if runErr != nil {
-		fmt.Fprintf(stderr, "mlpipe: %v\n", runErr)
-		return fail(runErr.Error())
+	if res.Message != "" {
+		m += ": " + res.Message
 	}
-	if res.ExitCode != 0 || res.OOMKilled {
-		m := fmt.Sprintf("exit code %d", res.ExitCode)
-		if res.OOMKilled {
-			m = fmt.Sprintf("killed: out of memory (limit %s)", compiler.FormatBytes(float64(c.memLimit())))
-		} else if res.Signal != "" {
-			m = fmt.Sprintf("killed by %s", res.Signal)
-		}
-		if res.Message != "" {
-			m += ": " + res.Message
-		}
-		if tail := lastLines(logPath, 3); tail != "" {
-			m += "; last output: " + tail
-		}
-		return fail(m)
+	if tail := lastLines(a.rec.LogPath, 3); tail != "" {
+		m += "; last output: " + tail
 	}
+	return m
+}
+
+// collect gathers the step's outputs (a timed phase).
+func (a *attemptRun) collect(ctx context.Context) (*outputs, error) {
 	start := time.Now()
-	out, err := c.collect(ctx, ei, needDir)
-	addPhase("collect", start, time.Now())
-	if err != nil {
-		if ctx.Err() != nil {
-			return cancelled()
-		}
-		fmt.Fprintf(stderr, "mlpipe: %v\n", err)
-		return fail(err.Error())
-	}
-	o.out = out
-	return o
+	out, err := a.c.collect(ctx, a.ei, a.needDir)
+	a.addPhase("collect", start, time.Now())
+	return out, err
 }
 
 // executorInput builds the ExecutorInput of an attempt (§3.2), staging
@@ -614,7 +703,7 @@ func lastLines(path string, n int) string {
 }
 
 // KFPLocalPath maps an artifact URI to the local path KFP components use
-// for it (KFP-IR.md §3.4).
+// for it (docs/kfp-semantics.md §3.4).
 func KFPLocalPath(uri string) string {
 	for _, m := range []struct{ prefix, local string }{{"gs://", "/gcs/"}, {"minio://", "/minio/"}, {"s3://", "/s3/"}} {
 		if strings.HasPrefix(uri, m.prefix) {

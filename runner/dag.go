@@ -305,6 +305,34 @@ func dagOutputs(comp *pb.ComponentSpec, results map[string]*taskResult) (*output
 	return out, nil
 }
 
+// loopItems returns the items of a loop over parameters: a raw JSON list,
+// or an input holding a list (or a JSON list as a string).
+func loopItems(it *pb.ParameterIteratorSpec, in *resolvedInputs) ([]any, error) {
+	var v any
+	if raw := it.GetItems().GetRaw(); raw != "" {
+		if err := json.Unmarshal([]byte(raw), &v); err != nil {
+			return nil, fmt.Errorf("loop items %q are not JSON: %v", raw, err)
+		}
+	} else {
+		name := it.GetItems().GetInputParameter()
+		var ok bool
+		v, ok = in.params[name]
+		if !ok {
+			return nil, fmt.Errorf("loop items input %q has no value", name)
+		}
+	}
+	if s, ok := v.(string); ok {
+		if err := json.Unmarshal([]byte(s), &v); err != nil {
+			return nil, fmt.Errorf("loop items %q are not a JSON list", s)
+		}
+	}
+	l, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("loop items are a %T, not a list", v)
+	}
+	return l, nil
+}
+
 // execLoop runs a ParallelFor: one body DAG per item, at most
 // parallelismLimit at once, outputs collected in item order (§4.4, §4.5).
 func (r *run) execLoop(ctx context.Context, d *dagRun, key string, t *pb.PipelineTaskSpec, body *pb.ComponentSpec, in *resolvedInputs, exempt bool, prio int) *taskResult {
@@ -315,27 +343,9 @@ func (r *run) execLoop(ctx context.Context, d *dagRun, key string, t *pb.Pipelin
 	isArt := false
 	if it := t.GetParameterIterator(); it != nil {
 		itemKey = it.GetItemInput()
-		var v any
-		if raw := it.GetItems().GetRaw(); raw != "" {
-			if err := json.Unmarshal([]byte(raw), &v); err != nil {
-				return r.groupFailed(path, t, fmt.Sprintf("loop items %q are not JSON: %v", raw, err))
-			}
-		} else {
-			name := it.GetItems().GetInputParameter()
-			var ok bool
-			v, ok = in.params[name]
-			if !ok {
-				return r.groupFailed(path, t, fmt.Sprintf("loop items input %q has no value", name))
-			}
-		}
-		if s, ok := v.(string); ok {
-			if err := json.Unmarshal([]byte(s), &v); err != nil {
-				return r.groupFailed(path, t, fmt.Sprintf("loop items %q are not a JSON list", s))
-			}
-		}
-		l, ok := v.([]any)
-		if !ok {
-			return r.groupFailed(path, t, fmt.Sprintf("loop items are a %T, not a list", v))
+		l, err := loopItems(it, in)
+		if err != nil {
+			return r.groupFailed(path, t, err.Error())
 		}
 		items = l
 	} else {

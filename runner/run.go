@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -189,6 +190,39 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if opts.IR == nil || opts.Executor == nil || opts.Store == nil || opts.History == nil {
 		return nil, errors.New("runner: IR, Executor, Store and History are required")
 	}
+	opts = withDefaultOptions(opts)
+	r := &run{opts: opts, ir: opts.IR, pipeline: opts.IR.Spec.GetPipelineInfo().GetName(), log: opts.Logger,
+		heightCache: map[string]map[string]int{}, imageDigest: map[string]imageResult{}}
+	r.sched = newScheduler(opts.MaxParallel, opts.CPUs, opts.Memory)
+	if err := r.preflight(); err != nil {
+		return nil, err
+	}
+	hctx := context.WithoutCancel(ctx)
+	var rec *RunRecord
+	var err error
+	if opts.Resume {
+		rec, err = r.resumeRecord(hctx)
+	} else {
+		rec, err = r.newRecord()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := r.start(hctx, rec); err != nil {
+		return nil, err
+	}
+	params := maps.Clone(opts.Params)
+	if params == nil {
+		params = map[string]any{}
+	}
+	root := &dagRun{r: r, comp: r.ir.Spec.GetRoot(), compName: "root", params: dagParams(r.ir.Spec.GetRoot(), params), artifacts: map[string][]*RuntimeArtifact{}}
+	state, results := root.execute(ctx)
+	r.hw.close()
+	return r.end(ctx, hctx, rec, state, results)
+}
+
+// withDefaultOptions fills in what the caller left unset.
+func withDefaultOptions(opts Options) Options {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -204,69 +238,73 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if opts.GracePeriod <= 0 {
 		opts.GracePeriod = 10 * time.Second
 	}
-	r := &run{opts: opts, ir: opts.IR, pipeline: opts.IR.Spec.GetPipelineInfo().GetName(), log: opts.Logger,
-		heightCache: map[string]map[string]int{}, imageDigest: map[string]imageResult{}}
-	r.sched = newScheduler(opts.MaxParallel, opts.CPUs, opts.Memory)
-	if err := r.preflight(); err != nil {
-		return nil, err
+	return opts
+}
+
+// resumeRecord takes up an earlier run (opts.RunID): refuses one still
+// running or already succeeded, kills what its dead mlpipe left behind,
+// recovers its journal, and remembers its tasks (r.prior).
+func (r *run) resumeRecord(hctx context.Context) (*RunRecord, error) {
+	opts := r.opts
+	prev, err := opts.History.Run(hctx, opts.RunID)
+	if err != nil {
+		return nil, fmt.Errorf("resume %s: %w", opts.RunID, err)
 	}
-	hctx := context.WithoutCancel(ctx)
-	rec := &RunRecord{}
-	if opts.Resume {
-		prev, err := opts.History.Run(hctx, opts.RunID)
-		if err != nil {
-			return nil, fmt.Errorf("resume %s: %w", opts.RunID, err)
+	if prev.State == Running && prev.PID > 0 && prev.PID != os.Getpid() && processAlive(prev.PID) {
+		return nil, &PreflightError{Problems: []string{fmt.Sprintf("run %s is still running (pid %d): it cannot be resumed until it ends", prev.ID, prev.PID)}}
+	}
+	if prev.State == Succeeded {
+		return nil, &PreflightError{Problems: []string{fmt.Sprintf("run %s already succeeded; nothing to resume", prev.ID)}}
+	}
+	// Steps the dead run left behind must not race the resumed ones.
+	if host, _ := os.Hostname(); prev.Host == "" || prev.Host == host {
+		if n := KillOrphans(prev.ID); n > 0 {
+			r.log.Warn("killed processes left by the interrupted run", "run_id", prev.ID, "count", n)
 		}
-		if prev.State == Running && prev.PID > 0 && prev.PID != os.Getpid() && processAlive(prev.PID) {
-			return nil, &PreflightError{Problems: []string{fmt.Sprintf("run %s is still running (pid %d): it cannot be resumed until it ends", prev.ID, prev.PID)}}
-		}
-		if prev.State == Succeeded {
-			return nil, &PreflightError{Problems: []string{fmt.Sprintf("run %s already succeeded; nothing to resume", prev.ID)}}
-		}
-		// Steps the dead run left behind must not race the resumed ones.
-		if host, _ := os.Hostname(); prev.Host == "" || prev.Host == host {
-			if n := KillOrphans(prev.ID); n > 0 {
-				r.log.Warn("killed processes left by the interrupted run", "run_id", prev.ID, "count", n)
-			}
-		}
-		// What the dead run's journal holds and the database missed.
-		if _, err := RecoverJournal(hctx, opts.History, filepath.Join(opts.StateDir, "runs", prev.ID)); err != nil {
+	}
+	// What the dead run's journal holds and the database missed.
+	if _, err := RecoverJournal(hctx, opts.History, filepath.Join(opts.StateDir, "runs", prev.ID)); err != nil {
+		return nil, fmt.Errorf("resume %s: %w", prev.ID, err)
+	}
+	if prev.State == Running {
+		if _, err := CancelInterrupted(hctx, opts.History, prev.ID); err != nil {
 			return nil, fmt.Errorf("resume %s: %w", prev.ID, err)
 		}
-		if prev.State == Running {
-			if _, err := CancelInterrupted(hctx, opts.History, prev.ID); err != nil {
-				return nil, fmt.Errorf("resume %s: %w", prev.ID, err)
-			}
-		}
-		tasks, err := opts.History.Tasks(hctx, prev.ID)
-		if err != nil {
-			return nil, err
-		}
-		r.prior = map[string]*TaskRecord{}
-		for _, t := range tasks {
-			r.prior[t.Path] = t
-		}
-		rec = prev
-		r.runID = prev.ID
-		r.created = prev.StartedAt
-	} else {
-		r.runID = opts.RunID
-		if r.runID == "" {
-			r.runID = NewRunID()
-		}
-		if !runIDPattern.MatchString(r.runID) {
-			return nil, &PreflightError{Problems: []string{fmt.Sprintf("run id %q: use letters, digits, '.', '_' and '-'", r.runID)}}
-		}
-		r.created = time.Now()
-		rec.ID = r.runID
-		rec.StartedAt = r.created
-		rec.Params = opts.Params
-		rec.Source = opts.Source
 	}
+	tasks, err := opts.History.Tasks(hctx, prev.ID)
+	if err != nil {
+		return nil, err
+	}
+	r.prior = map[string]*TaskRecord{}
+	for _, t := range tasks {
+		r.prior[t.Path] = t
+	}
+	r.runID = prev.ID
+	r.created = prev.StartedAt
+	return prev, nil
+}
+
+// newRecord names a new run.
+func (r *run) newRecord() (*RunRecord, error) {
+	r.runID = r.opts.RunID
+	if r.runID == "" {
+		r.runID = NewRunID()
+	}
+	if !runIDPattern.MatchString(r.runID) {
+		return nil, &PreflightError{Problems: []string{fmt.Sprintf("run id %q: use letters, digits, '.', '_' and '-'", r.runID)}}
+	}
+	r.created = time.Now()
+	return &RunRecord{ID: r.runID, StartedAt: r.created, Params: r.opts.Params, Source: r.opts.Source}, nil
+}
+
+// start makes the run's directory, saves its IR (a new run), records it as
+// running and starts the history writer.
+func (r *run) start(hctx context.Context, rec *RunRecord) error {
+	opts := r.opts
 	r.runDir = filepath.Join(opts.StateDir, "runs", r.runID)
 	r.runRoot = opts.Store.RunRoot(r.pipeline, r.runID)
 	if err := os.MkdirAll(r.runDir, 0o755); err != nil {
-		return nil, fmt.Errorf("create run directory: %w", err)
+		return fmt.Errorf("create run directory: %w", err)
 	}
 	irPath := filepath.Join(r.runDir, "pipeline.json")
 	if !opts.Resume {
@@ -280,10 +318,10 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			b, err = compiler.Marshal(opts.IR.Spec, compiler.JSON)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("encode the run's IR: %w", err)
+			return fmt.Errorf("encode the run's IR: %w", err)
 		}
 		if err := writeFileAtomic(irPath, b); err != nil {
-			return nil, fmt.Errorf("save the run's IR: %w", err)
+			return fmt.Errorf("save the run's IR: %w", err)
 		}
 	}
 	host, _ := os.Hostname()
@@ -298,21 +336,18 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	rec.Error = ""
 	if opts.Resume {
 		if err := opts.History.UpdateRun(hctx, rec); err != nil {
-			return nil, err
+			return err
 		}
 	} else if err := opts.History.CreateRun(hctx, rec); err != nil {
-		return nil, err
+		return err
 	}
 	r.hw = newHistoryWriter(opts.History, r.log, r.runDir)
 	r.emit(Event{State: Running, Message: r.pipeline})
+	return nil
+}
 
-	params := map[string]any{}
-	for k, v := range opts.Params {
-		params[k] = v
-	}
-	root := &dagRun{r: r, comp: r.ir.Spec.GetRoot(), compName: "root", params: dagParams(r.ir.Spec.GetRoot(), params), artifacts: map[string][]*RuntimeArtifact{}}
-	state, results := root.execute(ctx)
-	r.hw.close()
+// end records how the run ended, with its outputs, and says it.
+func (r *run) end(ctx, hctx context.Context, rec *RunRecord, state State, results map[string]*taskResult) (*Result, error) {
 	out, oerr := dagOutputs(r.ir.Spec.GetRoot(), results)
 	msg := ""
 	if state == Failed {
@@ -341,7 +376,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		}
 		rec.Outputs[k] = uris
 	}
-	if err := opts.History.UpdateRun(hctx, rec); err != nil {
+	if err := r.opts.History.UpdateRun(hctx, rec); err != nil {
 		return nil, err
 	}
 	r.emit(Event{State: state, Message: msg, Duration: rec.FinishedAt.Sub(rec.StartedAt), Outputs: rec.Outputs})
@@ -403,7 +438,7 @@ func (r *run) saveTask(rec *TaskRecord) { r.hw.task(rec) }
 var jobPlaceholder = regexp.MustCompile(`\{\{\$\.(pipeline_job_name|pipeline_job_resource_name|pipeline_job_uuid|pipeline_task_name|pipeline_task_uuid|pipeline_root|pipeline_job_create_time_utc|pipeline_job_schedule_time_utc|workspace_path)\}\}`)
 
 // substituteJobPlaceholders resolves job and task placeholders anywhere in
-// a constant input value (KFP-IR.md §2.1 [REC]).
+// a constant input value (docs/kfp-semantics.md §2.1).
 func (r *run) substituteJobPlaceholders(s string, d *dagRun, t *pb.PipelineTaskSpec) string {
 	if !strings.Contains(s, "{{$.") {
 		return s
@@ -475,6 +510,7 @@ func physicalMemory() int64 {
 
 // isTarget reports whether a task (display name) is the benchmark target.
 func (r *run) isTarget(name string) bool {
+	// The same rule as bench.IsTarget (bench imports the runner).
 	t := r.opts.Target
 	return t != "" && (name == t || strings.HasPrefix(name, t+"["))
 }

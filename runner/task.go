@@ -179,7 +179,7 @@ func (c *containerTask) prepare() error {
 	}
 	c.env = expandEnv(c.ct.Env)
 	// TASK_CONFIG inputs are filled by the backend, never by the task
-	// (KFP-IR.md §4.12): give the step its env and resources.
+	// (docs/kfp-semantics.md §4.12): give the step its env and resources.
 	for name := range c.comp.GetInputDefinitions().GetParameters() {
 		if !c.r.ir.TaskConfig[c.compName+"/"+name] {
 			continue
@@ -379,9 +379,6 @@ func (c *containerTask) attempts(ctx context.Context, lease GPULease) *taskResul
 			return c.finishWith(Failed, nil, lastMsg, o.rec)
 		}
 		c.r.saveAttempt(o.rec)
-		if i == maxAttempts-1 {
-			break
-		}
 		delay := time.Duration(float64(backoff) * math.Pow(factor, float64(i)))
 		if retryStart.IsZero() {
 			retryStart = time.Now()
@@ -479,7 +476,7 @@ func inputRecords(in *resolvedInputs) map[string][]ArtifactRecord {
 }
 
 // execImporter produces the importer's artifact without running anything
-// (KFP-IR.md §3.6).
+// (docs/kfp-semantics.md §3.6).
 func (r *run) execImporter(ctx context.Context, d *dagRun, key string, t *pb.PipelineTaskSpec, comp *pb.ComponentSpec, im *compiler.Importer, in *resolvedInputs) *taskResult {
 	path := d.taskPath(key)
 	name := DisplayName(path)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -70,7 +69,8 @@ func (e regressionError) Error() string {
 }
 func (e regressionError) ExitCode() int { return 3 }
 
-func runBench(ctx context.Context, a *app, o benchOptions, path string) error {
+// check refuses options that cannot work together.
+func (o benchOptions) check() error {
 	switch o.output {
 	case "table", "json", "csv":
 	default:
@@ -81,6 +81,30 @@ func runBench(ctx context.Context, a *app, o benchOptions, path string) error {
 	}
 	if o.maxRegression >= 0 && o.compare == "" {
 		return usagef("--max-regression needs --compare BASELINE.json")
+	}
+	return nil
+}
+
+// checkTarget refuses a --task that names no task of the plan.
+func checkTarget(ir *compiler.IR, params map[string]any, task string) error {
+	pl, err := compiler.MakePlan(ir, params)
+	if err != nil {
+		return err
+	}
+	var names []string
+	for _, t := range pl.Tasks {
+		dn := runner.DisplayName(strings.ReplaceAll(t.Path, "[*]", ""))
+		names = append(names, dn)
+		if bench.IsTarget(dn, task) || t.Name == task {
+			return nil
+		}
+	}
+	return usagef("--task %s: no such task (tasks: %s)", task, strings.Join(names, ", "))
+}
+
+func runBench(ctx context.Context, a *app, o benchOptions, path string) error {
+	if err := o.check(); err != nil {
+		return err
 	}
 	var baseline *bench.Result
 	if o.compare != "" {
@@ -94,21 +118,8 @@ func runBench(ctx context.Context, a *app, o benchOptions, path string) error {
 		return err
 	}
 	if o.task != "" {
-		pl, err := compiler.MakePlan(ir, params)
-		if err != nil {
+		if err := checkTarget(ir, params, o.task); err != nil {
 			return err
-		}
-		found := false
-		var names []string
-		for _, t := range pl.Tasks {
-			dn := runner.DisplayName(strings.ReplaceAll(t.Path, "[*]", ""))
-			names = append(names, dn)
-			if dn == o.task || strings.HasPrefix(dn, o.task+"[") || t.Name == o.task {
-				found = true
-			}
-		}
-		if !found {
-			return usagef("--task %s: no such task (tasks: %s)", o.task, strings.Join(names, ", "))
 		}
 	}
 	hist, err := a.openHistory()
@@ -137,60 +148,28 @@ func runBench(ctx context.Context, a *app, o benchOptions, path string) error {
 		gpuNames = append(gpuNames, desc)
 	}
 	fmt.Fprintf(a.stderr, "mlpipe: benchmarking %s with the %s: %d warm-up + %d measured run(s)\n", ir.Spec.GetPipelineInfo().GetName(), why, o.warmup, o.repeat)
-	var kept []string
-	for i := 0; i < o.warmup+o.repeat; i++ {
-		opts := runner.Options{
+	kept, err := bench.Measure(ctx, bench.Plan{
+		Options: runner.Options{
 			IR: ir, Params: params, Source: "bench " + path, Executor: ex, Store: store, GPUs: gpus, GPUUnavailable: gpuWhy,
 			History: hist, StateDir: a.cfg.StateDir, MaxParallel: a.cfg.MaxParallel, Logger: a.log,
-			NoCache: o.task == "", Target: o.task,
 			MaxParamBytes: a.cfg.Limits.outputParameterBytes, MaxLogBytes: a.cfg.Limits.logBytes,
-		}
-		start := time.Now()
-		res, err := runner.Run(ctx, opts)
-		label := "measured"
-		if i < o.warmup {
-			label = "warm-up"
-		}
-		if err != nil {
-			var re *runner.RunError
-			if errors.As(err, &re) && re.State == runner.Failed {
-				return fmt.Errorf("%s run %d (%s) failed: %s; see mlpipe logs %s: %w", label, i+1, re.RunID, re.Message, re.RunID, err)
-			}
-			return err
-		}
-		fmt.Fprintf(a.stderr, "mlpipe: %s run %d/%d: %s in %s\n", label, i+1, o.warmup+o.repeat, res.RunID, fmtDuration(time.Since(start)))
-		if i >= o.warmup {
-			kept = append(kept, res.RunID)
-		}
+		},
+		Warmup: o.warmup, Repeat: o.repeat, Target: o.task,
+		Progress: func(label string, i, n int, runID string, took time.Duration) {
+			fmt.Fprintf(a.stderr, "mlpipe: %s run %d/%d: %s in %s\n", label, i, n, runID, fmtDuration(took))
+		},
+	})
+	if err != nil {
+		return err
 	}
-	var data []bench.RunData
-	var lastRun *runner.RunRecord
+	data, lastRun, err := bench.Gather(ctx, hist, kept, o.task)
+	if err != nil {
+		return err
+	}
 	var lastTasks []*runner.TaskRecord
 	var lastAttempts []*runner.AttemptRecord
-	for _, id := range kept {
-		rec, err := hist.Run(ctx, id)
-		if err != nil {
-			return err
-		}
-		tasks, err := hist.Tasks(ctx, id)
-		if err != nil {
-			return err
-		}
-		ats, err := hist.Attempts(ctx, id, "")
-		if err != nil {
-			return err
-		}
-		if o.task != "" {
-			var keep []*runner.TaskRecord
-			for _, t := range tasks {
-				if t.Name == o.task || strings.HasPrefix(t.Name, o.task+"[") {
-					keep = append(keep, t)
-				}
-			}
-			tasks = keep
-		}
-		data = append(data, bench.RunData{RunID: id, Tasks: tasks, Attempts: ats})
-		lastRun, lastTasks, lastAttempts = rec, tasks, ats
+	if len(data) > 0 {
+		lastTasks, lastAttempts = data[len(data)-1].Tasks, data[len(data)-1].Attempts
 	}
 	result := &bench.Result{Pipeline: ir.Spec.GetPipelineInfo().GetName(), Date: time.Now().UTC(), Machine: bench.ThisMachine(gpuNames),
 		Executor: ex.Name(), Repeat: o.repeat, Warmup: o.warmup, Target: o.task, Runs: kept, Tasks: bench.Collect(data)}
