@@ -100,7 +100,7 @@ func (c *compiler) taskComponent(t *Task) (string, error) {
 	var extra map[string]any
 	if ref := t.Resources.GPURef; ref != nil && exec != nil {
 		// A count known only at run time: the string fields newer KFP
-		// versions read (KFP-IR.md §6.2); the old numeric ones cannot
+		// versions read (docs/kfp-semantics.md §6.2); the old numeric ones cannot
 		// hold a placeholder.
 		typ := t.Resources.GPUType
 		if typ == "" {

@@ -18,7 +18,8 @@ import (
 
 // IR is a loaded KFP pipeline: the PipelineSpec parsed with the pinned proto,
 // its executors decoded, and the fields newer than the pinned proto read from
-// the raw document so that nothing the runner needs is dropped (KFP-IR.md §6).
+// the raw document so that nothing the runner needs is dropped
+// (docs/kfp-semantics.md §6).
 type IR struct {
 	File      string
 	Spec      *pb.PipelineSpec
@@ -58,7 +59,7 @@ type Container struct {
 
 // Resources of a container. Values are Kubernetes quantities ("2", "500m",
 // "4Gi", "1.5G") or placeholders resolved at run time; the new string fields
-// win over the old numeric ones (KFP-IR.md §6.2).
+// win over the old numeric ones (docs/kfp-semantics.md §6.2).
 type Resources struct {
 	CPULimit         string `json:"cpuLimit,omitempty"`
 	CPURequest       string `json:"cpuRequest,omitempty"`

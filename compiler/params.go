@@ -35,7 +35,7 @@ func ParseParamFlags(flags []string) (map[string]string, error) {
 }
 
 // ResolveParams validates run parameters against the pipeline's root
-// inputs (KFP-IR.md §5.2) and fills defaults (§5.3). Values given as text
+// inputs (docs/kfp-semantics.md §5.2) and fills defaults (§5.3). Values given as text
 // (-p flags) are parsed by the declared type; typed values (from JSON) are
 // checked. Optional parameters without a value or default are absent.
 func ResolveParams(ir *IR, text map[string]string, typed map[string]any) (map[string]any, error) {

@@ -15,7 +15,7 @@ import (
 	"github.com/mlpipe/mlpipe/internal/yamlnode"
 )
 
-// Pipeline is a parsed pipeline.yaml (the format of ARCHITECTURE.md).
+// Pipeline is a parsed pipeline.yaml (the format of docs/pipeline-format.md).
 type Pipeline struct {
 	File        string
 	Dir         string

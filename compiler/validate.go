@@ -15,7 +15,7 @@ import (
 )
 
 // newerFields are IR fields that KFP added after the pinned proto; mlpipe
-// reads them from the raw document (KFP-IR.md §6.1).
+// reads them from the raw document (docs/kfp-semantics.md §6.1).
 var newerFields = map[string]bool{
 	"resourceCpuLimit": true, "resourceCpuRequest": true, "resourceMemoryLimit": true, "resourceMemoryRequest": true,
 	"resourceType": true, "resourceCount": true, "cacheKey": true, "literals": true, "downloadToWorkspace": true,
@@ -284,7 +284,7 @@ func validateComponent(d *diags, ir *IR, path string, cs *pb.ComponentSpec, used
 }
 
 // IRDependencies returns the sibling tasks t waits for: dependentTasks
-// united with every producer of its inputs (KFP-IR.md §0.3).
+// united with every producer of its inputs (docs/kfp-semantics.md §0, item 3).
 func IRDependencies(t *pb.PipelineTaskSpec) []string {
 	set := map[string]bool{}
 	for _, d := range t.GetDependentTasks() {

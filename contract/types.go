@@ -10,7 +10,7 @@ import (
 // State is the state of a run or a task.
 type State string
 
-// States, as in ARCHITECTURE.md.
+// States (docs/architecture.md, "Run history schema").
 const (
 	Pending   State = "PENDING"
 	Running   State = "RUNNING"

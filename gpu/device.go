@@ -80,7 +80,8 @@ func (t Topology) Set(a, b string, score int) {
 	t[[2]string{a, b}] = score
 }
 
-// Connection scores, after go-gpuallocator's best-effort policy (GPU.md §3.3).
+// Connection scores, after go-gpuallocator's best-effort policy
+// (docs/architecture.md, "GPUs: selection policy").
 const (
 	ScoreNVLinkSwitch = 600 // P2P over NVLink through an NVSwitch (every pair)
 	ScorePerNVLink    = 100 // each direct NVLink between the pair

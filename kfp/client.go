@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// Default request timeouts (KFP-API.md §4): the Python client has none and
+// Default request timeouts (docs/kfp-api.md §4): the Python client has none and
 // hangs; the Istio route in front of KFP gives up after 300 s.
 const (
 	DefaultReadTimeout  = 30 * time.Second
@@ -108,8 +108,9 @@ func New(o Options) (*Client, error) {
 		writeTO:   o.WriteTimeout,
 		http: &http.Client{
 			Transport: rt,
-			// Never follow redirects: a redirect is a login page (KFP-API.md
-			// §2), and following it would send the credentials elsewhere.
+			// Never follow redirects: a redirect is a login page
+			// (docs/kfp-api.md §2), and following it would send the
+			// credentials elsewhere.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 	}

@@ -14,6 +14,7 @@
 // UploadPipelineVersion, PipelineByName, ListPipelineVersions,
 // EnsureExperiment, CreateRun, GetRun, ListRuns, TerminateRun and WaitRun.
 // It never depends on KFP's backend module; the wire contract it follows is
-// described in docs/KFP-API.md. The fake server in package kfptest is built
-// from the same contract for tests.
+// described in docs/kfp-api.md (a "§N" in this package's comments is a
+// section of that file). The fake server in package kfptest is built from
+// the same contract for tests.
 package kfp

@@ -62,7 +62,7 @@ func (o ListOptions) query(q url.Values) (url.Values, error) {
 }
 
 // encodeFilter serialises a filter for the query. The server URL-unescapes
-// the filter a second time after the normal query decoding (KFP-API.md §0),
+// the filter a second time after the normal query decoding (docs/kfp-api.md §0),
 // which mangles a literal "+" or "%"; such a filter is escaped once more so
 // that the second unescaping restores it. Filters without those characters
 // are sent as they are, which every server reads the same way.

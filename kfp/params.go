@@ -10,7 +10,7 @@ import (
 )
 
 // CheckParameters checks run parameters against a PipelineSpec document's
-// root inputs, as the server does (KFP-API.md §1.6): every name must be
+// root inputs, as the server does (docs/kfp-api.md §1.6): every name must be
 // declared, every value's JSON type must match its parameterType, and
 // required parameters without a default must be given. The problems are
 // returned together as an *InputError.

@@ -17,7 +17,7 @@ import (
 // RUNTIME_STATE_UNSPECIFIED, which the server sends as an absent field.
 type RuntimeState string
 
-// Run states (KFP-API.md §1.8).
+// Run states (docs/kfp-api.md §1.8).
 const (
 	StateUnspecified RuntimeState = ""
 	StatePending     RuntimeState = "PENDING"
@@ -96,7 +96,7 @@ type Health struct {
 	ViaUI bool
 }
 
-// healthz is both healthz shapes (KFP-API.md §1.1).
+// healthz is both healthz shapes (docs/kfp-api.md §1.1).
 type healthz struct {
 	CommitSHA     string `json:"commit_sha"`
 	TagName       string `json:"tag_name"`

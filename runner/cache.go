@@ -11,7 +11,7 @@ import (
 )
 
 // cacheKey fingerprints a task execution. It closes the holes of KFP's key
-// (KFP-IR.md §4.11): besides the component spec, the command and args
+// (docs/kfp-semantics.md §4.11): besides the component spec, the command and args
 // templates and the input values, it covers the container env, the content
 // digests of the input artifacts and, where the executor knows it, the
 // image digest, so a rebuilt image or a changed input file is a miss. A

@@ -1,5 +1,6 @@
 // Package runner is mlpipe's DAG engine: it executes KFP v2 IR on one
-// machine with the semantics of a KFP cluster (KFP-IR.md §2–§5).
+// machine with the semantics of a KFP cluster (docs/kfp-semantics.md §2–§5;
+// a bare "§N" in this package's comments is a section of that file).
 //
 // It resolves task inputs, placeholders, conditions (CEL), loops with
 // parallelism limits, fan-in, exit handlers, nested DAGs and OneOf outputs;

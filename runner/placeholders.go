@@ -9,7 +9,8 @@ import (
 	"strings"
 )
 
-// ExecutorInput is the JSON a component receives through {{$}} (KFP-IR.md §3.1).
+// ExecutorInput is the JSON a component receives through {{$}}
+// (docs/kfp-semantics.md §3.1).
 type ExecutorInput struct {
 	Inputs  ExecInputs  `json:"inputs"`
 	Outputs ExecOutputs `json:"outputs"`
@@ -82,7 +83,7 @@ type placeholderContext struct {
 }
 
 // FormatValue renders a parameter value as the backend does in command
-// lines (KFP-IR.md §2.2): strings raw, integral numbers without fraction,
+// lines (docs/kfp-semantics.md §2.2): strings raw, integral numbers without fraction,
 // other numbers in shortest form, lists and structs as compact JSON.
 func FormatValue(v any) string {
 	switch x := v.(type) {

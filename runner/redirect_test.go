@@ -16,8 +16,9 @@ import (
 )
 
 // redirecting returns behaviors where produce writes its artifact at the
-// declared path and points it at uri in the executor output (KFP-IR.md
-// §3.3: a non-empty uri replaces), and consume records what it reads.
+// declared path and points it at uri in the executor output
+// (docs/kfp-semantics.md §3.3: a non-empty uri replaces), and consume
+// records what it reads.
 func redirecting(uri func(w *taskIO) string, content string, got *atomic.Value) map[string]behavior {
 	return map[string]behavior{
 		"produce": func(_ context.Context, w *taskIO) int {

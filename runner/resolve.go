@@ -39,7 +39,7 @@ type resolvedInputs struct {
 }
 
 // resolveInputs resolves the inputs of task t of DAG d from the DAG's own
-// inputs and the results of its finished siblings (KFP-IR.md §4.2).
+// inputs and the results of its finished siblings (docs/kfp-semantics.md §4.2).
 func (d *dagRun) resolveInputs(t *pb.PipelineTaskSpec, callee *pb.ComponentSpec, results map[string]*taskResult) (*resolvedInputs, error) {
 	in := &resolvedInputs{params: map[string]any{}, artifacts: map[string][]*RuntimeArtifact{}, present: map[string]bool{}}
 	decl := callee.GetInputDefinitions()

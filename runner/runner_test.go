@@ -563,7 +563,8 @@ func TestImporterAndArtifactIterator(t *testing.T) {
 }
 
 // TestNestedLoopsCollectNestedLists: a loop over a sub-pipeline that loops
-// itself collects a list of lists (KFP-IR.md §4.5, [REC] nested).
+// itself collects a list of lists (docs/kfp-semantics.md §4.5: nested, not
+// flattened as by the backend).
 func TestNestedLoopsCollectNestedLists(t *testing.T) {
 	e := newEnv(t, map[string]behavior{
 		"row/mul": func(_ context.Context, w *taskIO) int {

@@ -26,7 +26,7 @@ import os as _os
 
 
 def artifact_path(artifact):
-    """Local path of a RuntimeArtifact (KFP-IR.md 3.4): customPath wins,
+    """Local path of a RuntimeArtifact (docs/kfp-semantics.md, section 3.4): customPath wins,
     object-store URIs map to /minio, /s3, /gcs, anything else is a path."""
     custom = artifact.get("customPath") or artifact.get("custom_path")
     if custom:
@@ -183,8 +183,8 @@ def main(argv):
         json.dump(meta, f, indent=2, sort_keys=True)
     if "MLPIPE_RUN_ID" not in os.environ:
         # Not under mlpipe: KFP's launcher (and kfp.local) take the content
-        # of a redirected artifact from the new URI's local path (KFP-IR.md
-        # 3.4), so it goes there too. mlpipe stores the declared path.
+        # of a redirected artifact from the new URI's local path (docs/kfp-semantics.md,
+        # section 3.4), so it goes there too. mlpipe stores the declared path.
         dest = artifact_path({"uri": target})
         if os.path.abspath(dest) != os.path.abspath(out_dir):
             if os.path.exists(dest):

@@ -12,7 +12,7 @@ import os as _os
 
 
 def artifact_path(artifact):
-    """Local path of a RuntimeArtifact (KFP-IR.md 3.4): customPath wins,
+    """Local path of a RuntimeArtifact (docs/kfp-semantics.md, section 3.4): customPath wins,
     object-store URIs map to /minio, /s3, /gcs, anything else is a path."""
     custom = artifact.get("customPath") or artifact.get("custom_path")
     if custom:

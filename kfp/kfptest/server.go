@@ -1,6 +1,6 @@
 // Package kfptest is an in-process fake of the Kubeflow Pipelines API
 // server (REST v2beta1) for tests, built from the contract in
-// docs/KFP-API.md §5 and not from KFP's code.
+// docs/kfp-api.md §5 and not from KFP's code.
 //
 // It is strict where a real server is strict, so that tests fail on request
 // shapes a cluster would reject: bodies are decoded with unknown fields

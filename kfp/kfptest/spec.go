@@ -24,7 +24,7 @@ var specKeys = map[string]bool{
 }
 
 // checkSpec validates a PipelineSpec document as the server's template
-// parsing does (KFP-API.md §1.2).
+// parsing does (docs/kfp-api.md §1.2).
 func checkSpec(spec map[string]any, strictName bool) error {
 	for k := range spec {
 		if !specKeys[k] {
