@@ -80,21 +80,26 @@ to a KFP cluster, and benchmarks each component's execution time.`,
 	pf.StringVar(&a.configFile, "config", "", "configuration file (default: mlpipe.yaml, then $XDG_CONFIG_HOME/mlpipe/config.yaml)")
 	pf.String("state-dir", "", "run history and artifacts (env MLPIPE_STATE_DIR; default $XDG_DATA_HOME/mlpipe)")
 	pf.String("log-level", "", "debug, info, warn or error (default warn)")
+	// Every command, in one place: each is a constructor that parses its
+	// flags into an options struct and calls its run function.
 	root.AddCommand(
 		newCompileCmd(a),
 		newValidateCmd(a),
 		newPlanCmd(a),
 		newVersionCmd(a),
+		newArtifactsCmd(a),
+		newBenchCmd(a),
+		newBuildCmd(a),
+		newDocsCmd(a),
+		newLogsCmd(a),
+		newRunCmd(a),
+		newRunsCmd(a),
+		newSubmitCmd(a),
+		newGPUsCmd(a),
 	)
-	for _, c := range extraCommands {
-		root.AddCommand(c(a))
-	}
 	a.root = root
 	return a
 }
-
-// extraCommands lets command files register themselves.
-var extraCommands []func(*app) *cobra.Command
 
 // args checks the number of positional arguments as a usage error.
 func args(min, max int) cobra.PositionalArgs {

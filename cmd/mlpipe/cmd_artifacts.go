@@ -20,8 +20,6 @@ import (
 	"github.com/mlpipe/mlpipe/storage"
 )
 
-func init() { extraCommands = append(extraCommands, newArtifactsCmd) }
-
 func newArtifactsCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "artifacts",

@@ -15,8 +15,6 @@ import (
 	"github.com/mlpipe/mlpipe/runner"
 )
 
-func init() { extraCommands = append(extraCommands, newBenchCmd) }
-
 type benchOptions struct {
 	params        []string
 	repeat        int
@@ -113,7 +111,7 @@ func runBench(ctx context.Context, a *app, o benchOptions, path string) error {
 			return usageError{err}
 		}
 	}
-	ir, params, err := loadWithParams(path, o.params)
+	ir, params, err := compiler.OpenWithParams(path, o.params)
 	if err != nil {
 		return err
 	}

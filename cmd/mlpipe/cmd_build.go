@@ -20,8 +20,6 @@ type buildOptions struct {
 	force     bool
 }
 
-func init() { extraCommands = append(extraCommands, newBuildCmd) }
-
 func newBuildCmd(a *app) *cobra.Command {
 	var o buildOptions
 	cmd := &cobra.Command{

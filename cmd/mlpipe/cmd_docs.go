@@ -11,8 +11,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { extraCommands = append(extraCommands, newDocsCmd) }
-
 // newDocsCmd writes the CLI reference (docs/cli.md) from the commands
 // themselves, so that it cannot drift from them.
 func newDocsCmd(a *app) *cobra.Command {

@@ -20,8 +20,6 @@ import (
 
 var syscallZero = syscall.Signal(0)
 
-func init() { extraCommands = append(extraCommands, newLogsCmd) }
-
 func newLogsCmd(a *app) *cobra.Command {
 	var follow bool
 	var all bool

@@ -29,8 +29,6 @@ type runOptions struct {
 	runID     string
 }
 
-func init() { extraCommands = append(extraCommands, newRunCmd) }
-
 func newRunCmd(a *app) *cobra.Command {
 	var o runOptions
 	cmd := &cobra.Command{
@@ -98,7 +96,7 @@ func runRun(ctx context.Context, a *app, o runOptions, args []string) error {
 		params, source, runID = rec.Params, rec.Source, rec.ID
 	} else {
 		source = args[0]
-		ir, params, err = loadWithParams(source, o.params)
+		ir, params, err = compiler.OpenWithParams(source, o.params)
 		if err != nil {
 			return err
 		}

@@ -18,8 +18,6 @@ import (
 	"github.com/mlpipe/mlpipe/runner"
 )
 
-func init() { extraCommands = append(extraCommands, newRunsCmd) }
-
 func newRunsCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "runs",

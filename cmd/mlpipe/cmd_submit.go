@@ -30,8 +30,6 @@ type submitOptions struct {
 	pipelineRoot string
 }
 
-func init() { extraCommands = append(extraCommands, newSubmitCmd) }
-
 func newSubmitCmd(a *app) *cobra.Command {
 	var o submitOptions
 	cmd := &cobra.Command{
@@ -99,7 +97,7 @@ func runSubmit(ctx context.Context, a *app, o submitOptions, path string) error 
 	if a.cfg.KFP.Host == "" {
 		return usagef("submit: no KFP host: pass --host URL or set KF_PIPELINES_ENDPOINT")
 	}
-	ir, err := loadAny(path)
+	ir, err := compiler.Open(path)
 	if err != nil {
 		return err
 	}

@@ -15,8 +15,6 @@ import (
 	"github.com/mlpipe/mlpipe/runner"
 )
 
-func init() { extraCommands = append(extraCommands, newGPUsCmd) }
-
 // containerAlive checks whether a Docker container still runs; the Docker
 // wiring sets it so that GPU leases of containers that outlived a crashed
 // mlpipe are respected.

@@ -1,0 +1,65 @@
+package compiler
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Open loads what a user names to run, plan, benchmark or submit: a
+// pipeline.yaml or its directory (compiled) or an IR file (validated). A
+// component or anything else is invalid input.
+func Open(path string) (*IR, error) {
+	src := path
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		src = filepath.Join(path, "pipeline.yaml")
+	}
+	b, err := ReadSource(src)
+	if err != nil {
+		return nil, err
+	}
+	kind, err := DetectKind(src, b)
+	if err != nil {
+		return nil, err
+	}
+	switch kind {
+	case KindPipeline:
+		p, err := ParsePipeline(src, b)
+		if err != nil {
+			return nil, err
+		}
+		spec, err := Compile(p)
+		if err != nil {
+			return nil, err
+		}
+		return FromSpec(src, spec)
+	case KindIR:
+		ir, err := LoadIRBytes(src, b)
+		if err != nil {
+			return nil, err
+		}
+		if err := ValidateIR(ir); err != nil {
+			return nil, err
+		}
+		return ir, nil
+	}
+	return nil, Diagnostics{{File: path, Msg: fmt.Sprintf("is a %s, not a pipeline or KFP IR", kind)}}
+}
+
+// OpenWithParams is Open, then resolves -p NAME=VALUE flags against the
+// pipeline's inputs (defaults filled in).
+func OpenWithParams(path string, flags []string) (*IR, map[string]any, error) {
+	ir, err := Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	text, err := ParseParamFlags(flags)
+	if err != nil {
+		return nil, nil, err
+	}
+	params, err := ResolveParams(ir, text, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ir, params, nil
+}
