@@ -143,8 +143,6 @@ func validateComponent(d *diags, ir *IR, path string, cs *pb.ComponentSpec, used
 		d.path(path, "has neither dag nor executorLabel")
 		return
 	}
-	inParams := cs.GetInputDefinitions().GetParameters()
-	inArts := cs.GetInputDefinitions().GetArtifacts()
 	tasks := dag.GetTasks()
 	if len(tasks) == 0 {
 		d.path(path+".dag.tasks", "is empty")
@@ -157,107 +155,126 @@ func validateComponent(d *diags, ir *IR, path string, cs *pb.ComponentSpec, used
 		return ir.Component(pt.GetComponentRef().GetName()).GetOutputDefinitions()
 	}
 	for _, key := range slices.Sorted(maps.Keys(tasks)) {
-		t := tasks[key]
-		tp := path + ".dag.tasks." + key
-		if t.GetTaskInfo().GetName() == "" {
-			d.path(tp+".taskInfo.name", "is empty (the KFP backend rejects tasks without a name)")
+		validateTask(d, ir, cs, path, key, outputsOf)
+	}
+	validateDagOutputs(d, path, dag)
+	if cyc := irCycle(tasks); cyc != nil {
+		d.path(path+".dag.tasks", "dependency cycle: %s", strings.Join(cyc, " -> "))
+	}
+}
+
+// validateTask checks one task of a DAG component: its name, component,
+// dependencies, inputs, the callee's required inputs, its condition and
+// its iterator.
+func validateTask(d *diags, ir *IR, cs *pb.ComponentSpec, path, key string, outputsOf func(string) *pb.ComponentOutputsSpec) {
+	tasks := cs.GetDag().GetTasks()
+	inParams := cs.GetInputDefinitions().GetParameters()
+	inArts := cs.GetInputDefinitions().GetArtifacts()
+	t := tasks[key]
+	tp := path + ".dag.tasks." + key
+	if t.GetTaskInfo().GetName() == "" {
+		d.path(tp+".taskInfo.name", "is empty (the KFP backend rejects tasks without a name)")
+	}
+	ref := t.GetComponentRef().GetName()
+	callee := ir.Component(ref)
+	if ref == "" || ref == "root" || ir.Spec.GetComponents()[ref] == nil {
+		d.path(tp+".componentRef.name", "component %q is not in components", ref)
+	}
+	for _, dep := range t.GetDependentTasks() {
+		if tasks[dep] == nil {
+			d.path(tp+".dependentTasks", "unknown task %q", dep)
 		}
-		ref := t.GetComponentRef().GetName()
-		callee := ir.Component(ref)
-		if ref == "" || ref == "root" || ir.Spec.GetComponents()[ref] == nil {
-			d.path(tp+".componentRef.name", "component %q is not in components", ref)
+	}
+	for _, n := range slices.Sorted(maps.Keys(t.GetInputs().GetParameters())) {
+		in := t.GetInputs().GetParameters()[n]
+		ip := tp + ".inputs.parameters." + n
+		switch k := in.Kind.(type) {
+		case *pb.TaskInputsSpec_InputParameterSpec_ComponentInputParameter:
+			if inParams[k.ComponentInputParameter] == nil {
+				d.path(ip+".componentInputParameter", "%q is not an input parameter of %s", k.ComponentInputParameter, path)
+			}
+		case *pb.TaskInputsSpec_InputParameterSpec_TaskOutputParameter:
+			p := k.TaskOutputParameter.GetProducerTask()
+			if tasks[p] == nil {
+				d.path(ip+".taskOutputParameter.producerTask", "unknown task %q", p)
+			} else if outs := outputsOf(p); outs.GetParameters()[k.TaskOutputParameter.GetOutputParameterKey()] == nil {
+				d.path(ip+".taskOutputParameter.outputParameterKey", "task %q has no output parameter %q", p, k.TaskOutputParameter.GetOutputParameterKey())
+			}
+		case *pb.TaskInputsSpec_InputParameterSpec_TaskFinalStatus_:
+			if tasks[k.TaskFinalStatus.GetProducerTask()] == nil {
+				d.path(ip+".taskFinalStatus.producerTask", "unknown task %q", k.TaskFinalStatus.GetProducerTask())
+			}
+		case *pb.TaskInputsSpec_InputParameterSpec_RuntimeValue:
+			if _, ok := k.RuntimeValue.GetValue().(*pb.ValueOrRuntimeParameter_Constant); !ok {
+				d.path(ip+".runtimeValue", "only runtimeValue.constant is supported (constantValue and runtimeParameter are deprecated)")
+			}
+		default:
+			d.path(ip, "has no value (componentInputParameter, taskOutputParameter, runtimeValue or taskFinalStatus)")
 		}
-		for _, dep := range t.GetDependentTasks() {
-			if tasks[dep] == nil {
-				d.path(tp+".dependentTasks", "unknown task %q", dep)
-			}
-		}
-		for _, n := range slices.Sorted(maps.Keys(t.GetInputs().GetParameters())) {
-			in := t.GetInputs().GetParameters()[n]
-			ip := tp + ".inputs.parameters." + n
-			switch k := in.Kind.(type) {
-			case *pb.TaskInputsSpec_InputParameterSpec_ComponentInputParameter:
-				if inParams[k.ComponentInputParameter] == nil {
-					d.path(ip+".componentInputParameter", "%q is not an input parameter of %s", k.ComponentInputParameter, path)
-				}
-			case *pb.TaskInputsSpec_InputParameterSpec_TaskOutputParameter:
-				p := k.TaskOutputParameter.GetProducerTask()
-				if tasks[p] == nil {
-					d.path(ip+".taskOutputParameter.producerTask", "unknown task %q", p)
-				} else if outs := outputsOf(p); outs.GetParameters()[k.TaskOutputParameter.GetOutputParameterKey()] == nil {
-					d.path(ip+".taskOutputParameter.outputParameterKey", "task %q has no output parameter %q", p, k.TaskOutputParameter.GetOutputParameterKey())
-				}
-			case *pb.TaskInputsSpec_InputParameterSpec_TaskFinalStatus_:
-				if tasks[k.TaskFinalStatus.GetProducerTask()] == nil {
-					d.path(ip+".taskFinalStatus.producerTask", "unknown task %q", k.TaskFinalStatus.GetProducerTask())
-				}
-			case *pb.TaskInputsSpec_InputParameterSpec_RuntimeValue:
-				if _, ok := k.RuntimeValue.GetValue().(*pb.ValueOrRuntimeParameter_Constant); !ok {
-					d.path(ip+".runtimeValue", "only runtimeValue.constant is supported (constantValue and runtimeParameter are deprecated)")
-				}
-			default:
-				d.path(ip, "has no value (componentInputParameter, taskOutputParameter, runtimeValue or taskFinalStatus)")
-			}
-			if sel := in.GetParameterExpressionSelector(); sel != "" {
-				if _, err := compileSelector(sel); err != nil {
-					d.path(ip+".parameterExpressionSelector", "%v", err)
-				}
-			}
-		}
-		for _, n := range slices.Sorted(maps.Keys(t.GetInputs().GetArtifacts())) {
-			in := t.GetInputs().GetArtifacts()[n]
-			ip := tp + ".inputs.artifacts." + n
-			switch k := in.Kind.(type) {
-			case *pb.TaskInputsSpec_InputArtifactSpec_ComponentInputArtifact:
-				if inArts[k.ComponentInputArtifact] == nil {
-					d.path(ip+".componentInputArtifact", "%q is not an input artifact of %s", k.ComponentInputArtifact, path)
-				}
-			case *pb.TaskInputsSpec_InputArtifactSpec_TaskOutputArtifact:
-				p := k.TaskOutputArtifact.GetProducerTask()
-				if tasks[p] == nil {
-					d.path(ip+".taskOutputArtifact.producerTask", "unknown task %q", p)
-				} else if outs := outputsOf(p); outs.GetArtifacts()[k.TaskOutputArtifact.GetOutputArtifactKey()] == nil {
-					d.path(ip+".taskOutputArtifact.outputArtifactKey", "task %q has no output artifact %q", p, k.TaskOutputArtifact.GetOutputArtifactKey())
-				}
-			default:
-				d.path(ip, "has no value (componentInputArtifact or taskOutputArtifact)")
-			}
-		}
-		if callee != nil {
-			// Required inputs of the callee must be supplied.
-			for _, n := range slices.Sorted(maps.Keys(callee.GetInputDefinitions().GetParameters())) {
-				ps := callee.GetInputDefinitions().GetParameters()[n]
-				if ps.GetIsOptional() || ps.GetDefaultValue() != nil || t.GetInputs().GetParameters()[n] != nil {
-					continue
-				}
-				if it := t.GetParameterIterator(); it != nil && it.GetItemInput() == n {
-					continue
-				}
-				if ps.GetParameterType() == pb.ParameterType_TASK_FINAL_STATUS || ir.TaskConfig[ref+"/"+n] {
-					continue
-				}
-				d.path(tp+".inputs.parameters", "missing required input %q of %s", n, ref)
-			}
-		}
-		if cond := t.GetTriggerPolicy().GetCondition(); cond != "" {
-			if err := checkIRCondition(cond); err != nil {
-				d.path(tp+".triggerPolicy.condition", "%v", err)
-			}
-		}
-		if it := t.GetParameterIterator(); it != nil {
-			if ip := it.GetItems().GetInputParameter(); ip != "" && t.GetInputs().GetParameters()[ip] == nil {
-				d.path(tp+".parameterIterator.items.inputParameter", "%q is not an input of the task", ip)
-			}
-			if it.GetItemInput() == "" {
-				d.path(tp+".parameterIterator.itemInput", "is empty")
-			}
-		}
-		if it := t.GetArtifactIterator(); it != nil {
-			if ia := it.GetItems().GetInputArtifact(); t.GetInputs().GetArtifacts()[ia] == nil {
-				d.path(tp+".artifactIterator.items.inputArtifact", "%q is not an input of the task", ia)
+		if sel := in.GetParameterExpressionSelector(); sel != "" {
+			if _, err := compileSelector(sel); err != nil {
+				d.path(ip+".parameterExpressionSelector", "%v", err)
 			}
 		}
 	}
+	for _, n := range slices.Sorted(maps.Keys(t.GetInputs().GetArtifacts())) {
+		in := t.GetInputs().GetArtifacts()[n]
+		ip := tp + ".inputs.artifacts." + n
+		switch k := in.Kind.(type) {
+		case *pb.TaskInputsSpec_InputArtifactSpec_ComponentInputArtifact:
+			if inArts[k.ComponentInputArtifact] == nil {
+				d.path(ip+".componentInputArtifact", "%q is not an input artifact of %s", k.ComponentInputArtifact, path)
+			}
+		case *pb.TaskInputsSpec_InputArtifactSpec_TaskOutputArtifact:
+			p := k.TaskOutputArtifact.GetProducerTask()
+			if tasks[p] == nil {
+				d.path(ip+".taskOutputArtifact.producerTask", "unknown task %q", p)
+			} else if outs := outputsOf(p); outs.GetArtifacts()[k.TaskOutputArtifact.GetOutputArtifactKey()] == nil {
+				d.path(ip+".taskOutputArtifact.outputArtifactKey", "task %q has no output artifact %q", p, k.TaskOutputArtifact.GetOutputArtifactKey())
+			}
+		default:
+			d.path(ip, "has no value (componentInputArtifact or taskOutputArtifact)")
+		}
+	}
+	if callee != nil {
+		// Required inputs of the callee must be supplied.
+		for _, n := range slices.Sorted(maps.Keys(callee.GetInputDefinitions().GetParameters())) {
+			ps := callee.GetInputDefinitions().GetParameters()[n]
+			if ps.GetIsOptional() || ps.GetDefaultValue() != nil || t.GetInputs().GetParameters()[n] != nil {
+				continue
+			}
+			if it := t.GetParameterIterator(); it != nil && it.GetItemInput() == n {
+				continue
+			}
+			if ps.GetParameterType() == pb.ParameterType_TASK_FINAL_STATUS || ir.TaskConfig[ref+"/"+n] {
+				continue
+			}
+			d.path(tp+".inputs.parameters", "missing required input %q of %s", n, ref)
+		}
+	}
+	if cond := t.GetTriggerPolicy().GetCondition(); cond != "" {
+		if err := checkIRCondition(cond); err != nil {
+			d.path(tp+".triggerPolicy.condition", "%v", err)
+		}
+	}
+	if it := t.GetParameterIterator(); it != nil {
+		if ip := it.GetItems().GetInputParameter(); ip != "" && t.GetInputs().GetParameters()[ip] == nil {
+			d.path(tp+".parameterIterator.items.inputParameter", "%q is not an input of the task", ip)
+		}
+		if it.GetItemInput() == "" {
+			d.path(tp+".parameterIterator.itemInput", "is empty")
+		}
+	}
+	if it := t.GetArtifactIterator(); it != nil {
+		if ia := it.GetItems().GetInputArtifact(); t.GetInputs().GetArtifacts()[ia] == nil {
+			d.path(tp+".artifactIterator.items.inputArtifact", "%q is not an input of the task", ia)
+		}
+	}
+}
+
+// validateDagOutputs checks that a DAG's outputs name its own tasks.
+func validateDagOutputs(d *diags, path string, dag *pb.DagSpec) {
+	tasks := dag.GetTasks()
 	for _, n := range slices.Sorted(maps.Keys(dag.GetOutputs().GetParameters())) {
 		o := dag.GetOutputs().GetParameters()[n]
 		var sels []*pb.DagOutputsSpec_ParameterSelectorSpec
@@ -277,9 +294,6 @@ func validateComponent(d *diags, ir *IR, path string, cs *pb.ComponentSpec, used
 				d.path(path+".dag.outputs.artifacts."+n, "unknown producerSubtask %q", s.GetProducerSubtask())
 			}
 		}
-	}
-	if cyc := irCycle(tasks); cyc != nil {
-		d.path(path+".dag.tasks", "dependency cycle: %s", strings.Join(cyc, " -> "))
 	}
 }
 
