@@ -103,6 +103,43 @@ func defaultStateDir() string {
 // loadConfig resolves the configuration for one command.
 func loadConfig(configFile string, flags *pflag.FlagSet) (*Config, error) {
 	v := viper.New()
+	setDefaults(v)
+	v.SetEnvPrefix("MLPIPE")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	for k, envs := range envBinds {
+		if err := v.BindEnv(append([]string{k}, envs...)...); err != nil {
+			return nil, err
+		}
+	}
+	read, err := readConfigFiles(v, configFile)
+	if err != nil {
+		return nil, err
+	}
+	if flags != nil {
+		flags.VisitAll(func(f *pflag.Flag) {
+			if key, ok := flagKeys[f.Name]; ok && f.Changed {
+				_ = v.BindPFlag(key, f)
+			}
+		})
+	}
+	cfg := &Config{}
+	if err := v.Unmarshal(cfg); err != nil {
+		return nil, usageError{fmt.Errorf("configuration: %w", err)}
+	}
+	cfg.sources, cfg.values = map[string]string{}, map[string]string{}
+	for _, k := range bannerKeys {
+		cfg.sources[k] = settingSource(k, flags, envNames(k, envBinds), read)
+		cfg.values[k] = fmt.Sprint(v.Get(k))
+	}
+	if err := cfg.finish(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// setDefaults sets every key's default.
+func setDefaults(v *viper.Viper) {
 	v.SetDefault("state_dir", defaultStateDir())
 	v.SetDefault("log_level", "warn")
 	v.SetDefault("executor", "auto")
@@ -127,27 +164,27 @@ func loadConfig(configFile string, flags *pflag.FlagSet) (*Config, error) {
 	v.SetDefault("minio.create_bucket", false)
 	v.SetDefault("minio.request_timeout", 30*time.Second)
 	v.SetDefault("minio.retries", 4)
+}
 
-	v.SetEnvPrefix("MLPIPE")
-	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
-	v.AutomaticEnv()
-	// The ecosystem's own variables, after mlpipe's.
-	binds := map[string][]string{
-		"minio.access_key": {"MLPIPE_MINIO_ACCESS_KEY", "AWS_ACCESS_KEY_ID"},
-		"minio.secret_key": {"MLPIPE_MINIO_SECRET_KEY", "AWS_SECRET_ACCESS_KEY"},
-		"minio.region":     {"MLPIPE_MINIO_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"},
-		"kfp.host":         {"MLPIPE_KFP_HOST", "KF_PIPELINES_ENDPOINT"},
-		"kfp.token_file":   {"MLPIPE_KFP_TOKEN_FILE", "KF_PIPELINES_SA_TOKEN_PATH"},
-		"kfp.experiment":   {"MLPIPE_KFP_EXPERIMENT", "KF_PIPELINES_DEFAULT_EXPERIMENT_NAME"},
-		"kfp.namespace":    {"MLPIPE_KFP_NAMESPACE", "KF_PIPELINES_NAMESPACE"},
-		"gpu.mock":         {"MLPIPE_GPU_MOCK"},
-		"gpu.lock_dir":     {"MLPIPE_GPU_LOCK_DIR"},
-	}
-	for k, envs := range binds {
-		if err := v.BindEnv(append([]string{k}, envs...)...); err != nil {
-			return nil, err
-		}
-	}
+// envBinds are the ecosystem's own variables for some keys, after
+// mlpipe's.
+var envBinds = map[string][]string{
+	"minio.access_key": {"MLPIPE_MINIO_ACCESS_KEY", "AWS_ACCESS_KEY_ID"},
+	"minio.secret_key": {"MLPIPE_MINIO_SECRET_KEY", "AWS_SECRET_ACCESS_KEY"},
+	"minio.region":     {"MLPIPE_MINIO_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"},
+	"kfp.host":         {"MLPIPE_KFP_HOST", "KF_PIPELINES_ENDPOINT"},
+	"kfp.token_file":   {"MLPIPE_KFP_TOKEN_FILE", "KF_PIPELINES_SA_TOKEN_PATH"},
+	"kfp.experiment":   {"MLPIPE_KFP_EXPERIMENT", "KF_PIPELINES_DEFAULT_EXPERIMENT_NAME"},
+	"kfp.namespace":    {"MLPIPE_KFP_NAMESPACE", "KF_PIPELINES_NAMESPACE"},
+	"gpu.mock":         {"MLPIPE_GPU_MOCK"},
+	"gpu.lock_dir":     {"MLPIPE_GPU_LOCK_DIR"},
+}
+
+// readConfigFiles merges the configuration files into v: configFile when
+// given, else the user's configuration and then the project's mlpipe.yaml
+// (checked by checkProjectConfig). It returns the files read, for the
+// sources of settings.
+func readConfigFiles(v *viper.Viper, configFile string) ([]fileSettings, error) {
 	v.SetConfigType("yaml")
 	var read []fileSettings // for the sources of settings
 	readFile := func(f string) error {
@@ -188,33 +225,22 @@ func loadConfig(configFile string, flags *pflag.FlagSet) (*Config, error) {
 			}
 		}
 	}
-	if flags != nil {
-		flags.VisitAll(func(f *pflag.Flag) {
-			if key, ok := flagKeys[f.Name]; ok && f.Changed {
-				_ = v.BindPFlag(key, f)
-			}
-		})
-	}
-	cfg := &Config{}
-	if err := v.Unmarshal(cfg); err != nil {
-		return nil, usageError{fmt.Errorf("configuration: %w", err)}
-	}
-	cfg.sources, cfg.values = map[string]string{}, map[string]string{}
-	for _, k := range bannerKeys {
-		cfg.sources[k] = settingSource(k, flags, envNames(k, binds), read)
-		cfg.values[k] = fmt.Sprint(v.Get(k))
-	}
+	return read, nil
+}
+
+// finish checks and completes the settings after they are read.
+func (cfg *Config) finish() error {
 	if cfg.StateDir == "" {
 		cfg.StateDir = defaultStateDir()
 	}
 	abs, err := filepath.Abs(cfg.StateDir)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	cfg.StateDir = abs
 	if cfg.MaxParallel <= 0 {
 		// The default is the number of CPUs: 0 or less was asked for.
-		return nil, usagef("max_parallel (--max-parallel) must be at least 1, not %d", cfg.MaxParallel)
+		return usagef("max_parallel (--max-parallel) must be at least 1, not %d", cfg.MaxParallel)
 	}
 	for _, l := range []struct {
 		key, val string
@@ -222,12 +248,12 @@ func loadConfig(configFile string, flags *pflag.FlagSet) (*Config, error) {
 	}{{"limits.output_parameter", cfg.Limits.OutputParameter, &cfg.Limits.outputParameterBytes}, {"limits.log", cfg.Limits.Log, &cfg.Limits.logBytes}} {
 		q, err := compiler.ParseQuantity(l.val)
 		if err != nil || q < 0 {
-			return nil, usagef("%s %q is not a size such as 4Mi or 1Gi (0 for no limit on the log)", l.key, l.val)
+			return usagef("%s %q is not a size such as 4Mi or 1Gi (0 for no limit on the log)", l.key, l.val)
 		}
 		*l.dst = int64(q)
 	}
 	if cfg.Limits.outputParameterBytes == 0 {
-		return nil, usagef("limits.output_parameter must be more than 0")
+		return usagef("limits.output_parameter must be more than 0")
 	}
 	if cfg.Limits.logBytes == 0 {
 		cfg.Limits.logBytes = -1 // no limit
@@ -235,9 +261,9 @@ func loadConfig(configFile string, flags *pflag.FlagSet) (*Config, error) {
 	switch cfg.Executor {
 	case "auto", "docker", "process":
 	default:
-		return nil, usagef("executor must be auto, docker or process, not %q", cfg.Executor)
+		return usagef("executor must be auto, docker or process, not %q", cfg.Executor)
 	}
-	return cfg, nil
+	return nil
 }
 
 func fileExists(p string) bool {
