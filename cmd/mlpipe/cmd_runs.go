@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mlpipe/mlpipe/internal/termsafe"
 	"github.com/mlpipe/mlpipe/metadata"
 	"github.com/mlpipe/mlpipe/runner"
 )
@@ -186,49 +188,7 @@ func runsShow(ctx context.Context, a *app, ref, output, timeline string) error {
 	if err != nil {
 		return err
 	}
-	byTask := map[string][]*runner.AttemptRecord{}
-	for _, at := range attempts {
-		byTask[at.TaskPath] = append(byTask[at.TaskPath], at)
-	}
-	var shown []taskJSON
-	for _, t := range tasks {
-		if t.Kind == "dag" {
-			continue
-		}
-		tj := taskJSON{Name: t.Name, Path: t.Path, State: t.State, Attempts: t.Attempts, GPUs: t.GPUs, CachedFrom: t.CachedFrom, Error: t.Error,
-			Outputs: taskOutputsJSON{Parameters: t.Outputs.Parameters, Artifacts: map[string][]artifactJSON{}}}
-		if tj.GPUs == nil {
-			tj.GPUs = []string{}
-		}
-		if tj.Outputs.Parameters == nil {
-			tj.Outputs.Parameters = map[string]any{}
-		}
-		if !t.FinishedAt.IsZero() && !t.StartedAt.IsZero() {
-			tj.DurationMS = t.FinishedAt.Sub(t.StartedAt).Milliseconds()
-		}
-		for name, arts := range t.Outputs.Artifacts {
-			for _, ar := range arts {
-				md := ar.Metadata
-				if md == nil {
-					md = map[string]any{}
-				}
-				tj.Outputs.Artifacts[name] = append(tj.Outputs.Artifacts[name], artifactJSON{URI: ar.URI, Digest: ar.Digest, Size: ar.Size, Metadata: md})
-			}
-		}
-		ats := byTask[t.Path]
-		if len(ats) > 0 {
-			last := ats[len(ats)-1]
-			tj.Phases = map[string]int64{}
-			for _, p := range last.Phases {
-				tj.Phases[p.Name] += p.Duration().Milliseconds()
-			}
-			if u := gpuUsage(last.GPUSamples); u != nil {
-				tj.GPUUsage = u
-			}
-		}
-		tj.extra = ats
-		shown = append(shown, tj)
-	}
+	shown := shownTasks(tasks, attempts)
 	if timeline != "" {
 		if err := writeTimeline(timeline, r, tasks, attempts); err != nil {
 			return err
@@ -250,52 +210,7 @@ func runsShow(ctx context.Context, a *app, ref, output, timeline string) error {
 		}
 		return writeJSON(a, m)
 	}
-	fmt.Fprintf(a.stdout, "Run %s of %s: %s", r.ID, r.Pipeline, displayState(r))
-	fmt.Fprintf(a.stdout, " (started %s, %s, %s executor)\n", r.StartedAt.Local().Format("2006-01-02 15:04:05"), runDuration(r), r.Executor)
-	if len(r.Params) > 0 {
-		keys := slices.Sorted(maps.Keys(r.Params))
-		var ps []string
-		for _, k := range keys {
-			ps = append(ps, k+"="+runner.FormatValue(r.Params[k]))
-		}
-		fmt.Fprintf(a.stdout, "Parameters: %s\n", strings.Join(ps, " "))
-	}
-	if r.Error != "" {
-		fmt.Fprintf(a.stdout, "Error: %s\n", r.Error)
-	}
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nTASK\tSTATE\tATTEMPTS\tDURATION\tGPUS\tOUTPUTS")
-	for _, t := range shown {
-		dur := "-"
-		if t.DurationMS > 0 || t.State.Final() {
-			dur = fmtDuration(time.Duration(t.DurationMS) * time.Millisecond)
-		}
-		var outs []string
-		for _, k := range slices.Sorted(maps.Keys(t.Outputs.Parameters)) {
-			v := runner.FormatValue(t.Outputs.Parameters[k])
-			if len(v) > 40 {
-				v = v[:37] + "..."
-			}
-			outs = append(outs, k+"="+v)
-		}
-		for _, k := range slices.Sorted(maps.Keys(t.Outputs.Artifacts)) {
-			outs = append(outs, k+"=<"+fmt.Sprint(len(t.Outputs.Artifacts[k]))+" artifact>")
-		}
-		gpus := "-"
-		if len(t.GPUs) > 0 {
-			gpus = strings.Join(shortUUIDs(t.GPUs), ",")
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", t.Name, t.State, t.Attempts, dur, gpus, strings.Join(outs, " "))
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	for _, t := range shown {
-		if t.Error != "" && t.State == runner.Failed {
-			fmt.Fprintf(a.stdout, "\n%s failed: %s\n", t.Name, t.Error)
-		}
-	}
-	return nil
+	return writeRunText(a.stdout, r, shown)
 }
 
 func gpuUsage(samples []runner.GPUSample) map[string]any {
@@ -408,4 +323,104 @@ func reapInterrupted(ctx context.Context, h *metadata.Store) {
 			runner.KillOrphans(r.ID)
 		}
 	}
+}
+
+// shownTasks are the executor tasks of a run as runs show prints them,
+// with their last attempt's phases and GPU use.
+func shownTasks(tasks []*runner.TaskRecord, attempts []*runner.AttemptRecord) []taskJSON {
+	byTask := map[string][]*runner.AttemptRecord{}
+	for _, at := range attempts {
+		byTask[at.TaskPath] = append(byTask[at.TaskPath], at)
+	}
+	var shown []taskJSON
+	for _, t := range tasks {
+		if t.Kind == "dag" {
+			continue
+		}
+		tj := taskJSON{Name: t.Name, Path: t.Path, State: t.State, Attempts: t.Attempts, GPUs: t.GPUs, CachedFrom: t.CachedFrom, Error: t.Error,
+			Outputs: taskOutputsJSON{Parameters: t.Outputs.Parameters, Artifacts: map[string][]artifactJSON{}}}
+		if tj.GPUs == nil {
+			tj.GPUs = []string{}
+		}
+		if tj.Outputs.Parameters == nil {
+			tj.Outputs.Parameters = map[string]any{}
+		}
+		if !t.FinishedAt.IsZero() && !t.StartedAt.IsZero() {
+			tj.DurationMS = t.FinishedAt.Sub(t.StartedAt).Milliseconds()
+		}
+		for name, arts := range t.Outputs.Artifacts {
+			for _, ar := range arts {
+				md := ar.Metadata
+				if md == nil {
+					md = map[string]any{}
+				}
+				tj.Outputs.Artifacts[name] = append(tj.Outputs.Artifacts[name], artifactJSON{URI: ar.URI, Digest: ar.Digest, Size: ar.Size, Metadata: md})
+			}
+		}
+		ats := byTask[t.Path]
+		if len(ats) > 0 {
+			last := ats[len(ats)-1]
+			tj.Phases = map[string]int64{}
+			for _, p := range last.Phases {
+				tj.Phases[p.Name] += p.Duration().Milliseconds()
+			}
+			if u := gpuUsage(last.GPUSamples); u != nil {
+				tj.GPUUsage = u
+			}
+		}
+		tj.extra = ats
+		shown = append(shown, tj)
+	}
+	return shown
+}
+
+// writeRunText prints a run for people: its summary, a table of its tasks
+// and why tasks failed (values and messages escaped for the terminal).
+func writeRunText(w io.Writer, r *runner.RunRecord, shown []taskJSON) error {
+	fmt.Fprintf(w, "Run %s of %s: %s", r.ID, r.Pipeline, displayState(r))
+	fmt.Fprintf(w, " (started %s, %s, %s executor)\n", r.StartedAt.Local().Format("2006-01-02 15:04:05"), runDuration(r), r.Executor)
+	if len(r.Params) > 0 {
+		keys := slices.Sorted(maps.Keys(r.Params))
+		var ps []string
+		for _, k := range keys {
+			ps = append(ps, k+"="+termsafe.Escape(runner.FormatValue(r.Params[k])))
+		}
+		fmt.Fprintf(w, "Parameters: %s\n", strings.Join(ps, " "))
+	}
+	if r.Error != "" {
+		fmt.Fprintf(w, "Error: %s\n", termsafe.Escape(r.Error))
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nTASK\tSTATE\tATTEMPTS\tDURATION\tGPUS\tOUTPUTS")
+	for _, t := range shown {
+		dur := "-"
+		if t.DurationMS > 0 || t.State.Final() {
+			dur = fmtDuration(time.Duration(t.DurationMS) * time.Millisecond)
+		}
+		var outs []string
+		for _, k := range slices.Sorted(maps.Keys(t.Outputs.Parameters)) {
+			v := termsafe.Escape(runner.FormatValue(t.Outputs.Parameters[k]))
+			if len(v) > 40 {
+				v = v[:37] + "..."
+			}
+			outs = append(outs, k+"="+v)
+		}
+		for _, k := range slices.Sorted(maps.Keys(t.Outputs.Artifacts)) {
+			outs = append(outs, k+"=<"+fmt.Sprint(len(t.Outputs.Artifacts[k]))+" artifact>")
+		}
+		gpus := "-"
+		if len(t.GPUs) > 0 {
+			gpus = strings.Join(shortUUIDs(t.GPUs), ",")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", t.Name, t.State, t.Attempts, dur, gpus, strings.Join(outs, " "))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, t := range shown {
+		if t.Error != "" && t.State == runner.Failed {
+			fmt.Fprintf(w, "\n%s failed: %s\n", t.Name, termsafe.Escape(t.Error))
+		}
+	}
+	return nil
 }
