@@ -229,4 +229,3 @@ func (a *attemptRun) collect(ctx context.Context) (*outputs, error) {
 	a.addPhase("collect", start, time.Now())
 	return out, err
 }
-

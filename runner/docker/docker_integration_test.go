@@ -26,6 +26,7 @@ import (
 	"github.com/docker/docker/api/types/image"
 
 	"github.com/mlpipe/mlpipe/runner"
+	"github.com/mlpipe/mlpipe/runner/executortest"
 )
 
 // testBase is the image the tests build on (scripts/base-images.sh).
@@ -459,4 +460,11 @@ func TestCleanupRemovesOrphans(t *testing.T) {
 	if left[dead] || !left[live] || !left[other] {
 		t.Errorf("after cleanup: orphan left %v, live kept %v, other host's kept %v", left[dead], left[live], left[other])
 	}
+}
+
+// TestConformance runs the executor conformance suite (the process executor
+// passes the same one).
+func TestConformance(t *testing.T) {
+	e := requireDocker(t, Options{StopTimeout: 2 * time.Second})
+	executortest.Run(t, e, testBase)
 }

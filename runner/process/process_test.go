@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mlpipe/mlpipe/runner"
+	"github.com/mlpipe/mlpipe/runner/executortest"
 )
 
 func task(t *testing.T, argv ...string) (*runner.ExecTask, *bytes.Buffer) {
@@ -149,4 +150,8 @@ func TestSecurityStepEnvironmentHasNoCredentials(t *testing.T) {
 			t.Errorf("%s = %q (set %v), want %q", k, v, ok, want)
 		}
 	}
+}
+
+func TestConformance(t *testing.T) {
+	executortest.Run(t, New(time.Second), "")
 }
