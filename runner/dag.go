@@ -116,6 +116,58 @@ func (d *dagRun) execute(ctx context.Context) (State, map[string]*taskResult) {
 	return state, results
 }
 
+// taskFacts are what decides whether a ready task runs, before its inputs
+// are resolved.
+type taskFacts struct {
+	canceled     bool // the run is cancelled
+	failing      bool // a task failed and the run fails fast
+	exempt       bool // the task belongs to an exit handler's DAG
+	allCompleted bool // trigger strategy ALL_UPSTREAM_TASKS_COMPLETED (exit handlers, ignore_upstream_failure)
+	deps         []string
+	results      map[string]*taskResult
+	target       string // the benchmarked task, if any
+}
+
+// verdict is what happens to a ready task: it runs, or it ends at once in
+// state for the reason why.
+type verdict struct {
+	run     bool
+	state   State
+	why     string
+	tainted bool // after the benchmarked task
+}
+
+// upstreamVerdict is the rule, without side effects (as Tekton's
+// PipelineRunFacts): a cancelled run cancels the task; a task that needs
+// its upstream to succeed is skipped (or cancelled) when one did not, and
+// skipped when the run fails fast unless it is exempt; a task after the
+// benchmarked one is skipped.
+func upstreamVerdict(f taskFacts) verdict {
+	if f.canceled {
+		return verdict{state: Canceled, why: "run cancelled"}
+	}
+	if !f.allCompleted {
+		for _, dep := range f.deps {
+			if res := f.results[dep]; !res.state.OK() {
+				why := "upstream task " + dep + " " + strings.ToLower(string(res.state))
+				if res.state == Canceled {
+					return verdict{state: Canceled, why: why}
+				}
+				return verdict{state: Skipped, why: why}
+			}
+		}
+		if f.failing && !f.exempt {
+			return verdict{state: Skipped, why: "not started: the run is failing (fail-fast; --keep-going runs independent tasks)"}
+		}
+	}
+	for _, dep := range f.deps {
+		if f.results[dep].tainted {
+			return verdict{state: Skipped, why: "after the benchmarked task " + f.target, tainted: true}
+		}
+	}
+	return verdict{run: true}
+}
+
 // decide either finishes a ready task at once (skipped, failed to resolve,
 // cancelled) or returns the function that runs it.
 func (d *dagRun) decide(ctx context.Context, key string, t *pb.PipelineTaskSpec, deps []string, results map[string]*taskResult) (*taskResult, func() *taskResult) {
@@ -124,31 +176,16 @@ func (d *dagRun) decide(ctx context.Context, key string, t *pb.PipelineTaskSpec,
 		d.r.recordSimple(path, t, state, msg)
 		return &taskResult{key: key, state: state, message: msg}
 	}
-	if ctx.Err() != nil {
-		return finish(Canceled, "run cancelled"), nil
-	}
 	strategy := t.GetTriggerPolicy().GetStrategy()
 	completedStrategy := strategy == pb.PipelineTaskSpec_TriggerPolicy_ALL_UPSTREAM_TASKS_COMPLETED
-	if !completedStrategy {
-		for _, dep := range deps {
-			if res := results[dep]; !res.state.OK() {
-				why := "upstream task " + dep + " " + strings.ToLower(string(res.state))
-				if res.state == Canceled {
-					return finish(Canceled, why), nil
-				}
-				return finish(Skipped, why), nil
-			}
-		}
-		if d.r.failing() && !d.exempt {
-			return finish(Skipped, "not started: the run is failing (fail-fast; --keep-going runs independent tasks)"), nil
-		}
-	}
-	for _, dep := range deps {
-		if res := results[dep]; res.tainted {
-			r := finish(Skipped, "after the benchmarked task "+d.r.opts.Target)
-			r.tainted = true
-			return r, nil
-		}
+	v := upstreamVerdict(taskFacts{
+		canceled: ctx.Err() != nil, failing: d.r.failing(), exempt: d.exempt, allCompleted: completedStrategy,
+		deps: deps, results: results, target: d.r.opts.Target,
+	})
+	if !v.run {
+		r := finish(v.state, v.why)
+		r.tainted = v.tainted
+		return r, nil
 	}
 	callee := d.r.ir.Component(t.GetComponentRef().GetName())
 	if callee == nil {
