@@ -139,13 +139,12 @@ func jsonKind(v any) string {
 func fmtFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
 // componentUses maps each component to the paths of the tasks that use it
-// (loops not expanded), and remembers each DAG's component name.
+// (loops not expanded).
 func (r *run) componentUses() map[string][]string {
 	uses := map[string][]string{}
-	r.parents = map[string]string{}
 	var walk func(compName string, cs *pb.ComponentSpec, prefix string, depth int)
 	walk = func(compName string, cs *pb.ComponentSpec, prefix string, depth int) {
-		if depth > 64 {
+		if depth > compiler.MaxNesting {
 			return
 		}
 		for _, k := range slices.Sorted(maps.Keys(cs.GetDag().GetTasks())) {

@@ -154,7 +154,6 @@ type run struct {
 	failFlag  atomic.Bool
 	eventsMu  sync.Mutex
 	prior     map[string]*TaskRecord // resume: tasks of the earlier attempt of this run
-	parents   map[string]string
 	hw        *historyWriter
 	compMapMu sync.Mutex
 	compMaps  map[string]map[string]any
@@ -163,7 +162,6 @@ type run struct {
 	heightsMu   sync.Mutex
 	heightCache map[string]map[string]int
 
-	imageNotice sync.Once
 	imageMu     sync.Mutex
 	imageDigest map[string]imageResult
 	outMu       sync.Mutex
