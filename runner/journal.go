@@ -162,3 +162,27 @@ func CancelInterrupted(ctx context.Context, h History, runID string) (int, error
 	}
 	return n, nil
 }
+
+// Recovered is what Recover put back into the history.
+type Recovered struct {
+	Records int // journal records committed
+	Closed  int // tasks left open and marked CANCELED
+}
+
+// Recover is the one way back from a run whose mlpipe died: what its
+// journal holds and the database missed is committed, then what it left
+// RUNNING is closed (CancelInterrupted). Call it only for a run whose
+// mlpipe is gone; both the next command (for every such run) and a resume
+// (for its run) call it.
+func Recover(ctx context.Context, h History, stateDir string, rec *RunRecord) (Recovered, error) {
+	var out Recovered
+	n, err := RecoverJournal(ctx, h, filepath.Join(stateDir, "runs", rec.ID))
+	out.Records = n
+	if err != nil {
+		return out, err
+	}
+	if rec.State == Running {
+		out.Closed, err = CancelInterrupted(ctx, h, rec.ID)
+	}
+	return out, err
+}

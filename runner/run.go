@@ -260,14 +260,10 @@ func (r *run) resumeRecord(hctx context.Context) (*RunRecord, error) {
 			r.log.Warn("killed processes left by the interrupted run", "run_id", prev.ID, "count", n)
 		}
 	}
-	// What the dead run's journal holds and the database missed.
-	if _, err := RecoverJournal(hctx, opts.History, filepath.Join(opts.StateDir, "runs", prev.ID)); err != nil {
+	// What the dead run's journal holds and the database missed; what it
+	// left running is closed.
+	if _, err := Recover(hctx, opts.History, opts.StateDir, prev); err != nil {
 		return nil, fmt.Errorf("resume %s: %w", prev.ID, err)
-	}
-	if prev.State == Running {
-		if _, err := CancelInterrupted(hctx, opts.History, prev.ID); err != nil {
-			return nil, fmt.Errorf("resume %s: %w", prev.ID, err)
-		}
 	}
 	tasks, err := opts.History.Tasks(hctx, prev.ID)
 	if err != nil {

@@ -39,21 +39,13 @@ func (a *app) recoverInterrupted(h *metadata.Store) {
 		if r.State != runner.Running || (r.Host != "" && r.Host != host) || runAlive(r) {
 			continue
 		}
-		n, err := runner.RecoverJournal(ctx, h, filepath.Join(a.cfg.StateDir, "runs", r.ID))
-		switch {
-		case err != nil:
-			a.log.Warn("recover an interrupted run's history", "run_id", r.ID, "err", err)
-		case n > 0:
-			a.log.Info("recovered an interrupted run's history from its journal", "run_id", r.ID, "records", n)
-		}
+		got, err := runner.Recover(ctx, h, a.cfg.StateDir, r)
 		if err != nil {
+			a.log.Warn("recover an interrupted run's history", "run_id", r.ID, "err", err)
 			continue
 		}
-		// What it left RUNNING will never finish: CANCELED.
-		if n, err := runner.CancelInterrupted(ctx, h, r.ID); err != nil {
-			a.log.Warn("close the tasks of an interrupted run", "run_id", r.ID, "err", err)
-		} else if n > 0 {
-			a.log.Info("tasks of an interrupted run marked CANCELED", "run_id", r.ID, "tasks", n)
+		if got.Records > 0 || got.Closed > 0 {
+			a.log.Info("recovered an interrupted run's history", "run_id", r.ID, "records", got.Records, "tasks_canceled", got.Closed)
 		}
 	}
 }
