@@ -6,6 +6,7 @@ import (
 	"encoding/gob"
 	"errors"
 	"fmt"
+	"github.com/mlpipe/mlpipe/internal/statedir"
 	"os"
 	"path/filepath"
 	"time"
@@ -176,7 +177,7 @@ type Recovered struct {
 // (for its run) call it.
 func Recover(ctx context.Context, h History, stateDir string, rec *RunRecord) (Recovered, error) {
 	var out Recovered
-	n, err := RecoverJournal(ctx, h, filepath.Join(stateDir, "runs", rec.ID))
+	n, err := RecoverJournal(ctx, h, statedir.Layout{Root: stateDir}.Run(rec.ID))
 	out.Records = n
 	if err != nil {
 		return out, err

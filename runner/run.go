@@ -24,6 +24,7 @@ import (
 	pb "github.com/kubeflow/pipelines/api/v2alpha1/go/pipelinespec"
 
 	"github.com/mlpipe/mlpipe/compiler"
+	"github.com/mlpipe/mlpipe/internal/statedir"
 )
 
 // Options configure one run.
@@ -295,7 +296,7 @@ func (r *run) newRecord() (*RunRecord, error) {
 // running and starts the history writer.
 func (r *run) start(hctx context.Context, rec *RunRecord) error {
 	opts := r.opts
-	r.runDir = filepath.Join(opts.StateDir, "runs", r.runID)
+	r.runDir = statedir.Layout{Root: opts.StateDir}.Run(r.runID)
 	r.runRoot = opts.Store.RunRoot(r.pipeline, r.runID)
 	if err := os.MkdirAll(r.runDir, 0o755); err != nil {
 		return fmt.Errorf("create run directory: %w", err)

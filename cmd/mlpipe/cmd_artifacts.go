@@ -87,7 +87,7 @@ stored with them; other local files are copied as they are.`,
 func (a *app) artifactStoreFor(uri string) (storage.Store, string, error) {
 	root := a.cfg.PipelineRoot
 	if root == "" {
-		root = filepath.Join(a.cfg.StateDir, "artifacts")
+		root = a.layout().Artifacts()
 	}
 	switch {
 	case uri == "":
@@ -111,7 +111,7 @@ func (a *app) artifactStoreFor(uri string) (storage.Store, string, error) {
 	default:
 		uri, err = filepath.Abs(strings.TrimPrefix(uri, "file://"))
 		if err == nil {
-			st, err = storage.NewLocal(filepath.Join(a.cfg.StateDir, "artifacts"))
+			st, err = storage.NewLocal(a.layout().Artifacts())
 		}
 	}
 	if err != nil {
@@ -492,7 +492,7 @@ func placeDownload(tmp, target string, force bool) error {
 // history has no record of it (a file inside a directory artifact, a
 // prefix, an object no run produced) or there is no history.
 func recordedDigest(ctx context.Context, a *app, uri string) (digest, run string, err error) {
-	if _, err := os.Stat(filepath.Join(a.cfg.StateDir, "mlpipe.db")); errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(a.layout().History()); errors.Is(err, fs.ErrNotExist) {
 		return "", "", nil
 	}
 	h, err := a.openHistory()

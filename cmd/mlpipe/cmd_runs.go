@@ -272,7 +272,7 @@ func runsRm(ctx context.Context, a *app, refs []string, force bool) error {
 		if err := a.deleteRunArtifacts(ctx, r); err != nil {
 			return fmt.Errorf("remove artifacts of run %s: %w", r.ID, err)
 		}
-		if err := os.RemoveAll(filepath.Join(a.cfg.StateDir, "runs", r.ID)); err != nil {
+		if err := os.RemoveAll(a.layout().Run(r.ID)); err != nil {
 			return err
 		}
 		if err := h.DeleteRun(ctx, r.ID); err != nil {

@@ -4,19 +4,22 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/mlpipe/mlpipe/compiler"
+	"github.com/mlpipe/mlpipe/internal/statedir"
 	"github.com/mlpipe/mlpipe/metadata"
 	"github.com/mlpipe/mlpipe/runner"
 	"github.com/mlpipe/mlpipe/runner/process"
 	"github.com/mlpipe/mlpipe/storage"
 )
 
+// layout names what lives in the state directory.
+func (a *app) layout() statedir.Layout { return statedir.Layout{Root: a.cfg.StateDir} }
+
 func (a *app) openHistory() (*metadata.Store, error) {
-	h, err := metadata.Open(filepath.Join(a.cfg.StateDir, "mlpipe.db"))
+	h, err := metadata.Open(a.layout().History())
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +66,7 @@ func (a *app) openStore(ir *compiler.IR, root string) (runner.ArtifactStore, err
 	}
 	switch {
 	case root == "":
-		return storage.NewLocal(filepath.Join(a.cfg.StateDir, "artifacts"))
+		return storage.NewLocal(a.layout().Artifacts())
 	case strings.HasPrefix(root, "file://"):
 		return storage.NewLocal(strings.TrimPrefix(root, "file://"))
 	case strings.HasPrefix(root, "minio://"), strings.HasPrefix(root, "s3://"):
