@@ -52,6 +52,13 @@ func (l *Local) RunRoot(pipeline, runID string) string {
 	return filepath.Join(l.root, pipeline, runID)
 }
 
+// LocalRootOf is the inverse of Local.RunRoot: the root of the local store
+// that a run's root (<root>/<pipeline>/<run>, with or without file://)
+// belongs to.
+func LocalRootOf(runRoot string) string {
+	return filepath.Dir(filepath.Dir(filepath.Clean(strings.TrimPrefix(runRoot, "file://"))))
+}
+
 // Remote implements contract.ArtifactStore: artifacts are used in place.
 func (l *Local) Remote() bool { return false }
 

@@ -7,7 +7,6 @@ import (
 	"io"
 	"maps"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -18,6 +17,7 @@ import (
 	"github.com/mlpipe/mlpipe/internal/termsafe"
 	"github.com/mlpipe/mlpipe/metadata"
 	"github.com/mlpipe/mlpipe/runner"
+	"github.com/mlpipe/mlpipe/storage"
 )
 
 func newRunsCmd(a *app) *cobra.Command {
@@ -295,8 +295,7 @@ func (a *app) deleteRunArtifacts(ctx context.Context, r *runner.RunRecord) error
 	if strings.Contains(root, "://") && !strings.HasPrefix(root, "file://") {
 		store, err = a.openObjectStore(root)
 	} else {
-		// The local store's root is three levels up: <root>/<pipeline>/<run>.
-		store, err = a.openStore(nil, filepath.Dir(filepath.Dir(root)))
+		store, err = a.openStore(nil, storage.LocalRootOf(root))
 	}
 	if err != nil {
 		return err
