@@ -461,46 +461,7 @@ func (l *loader) parseTask(d *diags, k, v *yamlnode.Node, finally bool, dir stri
 			t.AfterPos = append(t.AfterPos, it.Pos)
 		}
 	}
-	if w := v.Get("when"); w != nil {
-		if w.Kind != yamlnode.String || strings.TrimSpace(w.Str) == "" {
-			d.node(w, "when must be a CEL expression such as tasks.evaluate.outputs.accuracy >= inputs.threshold")
-		} else {
-			t.When, t.WhenPos = strings.TrimSpace(w.Str), w.Pos
-			// Allow ${{ }} around the whole expression too.
-			if m := refPattern.FindStringSubmatch(t.When); m != nil && m[0] == t.When {
-				t.When = m[1]
-			}
-		}
-	}
-	if fe := v.Get("for_each"); fe != nil {
-		val := parseValue(d, fe)
-		if val != nil {
-			switch {
-			case val.Ref != nil:
-				if val.Ref.Kind != RefInput && val.Ref.Kind != RefTask {
-					d.node(fe, "for_each must be a list, ${{ inputs.NAME }} or ${{ tasks.NAME.outputs.NAME }}")
-				}
-			case val.Template != nil:
-				d.node(fe, "for_each must be a list or a single reference, not a string template")
-			default:
-				if _, ok := val.Literal.([]any); !ok {
-					d.node(fe, "for_each must be a list, not a %s", fe.Kind)
-					val = nil
-				}
-			}
-			t.ForEach = val
-		}
-	}
-	if pn := v.Get("parallelism"); pn != nil {
-		if pn.Kind != yamlnode.Int || pn.Int < 0 || pn.Int > 1<<31-1 {
-			d.node(pn, "parallelism must be a non-negative integer")
-		} else {
-			t.Parallelism = int(pn.Int)
-		}
-		if v.Get("for_each") == nil {
-			d.node(pn, "parallelism needs for_each")
-		}
-	}
+	parseControlFlow(d, v, t)
 	if rn := v.Get("resources"); rn != nil && rn.Kind != yamlnode.Null {
 		t.Resources = parseResources(d, rn)
 	}
@@ -515,22 +476,7 @@ func (l *loader) parseTask(d *diags, k, v *yamlnode.Node, finally bool, dir stri
 			t.Cache = &b
 		}
 	}
-	if en := v.Get("env"); en != nil && en.Kind != yamlnode.Null {
-		if expectMap(d, en, "env") {
-			for i, ek := range en.Keys {
-				ev := en.Vals[i]
-				if ev.Kind == yamlnode.Map || ev.Kind == yamlnode.Seq || ev.Kind == yamlnode.Null {
-					d.node(ev, "env %s: value must be a string", ek.Str)
-					continue
-				}
-				if !envName.MatchString(ek.Str) {
-					d.node(ek, "env name %q must match [A-Za-z_][A-Za-z0-9_]*", ek.Str)
-					continue
-				}
-				t.Env = append(t.Env, EnvVar{Name: ek.Str, Value: ev.Text()})
-			}
-		}
-	}
+	parseEnv(d, v, t)
 	if finally {
 		if t.ForEach != nil {
 			d.node(v.Get("for_each"), "finally tasks cannot loop")
@@ -635,4 +581,68 @@ func (p *Pipeline) sortedTaskNames() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// parseControlFlow reads a task's when, for_each and parallelism.
+func parseControlFlow(d *diags, v *yamlnode.Node, t *Task) {
+	if w := v.Get("when"); w != nil {
+		if w.Kind != yamlnode.String || strings.TrimSpace(w.Str) == "" {
+			d.node(w, "when must be a CEL expression such as tasks.evaluate.outputs.accuracy >= inputs.threshold")
+		} else {
+			t.When, t.WhenPos = strings.TrimSpace(w.Str), w.Pos
+			// Allow ${{ }} around the whole expression too.
+			if m := refPattern.FindStringSubmatch(t.When); m != nil && m[0] == t.When {
+				t.When = m[1]
+			}
+		}
+	}
+	if fe := v.Get("for_each"); fe != nil {
+		val := parseValue(d, fe)
+		if val != nil {
+			switch {
+			case val.Ref != nil:
+				if val.Ref.Kind != RefInput && val.Ref.Kind != RefTask {
+					d.node(fe, "for_each must be a list, ${{ inputs.NAME }} or ${{ tasks.NAME.outputs.NAME }}")
+				}
+			case val.Template != nil:
+				d.node(fe, "for_each must be a list or a single reference, not a string template")
+			default:
+				if _, ok := val.Literal.([]any); !ok {
+					d.node(fe, "for_each must be a list, not a %s", fe.Kind)
+					val = nil
+				}
+			}
+			t.ForEach = val
+		}
+	}
+	if pn := v.Get("parallelism"); pn != nil {
+		if pn.Kind != yamlnode.Int || pn.Int < 0 || pn.Int > 1<<31-1 {
+			d.node(pn, "parallelism must be a non-negative integer")
+		} else {
+			t.Parallelism = int(pn.Int)
+		}
+		if v.Get("for_each") == nil {
+			d.node(pn, "parallelism needs for_each")
+		}
+	}
+}
+
+// parseEnv reads a task's env.
+func parseEnv(d *diags, v *yamlnode.Node, t *Task) {
+	if en := v.Get("env"); en != nil && en.Kind != yamlnode.Null {
+		if expectMap(d, en, "env") {
+			for i, ek := range en.Keys {
+				ev := en.Vals[i]
+				if ev.Kind == yamlnode.Map || ev.Kind == yamlnode.Seq || ev.Kind == yamlnode.Null {
+					d.node(ev, "env %s: value must be a string", ek.Str)
+					continue
+				}
+				if !envName.MatchString(ek.Str) {
+					d.node(ek, "env name %q must match [A-Za-z_][A-Za-z0-9_]*", ek.Str)
+					continue
+				}
+				t.Env = append(t.Env, EnvVar{Name: ek.Str, Value: ev.Text()})
+			}
+		}
+	}
 }
