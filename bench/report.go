@@ -27,58 +27,7 @@ func colorOf(phase string) string {
 // TimelineSVG draws a run: one lane per task with its attempts' phases,
 // then one lane per GPU showing which task held it. Self-contained SVG.
 func TimelineSVG(run *contract.RunRecord, tasks []*contract.TaskRecord, attempts []*contract.AttemptRecord) []byte {
-	type span struct {
-		name       string
-		start, end time.Time
-		phases     []contract.Phase
-		gpus       []string
-		failed     bool
-	}
-	names := map[string]string{}
-	states := map[string]contract.State{}
-	for _, t := range tasks {
-		names[t.Path] = t.Name
-		states[t.Path] = t.State
-	}
-	last := map[string]int{}
-	for _, a := range attempts {
-		last[a.TaskPath] = max(last[a.TaskPath], a.Attempt)
-	}
-	var spans []span
-	t0, t1 := run.StartedAt, run.FinishedAt
-	for _, a := range attempts {
-		s := span{name: names[a.TaskPath], start: a.StartedAt, end: a.FinishedAt, phases: a.Phases, gpus: a.GPUs}
-		if s.end.IsZero() { // recorded as it started, never finished (a killed run) or still running
-			s.end = s.start
-			if t1.After(s.start) {
-				s.end = t1
-			}
-		}
-		if s.name == "" {
-			s.name = contract.DisplayName(a.TaskPath)
-		}
-		if a.Attempt < last[a.TaskPath] || states[a.TaskPath] == contract.Failed {
-			s.failed = a.Error != ""
-		}
-		if a.Attempt > 1 {
-			s.name = fmt.Sprintf("%s #%d", s.name, a.Attempt)
-		}
-		for _, p := range a.Phases {
-			if p.Start.Before(s.start) {
-				s.start = p.Start
-			}
-			if p.End.After(s.end) {
-				s.end = p.End
-			}
-		}
-		if t0.IsZero() || s.start.Before(t0) {
-			t0 = s.start
-		}
-		if s.end.After(t1) {
-			t1 = s.end
-		}
-		spans = append(spans, s)
-	}
+	spans, t0, t1 := timelineSpans(run, tasks, attempts)
 	sort.SliceStable(spans, func(i, j int) bool { return spans[i].start.Before(spans[j].start) })
 	gpuLanes := map[string][]span{}
 	var gpuOrder []string
@@ -250,4 +199,63 @@ func gpuNote(r *Result) string {
 		return ""
 	}
 	return ", GPUs: " + html.EscapeString(fmt.Sprint(r.Machine.GPUs))
+}
+
+// span is one attempt on the timeline.
+type span struct {
+	name       string
+	start, end time.Time
+	phases     []contract.Phase
+	gpus       []string
+	failed     bool
+}
+
+// timelineSpans lays out the attempts of a run: each attempt's span (its
+// phases included), and the time the timeline covers.
+func timelineSpans(run *contract.RunRecord, tasks []*contract.TaskRecord, attempts []*contract.AttemptRecord) (spans []span, t0, t1 time.Time) {
+	names := map[string]string{}
+	states := map[string]contract.State{}
+	for _, t := range tasks {
+		names[t.Path] = t.Name
+		states[t.Path] = t.State
+	}
+	last := map[string]int{}
+	for _, a := range attempts {
+		last[a.TaskPath] = max(last[a.TaskPath], a.Attempt)
+	}
+	t0, t1 = run.StartedAt, run.FinishedAt
+	for _, a := range attempts {
+		s := span{name: names[a.TaskPath], start: a.StartedAt, end: a.FinishedAt, phases: a.Phases, gpus: a.GPUs}
+		if s.end.IsZero() { // recorded as it started, never finished (a killed run) or still running
+			s.end = s.start
+			if t1.After(s.start) {
+				s.end = t1
+			}
+		}
+		if s.name == "" {
+			s.name = contract.DisplayName(a.TaskPath)
+		}
+		if a.Attempt < last[a.TaskPath] || states[a.TaskPath] == contract.Failed {
+			s.failed = a.Error != ""
+		}
+		if a.Attempt > 1 {
+			s.name = fmt.Sprintf("%s #%d", s.name, a.Attempt)
+		}
+		for _, p := range a.Phases {
+			if p.Start.Before(s.start) {
+				s.start = p.Start
+			}
+			if p.End.After(s.end) {
+				s.end = p.End
+			}
+		}
+		if t0.IsZero() || s.start.Before(t0) {
+			t0 = s.start
+		}
+		if s.end.After(t1) {
+			t1 = s.end
+		}
+		spans = append(spans, s)
+	}
+	return spans, t0, t1
 }
