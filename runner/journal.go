@@ -187,3 +187,17 @@ func Recover(ctx context.Context, h History, stateDir string, rec *RunRecord) (R
 	}
 	return out, err
 }
+
+// NeedsRecovery reports whether a run has something for Recover: it was
+// left running (call Recover only once its mlpipe is gone), or it ended
+// but its journal is still there — its last commits to the database
+// failed, so the journal holds records the history lacks (the history
+// writer closes before the run's final state is recorded, so a journal
+// beside a final state is never one still being written).
+func NeedsRecovery(stateDir string, r *RunRecord) bool {
+	if r.State == Running {
+		return true
+	}
+	_, err := os.Stat(filepath.Join(statedir.Layout{Root: stateDir}.Run(r.ID), JournalName))
+	return err == nil
+}

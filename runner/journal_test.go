@@ -78,6 +78,16 @@ implementation: {container: {image: x, command: [consume]}}
 		t.Fatalf("a run whose commits failed kept no journal: %v", err)
 	}
 
+	// The run ended, but its journal is there: it needs recovery (the
+	// next command does it), though nothing is left running.
+	rec, err := lost.Run(t.Context(), res.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.State != runner.Succeeded || !runner.NeedsRecovery(e.dir, rec) {
+		t.Fatalf("a finished run with a journal left: state %s, needs recovery %v", rec.State, runner.NeedsRecovery(e.dir, rec))
+	}
+
 	// Recover into a working history; the run then ends as it would have.
 	h := lost.memHistory
 	n, err := runner.RecoverJournal(t.Context(), h, runDir)
@@ -89,6 +99,9 @@ implementation: {container: {image: x, command: [consume]}}
 	}
 	if _, err := os.Stat(filepath.Join(runDir, runner.JournalName)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("journal left after recovery: %v", err)
+	}
+	if runner.NeedsRecovery(e.dir, rec) {
+		t.Error("the run still needs recovery after it")
 	}
 	got, _ := h.Tasks(t.Context(), res.RunID)
 	strip := cmp.Transformer("strip", func(r *runner.TaskRecord) map[string]any {

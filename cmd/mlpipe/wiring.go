@@ -39,7 +39,7 @@ func (a *app) recoverInterrupted(h *metadata.Store) {
 	}
 	host, _ := os.Hostname()
 	for _, r := range runs {
-		if r.State != runner.Running || (r.Host != "" && r.Host != host) || runAlive(r) {
+		if (r.Host != "" && r.Host != host) || !runner.NeedsRecovery(a.cfg.StateDir, r) || (r.State == runner.Running && runAlive(r)) {
 			continue
 		}
 		got, err := runner.Recover(ctx, h, a.cfg.StateDir, r)
