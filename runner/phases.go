@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -134,6 +135,9 @@ func (a *attemptRun) prepare() error {
 		CPU: c.cpuLimit(), Memory: c.memLimit(), Stdout: stdout, Stderr: stdout,
 		Phase: a.addPhase,
 	}
+	if err := a.workspace(eiJSON); err != nil {
+		return err
+	}
 	if a.lease != nil {
 		a.et.GPUs = a.lease.UUIDs()
 		a.et.GPULease = a.lease
@@ -228,4 +232,24 @@ func (a *attemptRun) collect(ctx context.Context) (*outputs, error) {
 	out, err := a.c.collect(ctx, a.ei, a.needDir)
 	a.addPhase("collect", start, time.Now())
 	return out, err
+}
+
+// workspace makes the run's workspace ({{$.workspace_path}}, KFP's
+// PipelineConfig workspace: one directory that every task of the run
+// shares, read-write) when the step names it, and mounts it into a
+// container at the same path.
+func (a *attemptRun) workspace(eiJSON []byte) error {
+	ws := a.c.r.jobInfo(a.c.path, a.c.key).Workspace
+	uses := bytes.Contains(eiJSON, []byte(ws))
+	for _, s := range append(append([]string(nil), a.et.Command...), a.et.Args...) {
+		uses = uses || strings.Contains(s, ws)
+	}
+	if !uses {
+		return nil
+	}
+	if err := os.MkdirAll(ws, 0o755); err != nil {
+		return fmt.Errorf("create the run's workspace: %w", err)
+	}
+	a.et.Mounts = append(a.et.Mounts, Mount{HostPath: ws, ContainerPath: ws})
+	return nil
 }

@@ -235,3 +235,42 @@ func TestSecurityOutputParentReplacedByLink(t *testing.T) {
 	}
 	t.Logf("error: %s", rec.Error)
 }
+
+// TestWorkspaceIsCreatedAndMounted: a step that names {{$.workspace_path}}
+// finds the run's workspace there, shared with the run's other tasks and
+// mounted read-write into a container at the same path.
+func TestWorkspaceIsCreatedAndMounted(t *testing.T) {
+	var mounts []runner.Mount
+	e := newEnv(t, map[string]behavior{
+		"first": func(_ context.Context, w *taskIO) int {
+			if err := os.WriteFile(filepath.Join(w.task.Args[0], "shared"), []byte("from first"), 0o644); err != nil {
+				t.Error(err)
+			}
+			mounts = w.task.Mounts
+			return 0
+		},
+		"second": func(_ context.Context, w *taskIO) int {
+			if b, err := os.ReadFile(filepath.Join(w.task.Args[0], "shared")); err != nil || string(b) != "from first" {
+				t.Errorf("second read %q, %v", b, err)
+			}
+			return 0
+		},
+	})
+	e.fake.name = "docker"
+	comp := "name: ws\nimplementation: {container: {image: busybox, command: [sh], args: ['{{$.workspace_path}}']}}\n"
+	ir := compilePipeline(t, map[string]string{"ws.yaml": comp, "pipeline.yaml": "name: ws\ntasks:\n  first: {component: ws.yaml}\n  second: {component: ws.yaml, after: [first]}\n"})
+	res, err := e.run(t.Context(), ir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := filepath.Join(e.dir, "runs", res.RunID, "workspace")
+	found := false
+	for _, m := range mounts {
+		if m.HostPath == ws && m.ContainerPath == ws && !m.ReadOnly {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("the workspace %s is not mounted read-write: %+v", ws, mounts)
+	}
+}
