@@ -193,3 +193,50 @@ func locate(n *yamlnode.Node, path string) yamlnode.Pos {
 	}
 	return pos
 }
+
+// MaxExpandedTasks bounds the tasks an IR expands into, sub-DAGs unfolded
+// (loops counted once): a few kilobytes of components that each call the
+// next twice would otherwise unfold into 2^40 tasks.
+const MaxExpandedTasks = 100_000
+
+// ExpandedTasks counts the executor tasks of an IR with every sub-DAG
+// unfolded (each loop body counted once), saturating just above
+// MaxExpandedTasks. Component reference cycles count as nothing more
+// (validation reports them).
+func ExpandedTasks(spec *pb.PipelineSpec) int {
+	memo := map[string]int{}
+	active := map[string]bool{}
+	var count func(cs *pb.ComponentSpec, name string) int
+	count = func(cs *pb.ComponentSpec, name string) int {
+		if cs.GetDag() == nil {
+			return 1
+		}
+		if v, ok := memo[name]; ok && name != "" {
+			return v
+		}
+		if active[name] {
+			return 0
+		}
+		active[name] = true
+		n := 0
+		for _, t := range cs.GetDag().GetTasks() {
+			ref := t.GetComponentRef().GetName()
+			callee := spec.GetComponents()[ref]
+			if callee == nil {
+				n++
+			} else {
+				n += count(callee, ref)
+			}
+			if n > MaxExpandedTasks {
+				n = MaxExpandedTasks + 1
+				break
+			}
+		}
+		active[name] = false
+		if name != "" {
+			memo[name] = n
+		}
+		return n
+	}
+	return count(spec.GetRoot(), "")
+}

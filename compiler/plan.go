@@ -62,6 +62,9 @@ type PlanTotals struct {
 
 // MakePlan expands the IR into a plan for the given (resolved) parameters.
 func MakePlan(ir *IR, params map[string]any) (*Plan, error) {
+	if n := ExpandedTasks(ir.Spec); n > MaxExpandedTasks {
+		return nil, Diagnostics{{File: ir.File, Path: "root", Msg: fmt.Sprintf("unfolds into more than %d tasks: refusing to plan it", MaxExpandedTasks)}}
+	}
 	pl := &Plan{Pipeline: ir.Spec.GetPipelineInfo().GetName(), Parameters: params, byID: map[string]*PlanTask{}}
 	x := &expander{ir: ir, plan: pl}
 	if _, err := x.dag(ir.Spec.GetRoot(), "", params, nil, nil, 0); err != nil {
@@ -157,6 +160,9 @@ func (x *expander) dag(cs *pb.ComponentSpec, prefix string, known map[string]any
 			out = o
 		default:
 			x.n++
+			if x.n > MaxExpandedTasks {
+				return nil, fmt.Errorf("the plan has more than %d tasks (loops unfolded): refusing it", MaxExpandedTasks)
+			}
 			pt := &PlanTask{ID: fmt.Sprintf("T%03d", x.n), Path: path, Name: t.GetTaskInfo().GetName(), Component: t.GetComponentRef().GetName(),
 				Deps: dedupe(deps), Conditions: tconds, Exit: exit, Cache: t.GetCachingOptions().GetEnableCache()}
 			if pt.Name == "" {

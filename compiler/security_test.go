@@ -2,6 +2,7 @@ package compiler
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -169,5 +170,45 @@ root:
 	ok := strings.Replace(src, "comp-outer}}\nroot", "comp-a}}\nroot", 1)
 	if err := ValidateFileBytesForTest("ok.yaml", []byte(ok)); err != nil {
 		t.Errorf("no cycle, but: %v", err)
+	}
+}
+
+// fanBomb is a small IR whose components each call the next twice: no
+// cycle, 40 levels, 2^40 tasks unfolded.
+func fanBomb(levels int) string {
+	var b strings.Builder
+	b.WriteString("pipelineInfo: {name: p}\nschemaVersion: 2.1.0\ndeploymentSpec:\n  executors:\n    exec-leaf: {container: {image: busybox, command: [\"true\"]}}\ncomponents:\n  comp-leaf: {executorLabel: exec-leaf}\n")
+	for i := 0; i < levels; i++ {
+		next := "comp-leaf"
+		if i+1 < levels {
+			next = fmt.Sprintf("comp-l%d", i+1)
+		}
+		fmt.Fprintf(&b, "  comp-l%d:\n    dag:\n      tasks:\n        a: {taskInfo: {name: a}, componentRef: {name: %s}}\n        b: {taskInfo: {name: b}, componentRef: {name: %s}}\n", i, next, next)
+	}
+	b.WriteString("root:\n  dag:\n    tasks:\n      top: {taskInfo: {name: top}, componentRef: {name: comp-l0}}\n")
+	return b.String()
+}
+
+func TestSecurityFanOutBombIsRefused(t *testing.T) {
+	ir, err := LoadIRBytes("bomb.yaml", []byte(fanBomb(40)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ValidateIR(ir); err == nil || !strings.Contains(err.Error(), "unfolds into more than") {
+		t.Errorf("ValidateIR = %v", err)
+	}
+	if _, err := MakePlan(ir, nil); err == nil || !strings.Contains(err.Error(), "unfolds into more than") {
+		t.Errorf("MakePlan = %v", err)
+	}
+	// A small one is fine and counted exactly.
+	small, err := LoadIRBytes("small.yaml", []byte(fanBomb(5)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := ExpandedTasks(small.Spec); n != 32 {
+		t.Errorf("ExpandedTasks = %d, want 32", n)
+	}
+	if err := ValidateIR(small); err != nil {
+		t.Errorf("ValidateIR(small) = %v", err)
 	}
 }

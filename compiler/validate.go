@@ -98,6 +98,9 @@ func ValidateIR(ir *IR) error {
 		}
 	}
 	componentCycles(d, spec)
+	if n := ExpandedTasks(spec); n > MaxExpandedTasks {
+		d.path("root", "unfolds into more than %d tasks (sub-DAGs that each call the next several times?): refusing it", MaxExpandedTasks)
+	}
 	if ds, ok := d.err().(Diagnostics); ok {
 		return withLines(ir.src, ds)
 	}

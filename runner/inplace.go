@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 )
@@ -81,9 +82,14 @@ func (r *run) checkLocalInput(ctx context.Context, name, local, want string) err
 		g.fps[local] = fp
 	}
 	g.mu.Unlock()
-	if !seen || prev == fp {
+	if seen && prev == fp {
 		return nil
 	}
+	if !seen && strings.HasPrefix(local, strings.TrimPrefix(r.runRoot, "file://")+string(filepath.Separator)) {
+		return nil // written by this run: digested as it was collected
+	}
+	// Changed since it was first seen, or first seen now and made by an
+	// earlier run (a cache hit, a resume): its content is digested.
 	info, err := r.opts.Store.Digest(ctx, local)
 	if err != nil {
 		return fmt.Errorf("input %s at %s: %w", name, local, err)

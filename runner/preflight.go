@@ -19,6 +19,9 @@ import (
 // process executor cannot run.
 func (r *run) preflight() error {
 	var problems []string
+	if n := compiler.ExpandedTasks(r.ir.Spec); n > compiler.MaxExpandedTasks {
+		return &PreflightError{Problems: []string{fmt.Sprintf("the pipeline unfolds into more than %d tasks (sub-DAGs that each call the next several times?)", compiler.MaxExpandedTasks)}}
+	}
 	uses := r.componentUses()
 	for _, compName := range slices.Sorted(maps.Keys(uses)) {
 		comp := r.ir.Component(compName)

@@ -274,3 +274,39 @@ func TestWorkspaceIsCreatedAndMounted(t *testing.T) {
 		t.Errorf("the workspace %s is not mounted read-write: %+v", ws, mounts)
 	}
 }
+
+// A cached local artifact changed in place after its run (same size, so
+// the size check of the cache passes) is caught when a later run's
+// consumer uses it.
+func TestSecurityChangedCachedLocalArtifactIsCaught(t *testing.T) {
+	var produced string
+	e := newEnv(t, map[string]behavior{
+		"make": func(_ context.Context, w *taskIO) int {
+			w.writeArtifact("data", "original")
+			produced = w.in.Outputs.Artifacts["data"].Artifacts[0].URI
+			return 0
+		},
+		"use": func(_ context.Context, w *taskIO) int { return 0 },
+	})
+	ir := compilePipeline(t, map[string]string{
+		"make.yaml":     "name: make\noutputs: [{name: data, type: Dataset}]\nimplementation: {container: {image: busybox, command: [sh]}}\n",
+		"use.yaml":      "name: use\ninputs: [{name: data, type: Dataset}]\nimplementation: {container: {image: busybox, command: [sh]}}\n",
+		"pipeline.yaml": "name: cached\ntasks:\n  make: {component: make.yaml}\n  use: {component: use.yaml, inputs: {data: \"${{ tasks.make.outputs.data }}\"}, cache: false}\n",
+	})
+	if _, err := e.run(t.Context(), ir, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(produced, []byte("tampered"), 0o644); err != nil { // same size
+		t.Fatal(err)
+	}
+	res, _ := e.run(t.Context(), ir, nil)
+	if res == nil || res.State != runner.Failed {
+		t.Fatalf("second run %+v, want FAILED", res)
+	}
+	if use := e.hist.task(t, res.RunID, "use"); !strings.Contains(use.Error, "was changed after it was recorded") {
+		t.Errorf("use: %s %q", use.State, use.Error)
+	}
+	if e.hist.task(t, res.RunID, "make").State != runner.Cached {
+		t.Error("the producer was not a cache hit: the test does not test the cached path")
+	}
+}

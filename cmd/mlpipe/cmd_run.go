@@ -128,14 +128,14 @@ func runRun(ctx context.Context, a *app, o runOptions, args []string) error {
 	if o.output == "text" {
 		fmt.Fprintf(a.stderr, "mlpipe: %s with the %s\n", ir.Spec.GetPipelineInfo().GetName(), why)
 		if s := a.cfg.sourcesLine(); s != "" {
-			fmt.Fprintf(a.stderr, "mlpipe: %s\n", s)
+			fmt.Fprintf(a.stderr, "mlpipe: %s\n", termsafe.Escape(s))
 		}
 		if ex.Name() == "process" {
 			if imgs := images(ir); len(imgs) > 0 {
-				fmt.Fprintf(a.stderr, "mlpipe: the process executor runs commands on this machine and ignores the images (%s)\n", strings.Join(imgs, ", "))
+				fmt.Fprintf(a.stderr, "mlpipe: the process executor runs commands on this machine and ignores the images (%s)\n", termsafe.Escape(strings.Join(imgs, ", ")))
 			}
 			if lim := limitedExecutors(ir); len(lim) > 0 {
-				fmt.Fprintf(a.stderr, "mlpipe: the process executor does not enforce CPU and memory limits (%s): they only reserve the machine's budget, and a step may use more; --executor docker enforces them\n", strings.Join(lim, ", "))
+				fmt.Fprintf(a.stderr, "mlpipe: the process executor does not enforce CPU and memory limits (%s): they only reserve the machine's budget, and a step may use more; --executor docker enforces them\n", termsafe.Escape(strings.Join(lim, ", ")))
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -187,28 +188,42 @@ var envBinds = map[string][]string{
 func readConfigFiles(v *viper.Viper, configFile string) ([]fileSettings, error) {
 	v.SetConfigType("yaml")
 	var read []fileSettings // for the sources of settings
-	readFile := func(f string) error {
+	// Each file is read once: what is checked is what is used.
+	readFile := func(f string, b []byte) error {
 		fv := viper.New()
 		fv.SetConfigType("yaml")
-		fv.SetConfigFile(f)
-		if err := fv.ReadInConfig(); err != nil {
+		if err := fv.ReadConfig(bytes.NewReader(b)); err != nil {
 			return usageError{fmt.Errorf("read config %s: %w", f, err)}
 		}
 		read = append(read, fileSettings{name: f, v: fv})
-		v.SetConfigFile(f)
-		if err := v.MergeInConfig(); err != nil {
+		if err := v.MergeConfig(bytes.NewReader(b)); err != nil {
 			return usageError{fmt.Errorf("read config %s: %w", f, err)}
 		}
 		return nil
 	}
+	load := func(f string) ([]byte, error) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("read config %s: %w", f, err)}
+		}
+		return b, nil
+	}
 	if configFile != "" {
-		if err := readFile(configFile); err != nil {
+		b, err := load(configFile)
+		if err != nil {
+			return nil, err
+		}
+		if err := readFile(configFile, b); err != nil {
 			return nil, err
 		}
 	} else {
 		var trusted []string
 		if f := userConfigPath(); fileExists(f) {
-			if err := readFile(f); err != nil {
+			b, err := load(f)
+			if err != nil {
+				return nil, err
+			}
+			if err := readFile(f, b); err != nil {
 				return nil, err
 			}
 			trusted = read[0].v.GetStringSlice("trusted_projects")
@@ -217,10 +232,14 @@ func readConfigFiles(v *viper.Viper, configFile string) ([]fileSettings, error) 
 			trusted = append(trusted, filepath.SplitList(e)...)
 		}
 		if fileExists(projectConfig) {
-			if err := checkProjectConfig(projectConfig, trusted); err != nil {
+			b, err := load(projectConfig)
+			if err != nil {
 				return nil, err
 			}
-			if err := readFile(projectConfig); err != nil {
+			if err := checkProjectConfig(projectConfig, b, trusted); err != nil {
+				return nil, err
+			}
+			if err := readFile(projectConfig, b); err != nil {
 				return nil, err
 			}
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -38,11 +39,10 @@ const projectConfig = "mlpipe.yaml"
 // checkProjectConfig refuses a project mlpipe.yaml that sets guarded keys
 // in a directory the user has not trusted. trusted is the user's list
 // (trusted_projects of the user's configuration, MLPIPE_TRUSTED_PROJECTS).
-func checkProjectConfig(path string, trusted []string) error {
+func checkProjectConfig(path string, content []byte, trusted []string) error {
 	pv := viper.New()
 	pv.SetConfigType("yaml")
-	pv.SetConfigFile(path)
-	if err := pv.ReadInConfig(); err != nil {
+	if err := pv.ReadConfig(bytes.NewReader(content)); err != nil {
 		return usageError{fmt.Errorf("read config %s: %w", path, err)}
 	}
 	var set []string

@@ -115,7 +115,7 @@ func (p *plainProgress) Transfer(t storage.Progress) {
 
 // waitLine is "15:04:05 waiting for minio://bucket/key (retry 3, 20 s)".
 func waitLine(t storage.Progress) string {
-	return time.Now().Format("15:04:05") + " " + t.WaitMessage()
+	return time.Now().Format("15:04:05") + " " + termsafe.Escape(t.WaitMessage())
 }
 
 func eventLine(e runner.Event) string {
@@ -220,6 +220,7 @@ func (lp *liveProgress) Transfer(t storage.Progress) {
 
 // shortURI keeps the end of a long URI, the part that names the artifact.
 func shortURI(u string) string {
+	u = termsafe.Escape(u)
 	const max = 48
 	if len(u) <= max {
 		return u
