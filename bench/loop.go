@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/mlpipe/mlpipe/contract"
@@ -97,9 +96,5 @@ func Gather(ctx context.Context, h HistoryReader, runIDs []string, target string
 	return data, last, nil
 }
 
-// IsTarget reports whether a task (display name) is the benchmark target:
-// the task itself or one of its loop iterations. The runner uses the same
-// rule to decide what always runs.
-func IsTarget(name, target string) bool {
-	return target != "" && (name == target || strings.HasPrefix(name, target+"["))
-}
+// IsTarget is contract.IsTarget: the rule the runner uses too.
+func IsTarget(name, target string) bool { return contract.IsTarget(name, target) }

@@ -31,3 +31,10 @@ func DisplayName(path string) string {
 }
 
 var generatedGroup = regexp.MustCompile(`^(condition|condition-branches|for-loop|exit-handler)-[0-9]+$`)
+
+// IsTarget reports whether a task (display name) is the benchmark target:
+// the task itself or one of its loop iterations. The runner always runs it
+// and skips what comes after it; bench keeps only its records.
+func IsTarget(name, target string) bool {
+	return target != "" && (name == target || strings.HasPrefix(name, target+"["))
+}

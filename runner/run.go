@@ -24,6 +24,7 @@ import (
 	pb "github.com/kubeflow/pipelines/api/v2alpha1/go/pipelinespec"
 
 	"github.com/mlpipe/mlpipe/compiler"
+	"github.com/mlpipe/mlpipe/contract"
 	"github.com/mlpipe/mlpipe/internal/statedir"
 )
 
@@ -505,7 +506,5 @@ func physicalMemory() int64 {
 
 // isTarget reports whether a task (display name) is the benchmark target.
 func (r *run) isTarget(name string) bool {
-	// The same rule as bench.IsTarget (bench imports the runner).
-	t := r.opts.Target
-	return t != "" && (name == t || strings.HasPrefix(name, t+"["))
+	return contract.IsTarget(name, r.opts.Target)
 }
