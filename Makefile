@@ -39,7 +39,7 @@ test-security: build tools
 # testdata/fuzz/); run them longer by hand with FUZZTIME=10m.
 FUZZTIME ?= 15s
 fuzz-short:
-	$(GO) test -run '^$$' -fuzz '^FuzzLoadIRNames$$' -fuzztime $(FUZZTIME) ./compiler
+	$(GO) test -run '^$$' -fuzz '^FuzzLoadIRNames$$' -fuzztime $(FUZZTIME) ./kfpir
 	$(GO) test -run '^$$' -fuzz '^FuzzTaskRelDir$$' -fuzztime $(FUZZTIME) ./runner
 	$(GO) test -run '^$$' -fuzz '^FuzzEscape$$' -fuzztime $(FUZZTIME) ./internal/termsafe
 

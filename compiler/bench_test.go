@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mlpipe/mlpipe/kfpir"
 )
 
 // genPipeline writes a pipeline of n tasks in layers of 50, each task
@@ -40,7 +42,7 @@ func BenchmarkCompile5000(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := Marshal(spec, YAML); err != nil {
+		if _, err := kfpir.Marshal(spec, kfpir.YAML); err != nil {
 			b.Fatal(err)
 		}
 	}

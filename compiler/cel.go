@@ -9,6 +9,7 @@ import (
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/parser"
 	pb "github.com/kubeflow/pipelines/api/v2alpha1/go/pipelinespec"
+	"github.com/mlpipe/mlpipe/kfpir"
 )
 
 // celRef is a reference found in a when: expression.
@@ -64,7 +65,7 @@ func parseWhen(expr string) (*cel.Ast, []celRef, error) {
 	}
 	a, iss := env.Parse(expr)
 	if iss.Err() != nil {
-		return nil, nil, fmt.Errorf("invalid CEL: %s", oneLine(iss.Err().Error()))
+		return nil, nil, fmt.Errorf("invalid CEL: %s", kfpir.CELMessage(iss.Err().Error()))
 	}
 	var refs []celRef
 	var walkErr error
@@ -118,7 +119,7 @@ func checkWhen(a *cel.Ast, vars []celVar) error {
 	}
 	checked, iss := env.Check(a)
 	if iss.Err() != nil {
-		return fmt.Errorf("%s", oneLine(iss.Err().Error()))
+		return fmt.Errorf("%s", kfpir.CELMessage(iss.Err().Error()))
 	}
 	if !checked.OutputType().IsExactType(types.BoolType) && !checked.OutputType().IsExactType(types.DynType) {
 		return fmt.Errorf("must be a boolean expression, not %s", checked.OutputType())
@@ -245,10 +246,4 @@ func visit(e ast.Expr, f func(ast.Expr) bool) {
 		visit(c.LoopStep(), f)
 		visit(c.Result(), f)
 	}
-}
-
-func oneLine(s string) string {
-	s = strings.TrimPrefix(s, "ERROR: <input>:")
-	lines := strings.Split(s, "\n")
-	return strings.TrimSpace(lines[0])
 }

@@ -7,24 +7,26 @@ import (
 
 	pb "github.com/kubeflow/pipelines/api/v2alpha1/go/pipelinespec"
 
+	"github.com/mlpipe/mlpipe/internal/diag"
 	"github.com/mlpipe/mlpipe/internal/graph"
+	"github.com/mlpipe/mlpipe/kfpir"
 )
 
 // checkPipeline validates the meaning of a parsed pipeline: names,
 // references, types, required inputs, loops, conditions and cycles.
-func checkPipeline(d *diags, p *Pipeline) {
+func checkPipeline(d *diag.List, p *Pipeline) {
 	all := append(append([]*Task(nil), p.Tasks...), p.Finally...)
 	seen := map[string]*Task{}
 	sanitized := map[string]*Task{}
 	for _, t := range all {
 		if prev, ok := seen[t.Name]; ok {
-			d.at(t.Pos, "duplicate task name %q (first at line %d)", t.Name, prev.Pos.Line)
+			d.At(t.Pos, "duplicate task name %q (first at line %d)", t.Name, prev.Pos.Line)
 			continue
 		}
 		seen[t.Name] = t
 		s := SanitizeName(t.Name)
 		if prev, ok := sanitized[s]; ok {
-			d.at(t.Pos, "task names %q and %q are the same once sanitized to %q", prev.Name, t.Name, s)
+			d.At(t.Pos, "task names %q and %q are the same once sanitized to %q", prev.Name, t.Name, s)
 		}
 		sanitized[s] = t
 	}
@@ -35,9 +37,9 @@ func checkPipeline(d *diags, p *Pipeline) {
 		pt := p.task(o.Ref.Name)
 		switch {
 		case pt == nil:
-			d.at(o.Pos, "output %q: unknown task %q", o.Name, o.Ref.Name)
+			d.At(o.Pos, "output %q: unknown task %q", o.Name, o.Ref.Name)
 		case pt.Component != nil && pt.Component.Output(o.Ref.Output) == nil:
-			d.at(o.Pos, "output %q: task %q has no output %q%s", o.Name, o.Ref.Name, o.Ref.Output, outputsHint(pt.Component))
+			d.At(o.Pos, "output %q: task %q has no output %q%s", o.Name, o.Ref.Name, o.Ref.Output, outputsHint(pt.Component))
 		}
 	}
 	checkCycles(d, p.Tasks)
@@ -68,41 +70,41 @@ func inputsHint(c *Component) string {
 
 // refType returns the type a reference has for task t, and whether it is
 // known (loop items over parameters are not).
-func refType(d *diags, p *Pipeline, t *Task, r *Ref) (Type, bool, bool) {
+func refType(d *diag.List, p *Pipeline, t *Task, r *Ref) (Type, bool, bool) {
 	switch r.Kind {
 	case RefInput:
 		in := p.input(r.Name)
 		if in == nil {
-			d.at(r.Pos, "unknown pipeline input %q in ${{ %s }}", r.Name, r.Text)
+			d.At(r.Pos, "unknown pipeline input %q in ${{ %s }}", r.Name, r.Text)
 			return Type{}, false, false
 		}
 		return in.Type, true, true
 	case RefTask:
 		pt := p.task(r.Name)
 		if pt == nil {
-			d.at(r.Pos, "unknown task %q in ${{ %s }}", r.Name, r.Text)
+			d.At(r.Pos, "unknown task %q in ${{ %s }}", r.Name, r.Text)
 			return Type{}, false, false
 		}
 		if pt == t {
-			d.at(r.Pos, "task %q refers to its own output", t.Name)
+			d.At(r.Pos, "task %q refers to its own output", t.Name)
 			return Type{}, false, false
 		}
 		if pt.Finally && !t.Finally {
-			d.at(r.Pos, "task %q cannot use the output of finally task %q", t.Name, pt.Name)
+			d.At(r.Pos, "task %q cannot use the output of finally task %q", t.Name, pt.Name)
 			return Type{}, false, false
 		}
 		if pt.Component == nil {
 			return Type{}, false, false
 		}
 		if pt.Component.Output(r.Output) == nil {
-			d.at(r.Pos, "task %q has no output %q%s", pt.Name, r.Output, outputsHint(pt.Component))
+			d.At(r.Pos, "task %q has no output %q%s", pt.Name, r.Output, outputsHint(pt.Component))
 			return Type{}, false, false
 		}
 		ty, _ := p.outputType(r)
 		return ty, true, true
 	case RefItem:
 		if t.ForEach == nil {
-			d.at(r.Pos, "${{ %s }} is only defined in a task with for_each", r.Text)
+			d.At(r.Pos, "${{ %s }} is only defined in a task with for_each", r.Text)
 			return Type{}, false, false
 		}
 		if r.Name != "" {
@@ -116,7 +118,7 @@ func refType(d *diags, p *Pipeline, t *Task, r *Ref) (Type, bool, bool) {
 		return Type{}, false, true
 	case RefStatus:
 		if !t.Finally {
-			d.at(r.Pos, "${{ pipeline.status }} is only defined in finally tasks")
+			d.At(r.Pos, "${{ pipeline.status }} is only defined in finally tasks")
 			return Type{}, false, false
 		}
 		return Type{Param: pb.ParameterType_TASK_FINAL_STATUS}, true, true
@@ -161,7 +163,7 @@ func literalItemType(l []any) (pb.ParameterType_ParameterTypeEnum, bool) {
 	return t, len(l) > 0
 }
 
-func checkTask(d *diags, p *Pipeline, t *Task) {
+func checkTask(d *diag.List, p *Pipeline, t *Task) {
 	c := t.Component
 	// for_each source
 	if t.ForEach != nil {
@@ -169,14 +171,14 @@ func checkTask(d *diags, p *Pipeline, t *Task) {
 			ty, known, _ := refType(d, p, &Task{Name: t.Name, Finally: t.Finally}, r)
 			if known {
 				if ty.IsArtifact() && !ty.List {
-					d.at(t.ForEach.Pos, "for_each over %s, which is a single artifact (%s), not a list", r.Text, ty)
+					d.At(t.ForEach.Pos, "for_each over %s, which is a single artifact (%s), not a list", r.Text, ty)
 				} else if !ty.IsArtifact() && ty.Param != pb.ParameterType_LIST {
-					d.at(t.ForEach.Pos, "for_each over %s, which is a %s, not a List", r.Text, ty)
+					d.At(t.ForEach.Pos, "for_each over %s, which is a %s, not a List", r.Text, ty)
 				}
 			}
 		} else if l, ok := t.ForEach.Literal.([]any); ok {
 			if _, ok := literalItemType(l); !ok && len(l) > 0 {
-				d.at(t.ForEach.Pos, "for_each items must all be of one type (strings, numbers, booleans, lists or mappings)")
+				d.At(t.ForEach.Pos, "for_each items must all be of one type (strings, numbers, booleans, lists or mappings)")
 			}
 		}
 	}
@@ -186,33 +188,33 @@ func checkTask(d *diags, p *Pipeline, t *Task) {
 	given := map[string]bool{}
 	for _, in := range t.Inputs {
 		if given[in.Name] {
-			d.at(in.Pos, "input %q given twice", in.Name)
+			d.At(in.Pos, "input %q given twice", in.Name)
 			continue
 		}
 		given[in.Name] = true
 		decl := c.Input(in.Name)
 		if decl == nil {
-			d.at(in.Pos, "component %s has no input %q%s", c.Name, in.Name, inputsHint(c))
+			d.At(in.Pos, "component %s has no input %q%s", c.Name, in.Name, inputsHint(c))
 			continue
 		}
 		checkArgument(d, p, t, in, decl)
 	}
 	for _, decl := range c.Inputs {
 		if !given[decl.Name] && !decl.Optional && !decl.HasDefault {
-			d.at(t.Pos, "task %q: missing required input %q (%s) of component %s", t.Name, decl.Name, decl.Type, c.Name)
+			d.At(t.Pos, "task %q: missing required input %q (%s) of component %s", t.Name, decl.Name, decl.Type, c.Name)
 		}
 	}
 	for i, a := range t.After {
 		at := p.task(a)
 		switch {
 		case at == nil:
-			d.at(t.AfterPos[i], "after: unknown task %q", a)
+			d.At(t.AfterPos[i], "after: unknown task %q", a)
 		case at == t:
-			d.at(t.AfterPos[i], "task %q cannot run after itself", a)
+			d.At(t.AfterPos[i], "task %q cannot run after itself", a)
 		case at.Finally && !t.Finally:
-			d.at(t.AfterPos[i], "task %q cannot run after finally task %q", t.Name, a)
+			d.At(t.AfterPos[i], "task %q cannot run after finally task %q", t.Name, a)
 		case !at.Finally && t.Finally:
-			d.at(t.AfterPos[i], "finally task %q always runs after every task; after: %q is not needed", t.Name, a)
+			d.At(t.AfterPos[i], "finally task %q always runs after every task; after: %q is not needed", t.Name, a)
 		}
 	}
 	if t.When != "" {
@@ -220,79 +222,79 @@ func checkTask(d *diags, p *Pipeline, t *Task) {
 	}
 	if r := t.Resources.GPURef; r != nil {
 		if in := p.input(r.Name); in == nil {
-			d.at(r.Pos, "resources.gpu: unknown pipeline input %q", r.Name)
+			d.At(r.Pos, "resources.gpu: unknown pipeline input %q", r.Name)
 		} else if in.Type.Param != pb.ParameterType_NUMBER_INTEGER && in.Type.Param != pb.ParameterType_BOOLEAN {
-			d.at(r.Pos, "resources.gpu: input %q is %s; it must be an Integer (a count) or a Boolean (one GPU or none)", r.Name, in.Type)
+			d.At(r.Pos, "resources.gpu: input %q is %s; it must be an Integer (a count) or a Boolean (one GPU or none)", r.Name, in.Type)
 		}
 	}
 	if c.IsDAG() {
 		// A DAG component: container settings do not apply.
 		if t.Resources != (TaskResources{}) {
-			d.at(t.Resources.Pos, "resources apply to container components; %s is a pipeline", c.Name)
+			d.At(t.Resources.Pos, "resources apply to container components; %s is a pipeline", c.Name)
 		}
 		if len(t.Env) > 0 {
-			d.at(t.Pos, "env applies to container components; %s is a pipeline", c.Name)
+			d.At(t.Pos, "env applies to container components; %s is a pipeline", c.Name)
 		}
 		if t.Retry != nil {
-			d.at(t.Pos, "retry applies to container components; %s is a pipeline", c.Name)
+			d.At(t.Pos, "retry applies to container components; %s is a pipeline", c.Name)
 		}
 	}
 }
 
-func checkArgument(d *diags, p *Pipeline, t *Task, in *TaskInput, decl *Param) {
+func checkArgument(d *diag.List, p *Pipeline, t *Task, in *TaskInput, decl *Param) {
 	v := in.Value
 	switch {
 	case v.Ref != nil:
 		ty, known, ok := refType(d, p, t, v.Ref)
 		if !ok || !known {
 			if ok && decl.Type.IsArtifact() && v.Ref.Kind == RefItem && !isArtifactLoop(p, t) {
-				d.at(in.Pos, "input %q is an artifact (%s) but the loop item is a parameter", in.Name, decl.Type)
+				d.At(in.Pos, "input %q is an artifact (%s) but the loop item is a parameter", in.Name, decl.Type)
 			}
 			return
 		}
 		if v.Ref.Kind == RefStatus && decl.Type.Param != pb.ParameterType_TASK_FINAL_STATUS {
-			d.at(in.Pos, "input %q receives ${{ pipeline.status }}, so its type must be PipelineTaskFinalStatus, not %s", in.Name, decl.Type)
+			d.At(in.Pos, "input %q receives ${{ pipeline.status }}, so its type must be PipelineTaskFinalStatus, not %s", in.Name, decl.Type)
 			return
 		}
 		checkCompatible(d, in, ty, decl.Type, v.Ref)
 	case v.Template != nil:
 		if decl.Type.IsArtifact() {
-			d.at(in.Pos, "input %q is an artifact (%s); a string template cannot feed it", in.Name, decl.Type)
+			d.At(in.Pos, "input %q is an artifact (%s); a string template cannot feed it", in.Name, decl.Type)
 			return
 		}
 		for _, r := range v.Refs() {
 			ty, known, ok := refType(d, p, t, r)
 			if ok && known && ty.IsArtifact() {
-				d.at(in.Pos, "input %q: ${{ %s }} is an artifact and cannot be used inside a string", in.Name, r.Text)
+				d.At(in.Pos, "input %q: ${{ %s }} is an artifact and cannot be used inside a string", in.Name, r.Text)
 			}
 			if ok && r.Kind == RefStatus {
-				d.at(in.Pos, "input %q: ${{ pipeline.status }} cannot be used inside a string", in.Name)
+				d.At(in.Pos, "input %q: ${{ pipeline.status }} cannot be used inside a string", in.Name)
 			}
 		}
 		if decl.Type.Param != pb.ParameterType_STRING {
-			d.at(in.Pos, "input %q is %s; a string template gives a String", in.Name, decl.Type)
+			d.At(in.Pos, "input %q is %s; a string template gives a String", in.Name, decl.Type)
 		}
 	default:
 		if decl.Type.IsArtifact() {
-			d.at(in.Pos, "input %q is an artifact (%s); it needs ${{ tasks.NAME.outputs.NAME }}, not a literal", in.Name, decl.Type)
+			d.At(in.Pos, "input %q is an artifact (%s); it needs ${{ tasks.NAME.outputs.NAME }}, not a literal", in.Name, decl.Type)
 			return
 		}
 		if decl.Type.Param == pb.ParameterType_TASK_FINAL_STATUS {
-			d.at(in.Pos, "input %q (PipelineTaskFinalStatus) needs ${{ pipeline.status }}", in.Name)
+			d.At(in.Pos, "input %q (PipelineTaskFinalStatus) needs ${{ pipeline.status }}", in.Name)
 			return
 		}
 		if v.Literal == nil {
 			if !decl.Optional {
-				d.at(in.Pos, "input %q is required; null is not a value", in.Name)
+				d.At(in.Pos, "input %q is required; null is not a value", in.Name)
 			}
 			return
 		}
-		if _, err := CheckValue(decl.Type.Param, v.Literal); err != nil {
+		if _, err := kfpir.CheckValue(decl.Type.Param, v.Literal); err != nil {
 			hint := ""
 			if decl.Type.Param == pb.ParameterType_STRING {
 				hint = " (quote it to pass a string)"
 			}
-			d.at(in.Pos, "input %q: %v%s", in.Name, err, hint)
+			d.At(in.Pos, "input %q: %v%s", in.Name, err, hint)
 		}
 	}
 }
@@ -305,19 +307,19 @@ func isArtifactLoop(p *Pipeline, t *Task) bool {
 	return ok && ty.IsArtifact()
 }
 
-func checkCompatible(d *diags, in *TaskInput, from, to Type, r *Ref) {
+func checkCompatible(d *diag.List, in *TaskInput, from, to Type, r *Ref) {
 	switch {
 	case from.IsArtifact() && !to.IsArtifact():
-		d.at(in.Pos, "input %q is a %s parameter but ${{ %s }} is an artifact (%s)", in.Name, to, r.Text, from)
+		d.At(in.Pos, "input %q is a %s parameter but ${{ %s }} is an artifact (%s)", in.Name, to, r.Text, from)
 	case !from.IsArtifact() && to.IsArtifact():
-		d.at(in.Pos, "input %q is an artifact (%s) but ${{ %s }} is a %s parameter", in.Name, to, r.Text, from)
+		d.At(in.Pos, "input %q is an artifact (%s) but ${{ %s }} is a %s parameter", in.Name, to, r.Text, from)
 	case from.IsArtifact():
 		if from.List && !to.List {
-			d.at(in.Pos, "input %q takes one %s but ${{ %s }} is a list (the output of a for_each task); declare the input as List[%s]", in.Name, to.Artifact, r.Text, shortArtifact(to.Artifact))
+			d.At(in.Pos, "input %q takes one %s but ${{ %s }} is a list (the output of a for_each task); declare the input as List[%s]", in.Name, to.Artifact, r.Text, shortArtifact(to.Artifact))
 		} else if !from.List && to.List {
-			d.at(in.Pos, "input %q takes a list of artifacts but ${{ %s }} is a single %s", in.Name, r.Text, from.Artifact)
+			d.At(in.Pos, "input %q takes a list of artifacts but ${{ %s }} is a single %s", in.Name, r.Text, from.Artifact)
 		} else if !artifactCompatible(from.Artifact, to.Artifact) {
-			d.at(in.Pos, "input %q takes %s but ${{ %s }} is %s", in.Name, to.Artifact, r.Text, from.Artifact)
+			d.At(in.Pos, "input %q takes %s but ${{ %s }} is %s", in.Name, to.Artifact, r.Text, from.Artifact)
 		}
 	default:
 		if !paramCompatible(from.Param, to.Param) {
@@ -325,7 +327,7 @@ func checkCompatible(d *diags, in *TaskInput, from, to Type, r *Ref) {
 			if from.Param == pb.ParameterType_LIST && r.Kind == RefTask {
 				extra = " (the output of a for_each task is a List)"
 			}
-			d.at(in.Pos, "input %q is %s but ${{ %s }} is %s%s", in.Name, to, r.Text, from, extra)
+			d.At(in.Pos, "input %q is %s but ${{ %s }} is %s%s", in.Name, to, r.Text, from, extra)
 		}
 	}
 }
@@ -334,10 +336,10 @@ func shortArtifact(s string) string {
 	return strings.TrimPrefix(s, "system.")
 }
 
-func checkWhenExpr(d *diags, p *Pipeline, t *Task) {
+func checkWhenExpr(d *diag.List, p *Pipeline, t *Task) {
 	a, refs, err := parseWhen(t.When)
 	if err != nil {
-		d.at(t.WhenPos, "when: %v", err)
+		d.At(t.WhenPos, "when: %v", err)
 		return
 	}
 	var vars []celVar
@@ -350,7 +352,7 @@ func checkWhenExpr(d *diags, p *Pipeline, t *Task) {
 			continue
 		}
 		if known && ty.IsArtifact() {
-			d.at(t.WhenPos, "when: %s is an artifact; conditions can only use parameters", r)
+			d.At(t.WhenPos, "when: %s is an artifact; conditions can only use parameters", r)
 			ok = false
 			continue
 		}
@@ -360,7 +362,7 @@ func checkWhenExpr(d *diags, p *Pipeline, t *Task) {
 		return
 	}
 	if err := checkWhen(a, vars); err != nil {
-		d.at(t.WhenPos, "when: %v", err)
+		d.At(t.WhenPos, "when: %v", err)
 	}
 }
 
@@ -404,7 +406,7 @@ func dependencies(t *Task) []string {
 
 // checkCycles reports dependency cycles among tasks, naming the cycle from
 // the point of view of what runs first ("a -> b": b needs a).
-func checkCycles(d *diags, tasks []*Task) {
+func checkCycles(d *diag.List, tasks []*Task) {
 	byName := map[string]*Task{}
 	var g graph.Graph
 	for _, t := range tasks {
@@ -413,14 +415,14 @@ func checkCycles(d *diags, tasks []*Task) {
 	}
 	for _, cyc := range g.Cycles() {
 		slices.Reverse(cyc)
-		d.at(byName[cyc[0]].Pos, "dependency cycle: %s", strings.Join(cyc, " -> "))
+		d.At(byName[cyc[0]].Pos, "dependency cycle: %s", strings.Join(cyc, " -> "))
 	}
 }
 
 // singleExecutorTask returns the task key when an IR file is a single
 // compiled component (one executor task in the root DAG fed directly from
 // the root inputs), else "".
-func singleExecutorTask(ir *IR) string {
+func singleExecutorTask(ir *kfpir.IR) string {
 	tasks := ir.Spec.GetRoot().GetDag().GetTasks()
 	if len(tasks) != 1 {
 		return ""

@@ -5,13 +5,11 @@ import (
 	"strings"
 
 	pb "github.com/kubeflow/pipelines/api/v2alpha1/go/pipelinespec"
+	"github.com/mlpipe/mlpipe/kfpir"
 )
 
 // Version is mlpipe's version, written into compiled IR as sdkVersion.
 const Version = "0.1.0"
-
-// SchemaVersion is the only IR schema version KFP API servers accept.
-const SchemaVersion = "2.1.0"
 
 // Compile turns a loaded pipeline into a KFP v2 PipelineSpec. The result is
 // deterministic: the same pipeline gives the same IR.
@@ -19,7 +17,7 @@ func Compile(p *Pipeline) (*pb.PipelineSpec, error) {
 	c := &compiler{
 		spec: &pb.PipelineSpec{
 			PipelineInfo:  &pb.PipelineInfo{Name: p.Name, Description: p.Description},
-			SchemaVersion: SchemaVersion,
+			SchemaVersion: kfpir.SchemaVersion,
 			SdkVersion:    "mlpipe-" + Version,
 			Components:    map[string]*pb.ComponentSpec{},
 		},
@@ -286,7 +284,7 @@ func (c *compiler) wireTask(s *dagScope, t *Task) error {
 			if v.Literal == nil {
 				continue
 			}
-			val, err := CheckValue(decl.Type.Param, v.Literal)
+			val, err := kfpir.CheckValue(decl.Type.Param, v.Literal)
 			if err != nil {
 				return fmt.Errorf("input %s: %w", in.Name, err)
 			}
@@ -402,7 +400,7 @@ func (c *compiler) bindArtifactItem(s *dagScope, t *Task, loop *group, itemKey s
 	li := loopIndex(chain)
 	src := &pb.TaskInputsSpec_InputArtifactSpec{Kind: &pb.TaskInputsSpec_InputArtifactSpec_ComponentInputArtifact{ComponentInputArtifact: itemKey}}
 	ty := loop.comp.InputDefinitions.Artifacts[itemKey]
-	return bindDownArtifact(chain[li+1:], itemKey, src, Type{Artifact: SchemaTitle(ty.GetArtifactType())})
+	return bindDownArtifact(chain[li+1:], itemKey, src, Type{Artifact: kfpir.SchemaTitle(ty.GetArtifactType())})
 }
 
 func bindDownArtifact(chain []*group, key string, src *pb.TaskInputsSpec_InputArtifactSpec, ty Type) *pb.TaskInputsSpec_InputArtifactSpec {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	pb "github.com/kubeflow/pipelines/api/v2alpha1/go/pipelinespec"
+	"github.com/mlpipe/mlpipe/kfpir"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -177,12 +178,12 @@ func applyTaskSettings(exec *pb.PipelineDeploymentConfig_PipelineContainerSpec, 
 		exec.Resources = &pb.PipelineDeploymentConfig_PipelineContainerSpec_ResourceSpec{}
 	}
 	if r.CPU != "" {
-		if q, err := ParseQuantity(r.CPU); err == nil {
+		if q, err := kfpir.ParseQuantity(r.CPU); err == nil {
 			exec.Resources.CpuLimit, exec.Resources.CpuRequest = q, q
 		}
 	}
 	if r.Memory != "" {
-		if q, err := ParseQuantity(r.Memory); err == nil {
+		if q, err := kfpir.ParseQuantity(r.Memory); err == nil {
 			gb := q / 1e9
 			exec.Resources.MemoryLimit, exec.Resources.MemoryRequest = gb, gb
 		}
@@ -211,7 +212,7 @@ func retryPolicy(r *Retry) *pb.PipelineTaskSpec_RetryPolicy {
 
 // containerSpec converts a decoded container back to the (old) proto, with
 // resources as the numeric fields every backend honours.
-func containerSpec(ct *Container) *pb.PipelineDeploymentConfig_PipelineContainerSpec {
+func containerSpec(ct *kfpir.Container) *pb.PipelineDeploymentConfig_PipelineContainerSpec {
 	out := &pb.PipelineDeploymentConfig_PipelineContainerSpec{Image: ct.Image, Command: ct.Command, Args: ct.Args}
 	for _, e := range ct.Env {
 		out.Env = append(out.Env, &pb.PipelineDeploymentConfig_PipelineContainerSpec_EnvVar{Name: e.Name, Value: e.Value})
@@ -219,16 +220,16 @@ func containerSpec(ct *Container) *pb.PipelineDeploymentConfig_PipelineContainer
 	r := ct.Resources
 	rs := &pb.PipelineDeploymentConfig_PipelineContainerSpec_ResourceSpec{}
 	set := false
-	if q, err := ParseQuantity(r.CPULimit); err == nil {
+	if q, err := kfpir.ParseQuantity(r.CPULimit); err == nil {
 		rs.CpuLimit, set = q, true
 	}
-	if q, err := ParseQuantity(r.CPURequest); err == nil {
+	if q, err := kfpir.ParseQuantity(r.CPURequest); err == nil {
 		rs.CpuRequest, set = q, true
 	}
-	if q, err := ParseQuantity(r.MemoryLimit); err == nil {
+	if q, err := kfpir.ParseQuantity(r.MemoryLimit); err == nil {
 		rs.MemoryLimit, set = q/1e9, true
 	}
-	if q, err := ParseQuantity(r.MemoryRequest); err == nil {
+	if q, err := kfpir.ParseQuantity(r.MemoryRequest); err == nil {
 		rs.MemoryRequest, set = q/1e9, true
 	}
 	if n, err := strconv.ParseInt(r.AcceleratorCount, 10, 64); err == nil && n > 0 {
@@ -241,7 +242,7 @@ func containerSpec(ct *Container) *pb.PipelineDeploymentConfig_PipelineContainer
 	return out
 }
 
-func importerSpec(im *Importer) *pb.PipelineDeploymentConfig_ImporterSpec {
+func importerSpec(im *kfpir.Importer) *pb.PipelineDeploymentConfig_ImporterSpec {
 	out := &pb.PipelineDeploymentConfig_ImporterSpec{
 		ArtifactUri: &pb.ValueOrRuntimeParameter{},
 		TypeSchema:  artifactSchema(Type{Artifact: im.TypeSchema, SchemaVersion: im.SchemaVersion}),
@@ -253,7 +254,7 @@ func importerSpec(im *Importer) *pb.PipelineDeploymentConfig_ImporterSpec {
 		out.ArtifactUri.Value = &pb.ValueOrRuntimeParameter_Constant{Constant: structpb.NewStringValue(im.URIConstant)}
 	}
 	if im.Metadata != nil {
-		if st, err := structpb.NewStruct(jsonCompatible(im.Metadata).(map[string]any)); err == nil {
+		if st, err := structpb.NewStruct(kfpir.JSONCompatible(im.Metadata).(map[string]any)); err == nil {
 			out.Metadata = st
 		}
 	}
@@ -262,7 +263,7 @@ func importerSpec(im *Importer) *pb.PipelineDeploymentConfig_ImporterSpec {
 
 // importIRPipeline copies a whole SDK-compiled pipeline in as a DAG
 // component, renaming its components and executors so they cannot clash.
-func (c *compiler) importIRPipeline(ir *IR) (string, error) {
+func (c *compiler) importIRPipeline(ir *kfpir.IR) (string, error) {
 	rename := map[string]string{}
 	for _, name := range slices.Sorted(maps.Keys(ir.Spec.GetComponents())) {
 		rename[name] = c.reserve(name)

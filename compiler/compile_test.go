@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	pb "github.com/kubeflow/pipelines/api/v2alpha1/go/pipelinespec"
+	"github.com/mlpipe/mlpipe/kfpir"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/testing/protocmp"
 )
@@ -47,7 +48,7 @@ func compileFile(t testing.TB, path string) *pb.PipelineSpec {
 // bytes are unstable by design).
 func normalised(t *testing.T, spec *pb.PipelineSpec) []byte {
 	t.Helper()
-	b, err := Marshal(spec, JSON)
+	b, err := kfpir.Marshal(spec, kfpir.JSON)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,11 +89,11 @@ func TestGoldenIR(t *testing.T) {
 
 func TestCompileIsDeterministic(t *testing.T) {
 	for _, path := range examplePipelines(t) {
-		a, err := Marshal(compileFile(t, path), YAML)
+		a, err := kfpir.Marshal(compileFile(t, path), kfpir.YAML)
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := Marshal(compileFile(t, path), YAML)
+		b, err := kfpir.Marshal(compileFile(t, path), kfpir.YAML)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -108,23 +109,23 @@ func TestCompileIsDeterministic(t *testing.T) {
 func TestRoundTripAndStrictParse(t *testing.T) {
 	for _, path := range examplePipelines(t) {
 		spec := compileFile(t, path)
-		for _, f := range []Format{YAML, JSON} {
-			b, err := Marshal(spec, f)
+		for _, f := range []kfpir.Format{kfpir.YAML, kfpir.JSON} {
+			b, err := kfpir.Marshal(spec, f)
 			if err != nil {
 				t.Fatal(err)
 			}
-			ir, err := LoadIRBytes(path+"."+string(f), b)
+			ir, err := kfpir.LoadIRBytes(path+"."+string(f), b)
 			if err != nil {
 				t.Fatalf("%s (%s): load: %v", path, f, err)
 			}
 			if diff := cmp.Diff(spec, ir.Spec, protocmp.Transform()); diff != "" {
 				t.Errorf("%s (%s): round trip (-compiled +loaded):\n%s", path, f, diff)
 			}
-			if err := ValidateIR(ir); err != nil {
+			if err := kfpir.ValidateIR(ir); err != nil {
 				t.Errorf("%s (%s): %v", path, f, err)
 			}
 		}
-		js, _ := Marshal(spec, JSON)
+		js, _ := kfpir.Marshal(spec, kfpir.JSON)
 		if err := (protojson.UnmarshalOptions{}).Unmarshal(js, &pb.PipelineSpec{}); err != nil {
 			t.Errorf("%s: strict parse with the pinned proto: %v", path, err)
 		}
@@ -151,7 +152,7 @@ func TestEmittedIRFollowsBackendRules(t *testing.T) {
 				for _, d := range task.DependentTasks {
 					deps[d] = true
 				}
-				for _, d := range IRDependencies(task) {
+				for _, d := range kfpir.IRDependencies(task) {
 					if !deps[d] {
 						t.Errorf("%s: %s.%s reads from %s but dependentTasks lacks it", path, where, key, d)
 					}
@@ -217,7 +218,7 @@ tasks:
   t3: {component: c.yaml}
 `)
 	spec := compileFile(t, filepath.Join(dir, "pipeline.yaml"))
-	ir, err := FromSpec("x", spec)
+	ir, err := kfpir.FromSpec("x", spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +230,7 @@ tasks:
 	if e == nil {
 		e = ir.Executors["exec-train-2"]
 	}
-	var with *Container
+	var with *kfpir.Container
 	for _, ex := range ir.Executors {
 		if ex.Container.Resources.AcceleratorCount != "" {
 			with = ex.Container
@@ -238,11 +239,11 @@ tasks:
 	if with == nil {
 		t.Fatal("no executor carries the resources")
 	}
-	wantRes := Resources{CPULimit: "0.5", CPURequest: "0.5", MemoryLimit: "4.294967296G", MemoryRequest: "4.294967296G", AcceleratorType: "NVIDIA_TESLA_A100", AcceleratorCount: "2"}
+	wantRes := kfpir.Resources{CPULimit: "0.5", CPURequest: "0.5", MemoryLimit: "4.294967296G", MemoryRequest: "4.294967296G", AcceleratorType: "NVIDIA_TESLA_A100", AcceleratorCount: "2"}
 	if diff := cmp.Diff(wantRes, with.Resources); diff != "" {
 		t.Errorf("resources (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]EnvVar{{"A", "1"}, {"B", "two"}}, with.Env); diff != "" {
+	if diff := cmp.Diff([]kfpir.EnvVar{{Name: "A", Value: "1"}, {Name: "B", Value: "two"}}, with.Env); diff != "" {
 		t.Errorf("env (-want +got):\n%s", diff)
 	}
 }
@@ -258,35 +259,21 @@ func write(t testing.TB, dir, name, content string) {
 	}
 }
 
-func TestToMapMatchesProtojson(t *testing.T) {
-	for _, path := range examplePipelines(t) {
-		spec := compileFile(t, path)
-		want, err := toMapViaJSON(spec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, _ := ToMap(spec)
-		if diff := cmp.Diff(want, got); diff != "" {
-			t.Errorf("%s (-protojson +ToMap):\n%s", path, diff)
-		}
-	}
-}
-
 // TestFromSpecEqualsWriteAndLoad: the in-memory IR of a compiled pipeline
 // is what loading its written IR gives.
 func TestFromSpecEqualsWriteAndLoad(t *testing.T) {
 	for _, path := range examplePipelines(t) {
 		t.Run(filepath.Base(filepath.Dir(path)), func(t *testing.T) {
 			spec := compileFile(t, path)
-			direct, err := FromSpec(path, spec)
+			direct, err := kfpir.FromSpec(path, spec)
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, err := Marshal(spec, YAML)
+			b, err := kfpir.Marshal(spec, kfpir.YAML)
 			if err != nil {
 				t.Fatal(err)
 			}
-			loaded, err := LoadIRBytes(path, b)
+			loaded, err := kfpir.LoadIRBytes(path, b)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -11,7 +11,9 @@ import (
 
 	pb "github.com/kubeflow/pipelines/api/v2alpha1/go/pipelinespec"
 
+	"github.com/mlpipe/mlpipe/internal/diag"
 	"github.com/mlpipe/mlpipe/internal/yamlnode"
+	"github.com/mlpipe/mlpipe/kfpir"
 )
 
 // Param is an input or output of a component or pipeline.
@@ -38,7 +40,7 @@ type Component struct {
 	Outputs     []*Param
 
 	Container *ContainerImpl // component.yaml
-	IR        *IR            // SDK-compiled IR (a component or a whole pipeline)
+	IR        *kfpir.IR      // SDK-compiled IR (a component or a whole pipeline)
 	Pipeline  *Pipeline      // pipeline.yaml
 }
 
@@ -69,12 +71,7 @@ type ContainerImpl struct {
 	Image   string
 	Command []string
 	Args    []string
-	Env     []EnvVar
-}
-
-// EnvVar is one environment variable of a container.
-type EnvVar struct {
-	Name, Value string
+	Env     []kfpir.EnvVar
 }
 
 var nameSanitizer = regexp.MustCompile(`[^a-z0-9]+`)
@@ -163,7 +160,7 @@ func (l *loader) load(path string, stack []string) (*Component, error) {
 			return nil, fmt.Errorf("%s: pipeline includes itself (%s)", path, strings.Join(append(stack, abs), " -> "))
 		}
 	}
-	src, err := ReadSource(abs)
+	src, err := kfpir.ReadSource(abs)
 	if err != nil {
 		return nil, err
 	}
@@ -182,8 +179,8 @@ func (l *loader) load(path string, stack []string) (*Component, error) {
 			c = p.AsComponent()
 		}
 	case KindIR:
-		var ir *IR
-		ir, err = LoadIRBytes(abs, src)
+		var ir *kfpir.IR
+		ir, err = kfpir.LoadIRBytes(abs, src)
 		if err == nil {
 			c = componentFromIR(ir)
 		}
@@ -234,7 +231,7 @@ func DetectKind(file string, src []byte) (Kind, error) {
 			if _, ok := probe["tasks"]; ok {
 				return KindPipeline, nil
 			}
-			return KindUnknown, Diagnostics{{File: file, Msg: "JSON file is not KFP IR (no root or pipelineSpec)"}}
+			return KindUnknown, diag.Diagnostics{{File: file, Msg: "JSON file is not KFP IR (no root or pipelineSpec)"}}
 		}
 	}
 	if k, ok := quickKind(src); ok {
@@ -242,11 +239,11 @@ func DetectKind(file string, src []byte) (Kind, error) {
 	}
 	docs, err := yamlnode.ParseAll(src)
 	if err != nil {
-		return KindUnknown, yamlError(file, err)
+		return KindUnknown, diag.YAMLError(file, err)
 	}
 	n := docs[0]
 	if n.Kind != yamlnode.Map {
-		return KindUnknown, Diagnostics{{File: file, Pos: n.Pos, Msg: "expected a mapping at the top level"}}
+		return KindUnknown, diag.Diagnostics{{File: file, Pos: n.Pos, Msg: "expected a mapping at the top level"}}
 	}
 	switch {
 	case n.Get("root") != nil || n.Get("pipelineSpec") != nil || n.Get("deploymentSpec") != nil:
@@ -256,7 +253,7 @@ func DetectKind(file string, src []byte) (Kind, error) {
 	case n.Get("tasks") != nil:
 		return KindPipeline, nil
 	}
-	return KindUnknown, Diagnostics{{File: file, Pos: n.Pos, Msg: "not a pipeline (no tasks:), a component (no implementation:) or KFP IR (no root:)"}}
+	return KindUnknown, diag.Diagnostics{{File: file, Pos: n.Pos, Msg: "not a pipeline (no tasks:), a component (no implementation:) or KFP IR (no root:)"}}
 }
 
 // quickKind tells the kind of a block-style YAML document from its
@@ -303,20 +300,20 @@ func quickKind(src []byte) (k Kind, ok bool) {
 
 // ParseComponent parses a KFP component.yaml.
 func ParseComponent(file string, src []byte) (*Component, error) {
-	d := &diags{file: file}
+	d := &diag.List{File: file}
 	n, err := yamlnode.Parse(src)
 	if err != nil {
-		return nil, yamlError(file, err)
+		return nil, diag.YAMLError(file, err)
 	}
 	c := parseComponentNode(d, n)
-	if err := d.err(); err != nil {
+	if err := d.Err(); err != nil {
 		return nil, err
 	}
 	c.File = file
 	return c, nil
 }
 
-func parseComponentNode(d *diags, n *yamlnode.Node) *Component {
+func parseComponentNode(d *diag.List, n *yamlnode.Node) *Component {
 	c := &Component{}
 	if !expectMap(d, n, "component") {
 		return c
@@ -324,7 +321,7 @@ func parseComponentNode(d *diags, n *yamlnode.Node) *Component {
 	checkKeys(d, n, "component", "name", "description", "inputs", "outputs", "implementation", "metadata")
 	c.Name = str(d, n.Get("name"), "name")
 	if c.Name == "" {
-		d.node(n, "component has no name")
+		d.Node(n, "component has no name")
 	}
 	c.Description = str(d, n.Get("description"), "description")
 	c.Inputs = parseComponentParams(d, n.Get("inputs"), "inputs", true)
@@ -332,7 +329,7 @@ func parseComponentNode(d *diags, n *yamlnode.Node) *Component {
 
 	impl := n.Get("implementation")
 	if impl == nil {
-		d.node(n, "component has no implementation")
+		d.Node(n, "component has no implementation")
 		return c
 	}
 	if !expectMap(d, impl, "implementation") {
@@ -340,12 +337,12 @@ func parseComponentNode(d *diags, n *yamlnode.Node) *Component {
 	}
 	checkKeys(d, impl, "implementation", "container", "graph")
 	if impl.Get("graph") != nil {
-		d.node(impl.Get("graph"), "graph components (KFP v1) are not supported; write a pipeline.yaml instead")
+		d.Node(impl.Get("graph"), "graph components (KFP v1) are not supported; write a pipeline.yaml instead")
 		return c
 	}
 	ct := impl.Get("container")
 	if ct == nil {
-		d.node(impl, "implementation has no container")
+		d.Node(impl, "implementation has no container")
 		return c
 	}
 	if !expectMap(d, ct, "container") {
@@ -353,11 +350,11 @@ func parseComponentNode(d *diags, n *yamlnode.Node) *Component {
 	}
 	checkKeys(d, ct, "container", "image", "command", "args", "env", "fileOutputs")
 	if ct.Get("fileOutputs") != nil {
-		d.node(ct.Get("fileOutputs"), "fileOutputs (KFP v1) are not supported; use {outputPath: NAME} in args")
+		d.Node(ct.Get("fileOutputs"), "fileOutputs (KFP v1) are not supported; use {outputPath: NAME} in args")
 	}
 	impl2 := &ContainerImpl{Image: str(d, ct.Get("image"), "image")}
 	if impl2.Image == "" {
-		d.node(ct, "container has no image")
+		d.Node(ct, "container has no image")
 	}
 	usage := map[string]string{} // input name -> how it is used (value, path, uri)
 	conv := &argConverter{d: d, c: c, usage: usage}
@@ -368,10 +365,10 @@ func parseComponentNode(d *diags, n *yamlnode.Node) *Component {
 			for i, k := range env.Keys {
 				v := env.Vals[i]
 				if v.Kind == yamlnode.Map || v.Kind == yamlnode.Seq {
-					d.node(v, "env %s: value must be a string", k.Str)
+					d.Node(v, "env %s: value must be a string", k.Str)
 					continue
 				}
-				impl2.Env = append(impl2.Env, EnvVar{Name: k.Str, Value: v.Text()})
+				impl2.Env = append(impl2.Env, kfpir.EnvVar{Name: k.Str, Value: v.Text()})
 			}
 		}
 	}
@@ -386,12 +383,12 @@ func parseComponentNode(d *diags, n *yamlnode.Node) *Component {
 	return c
 }
 
-func parseComponentParams(d *diags, n *yamlnode.Node, what string, inputs bool) []*Param {
+func parseComponentParams(d *diag.List, n *yamlnode.Node, what string, inputs bool) []*Param {
 	if n == nil || n.Kind == yamlnode.Null {
 		return nil
 	}
 	if n.Kind != yamlnode.Seq {
-		d.node(n, "%s must be a list of {name, type}", what)
+		d.Node(n, "%s must be a list of {name, type}", what)
 		return nil
 	}
 	var out []*Param
@@ -407,16 +404,16 @@ func parseComponentParams(d *diags, n *yamlnode.Node, what string, inputs bool) 
 		}
 		raw := str(d, it.Get("name"), "name")
 		if raw == "" {
-			d.node(it, "%s entry has no name", what)
+			d.Node(it, "%s entry has no name", what)
 			continue
 		}
 		name := SanitizeInputName(raw)
 		if name == "" {
-			d.node(it.Get("name"), "name %q has no letters or digits", raw)
+			d.Node(it.Get("name"), "name %q has no letters or digits", raw)
 			continue
 		}
 		if seen[name] {
-			d.node(it.Get("name"), "duplicate %s name %q", strings.TrimSuffix(what, "s"), raw)
+			d.Node(it.Get("name"), "duplicate %s name %q", strings.TrimSuffix(what, "s"), raw)
 			continue
 		}
 		seen[name] = true
@@ -431,21 +428,21 @@ func parseComponentParams(d *diags, n *yamlnode.Node, what string, inputs bool) 
 			// KFP v1 typed schemas such as {GCSPath: {...}}: a generic artifact.
 			p.Type = Type{Artifact: "system.Artifact", SchemaVersion: "0.0.1"}
 		default:
-			d.node(typeNode, "type must be a name such as String or Dataset")
+			d.Node(typeNode, "type must be a name such as String or Dataset")
 		}
 		if o := it.Get("optional"); o != nil {
 			if o.Kind != yamlnode.Bool {
-				d.node(o, "optional must be true or false")
+				d.Node(o, "optional must be true or false")
 			}
 			p.Optional = o.Bool
 		}
 		if def := it.Get("default"); def != nil {
 			if p.Type.IsArtifact() {
-				d.node(def, "artifact input %q cannot have a default", raw)
+				d.Node(def, "artifact input %q cannot have a default", raw)
 			} else {
 				v, err := defaultValue(p.Type.Param, def)
 				if err != nil {
-					d.node(def, "default of %q: %v", raw, err)
+					d.Node(def, "default of %q: %v", raw, err)
 				} else {
 					p.Default, p.HasDefault = v, true
 					p.Optional = true
@@ -453,7 +450,7 @@ func parseComponentParams(d *diags, n *yamlnode.Node, what string, inputs bool) 
 			}
 		}
 		if p.Type.Param == pb.ParameterType_TASK_FINAL_STATUS && !inputs {
-			d.node(typeNode, "PipelineTaskFinalStatus can only be an input type")
+			d.Node(typeNode, "PipelineTaskFinalStatus can only be an input type")
 		}
 		out = append(out, p)
 	}
@@ -468,15 +465,15 @@ func defaultValue(t pb.ParameterType_ParameterTypeEnum, n *yamlnode.Node) (any, 
 	}
 	v := n.Value()
 	if s, ok := v.(string); ok && t != pb.ParameterType_STRING {
-		return ParseParamValue(t, s)
+		return kfpir.ParseParamValue(t, s)
 	}
-	return CheckValue(t, v)
+	return kfpir.CheckValue(t, v)
 }
 
 // argConverter converts component.yaml command/args entries (strings and
 // placeholder mappings) into IR strings.
 type argConverter struct {
-	d     *diags
+	d     *diag.List
 	c     *Component
 	usage map[string]string
 }
@@ -486,7 +483,7 @@ func (a *argConverter) list(n *yamlnode.Node, what string) []string {
 		return nil
 	}
 	if n.Kind != yamlnode.Seq {
-		a.d.node(n, "%s must be a list", what)
+		a.d.Node(n, "%s must be a list", what)
 		return nil
 	}
 	out := []string{}
@@ -508,7 +505,7 @@ func (a *argConverter) list(n *yamlnode.Node, what string) []string {
 // structural placeholder object (IfPresent/Concat) as a Go map.
 func (a *argConverter) convert(n *yamlnode.Node, depth int) (any, bool) {
 	if depth > 16 {
-		a.d.node(n, "placeholders nested too deeply")
+		a.d.Node(n, "placeholders nested too deeply")
 		return nil, false
 	}
 	switch n.Kind {
@@ -516,11 +513,11 @@ func (a *argConverter) convert(n *yamlnode.Node, depth int) (any, bool) {
 		return n.Text(), true
 	case yamlnode.Map:
 	default:
-		a.d.node(n, "argument must be a string or a placeholder such as {inputValue: NAME}")
+		a.d.Node(n, "argument must be a string or a placeholder such as {inputValue: NAME}")
 		return nil, false
 	}
 	if len(n.Keys) != 1 {
-		a.d.node(n, "a placeholder has exactly one key (inputValue, inputPath, outputPath, inputUri, outputUri, executorInput, if, concat)")
+		a.d.Node(n, "a placeholder has exactly one key (inputValue, inputPath, outputPath, inputUri, outputUri, executorInput, if, concat)")
 		return nil, false
 	}
 	key, val := n.Keys[0].Str, n.Vals[0]
@@ -546,12 +543,12 @@ func (a *argConverter) convert(n *yamlnode.Node, depth int) (any, bool) {
 		name := SanitizeInputName(raw)
 		out := a.c.Output(name)
 		if val.Kind != yamlnode.String || out == nil {
-			a.d.node(val, "%s refers to %q, which is not an output of the component", key, raw)
+			a.d.Node(val, "%s refers to %q, which is not an output of the component", key, raw)
 			return nil, false
 		}
 		if key == "outputUri" {
 			if !out.Type.IsArtifact() {
-				a.d.node(val, "outputUri needs an artifact output; %q is a %s parameter", raw, out.Type)
+				a.d.Node(val, "outputUri needs an artifact output; %q is a %s parameter", raw, out.Type)
 				return nil, false
 			}
 			return fmt.Sprintf("{{$.outputs.artifacts['%s'].uri}}", name), true
@@ -564,7 +561,7 @@ func (a *argConverter) convert(n *yamlnode.Node, depth int) (any, bool) {
 		return "{{$}}", true
 	case "concat":
 		if val.Kind != yamlnode.Seq {
-			a.d.node(val, "concat needs a list")
+			a.d.Node(val, "concat needs a list")
 			return nil, false
 		}
 		items := []any{}
@@ -578,13 +575,13 @@ func (a *argConverter) convert(n *yamlnode.Node, depth int) (any, bool) {
 		return map[string]any{"Concat": items}, true
 	case "if":
 		if val.Kind != yamlnode.Map {
-			a.d.node(val, "if needs {cond: {isPresent: NAME}, then: [...], else: [...]}")
+			a.d.Node(val, "if needs {cond: {isPresent: NAME}, then: [...], else: [...]}")
 			return nil, false
 		}
 		checkKeys(a.d, val, "if", "cond", "then", "else")
 		cond := val.Get("cond")
 		if cond == nil || cond.Kind != yamlnode.Map || cond.Get("isPresent") == nil || len(cond.Keys) != 1 {
-			a.d.node(val, "if: only cond: {isPresent: NAME} is supported")
+			a.d.Node(val, "if: only cond: {isPresent: NAME} is supported")
 			return nil, false
 		}
 		name := a.inputRef(cond.Get("isPresent"))
@@ -596,7 +593,7 @@ func (a *argConverter) convert(n *yamlnode.Node, depth int) (any, bool) {
 			bn := val.Get(br.key)
 			if bn == nil {
 				if br.key == "then" {
-					a.d.node(val, "if has no then")
+					a.d.Node(val, "if has no then")
 					return nil, false
 				}
 				continue
@@ -621,7 +618,7 @@ func (a *argConverter) convert(n *yamlnode.Node, depth int) (any, bool) {
 		}
 		return map[string]any{"IfPresent": obj}, true
 	}
-	a.d.node(n.Keys[0], "unknown placeholder %q (want inputValue, inputPath, outputPath, inputUri, outputUri, executorInput, if or concat)", key)
+	a.d.Node(n.Keys[0], "unknown placeholder %q (want inputValue, inputPath, outputPath, inputUri, outputUri, executorInput, if or concat)", key)
 	return nil, false
 }
 
@@ -629,7 +626,7 @@ func (a *argConverter) inputRef(val *yamlnode.Node) string {
 	raw := val.Text()
 	name := SanitizeInputName(raw)
 	if val.Kind != yamlnode.String || a.c.Input(name) == nil {
-		a.d.node(val, "%q is not an input of the component", raw)
+		a.d.Node(val, "%q is not an input of the component", raw)
 		return ""
 	}
 	return name
@@ -638,11 +635,11 @@ func (a *argConverter) inputRef(val *yamlnode.Node) string {
 func (a *argConverter) use(name, how string, at *yamlnode.Node) {
 	prev, ok := a.usage[name]
 	if ok && prev != how && (prev == "value" || how == "value") {
-		a.d.node(at, "input %q is used both as a value and as a file or URI", name)
+		a.d.Node(at, "input %q is used both as a value and as a file or URI", name)
 	}
 	a.usage[name] = how
 	in := a.c.Input(name)
 	if how == "value" && in.Type.IsArtifact() {
-		a.d.node(at, "inputValue needs a parameter input; %q is an artifact (%s): use inputPath or inputUri", name, in.Type)
+		a.d.Node(at, "inputValue needs a parameter input; %q is an artifact (%s): use inputPath or inputUri", name, in.Type)
 	}
 }

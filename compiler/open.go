@@ -4,17 +4,20 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/mlpipe/mlpipe/internal/diag"
+	"github.com/mlpipe/mlpipe/kfpir"
 )
 
 // Open loads what a user names to run, plan, benchmark or submit: a
 // pipeline.yaml or its directory (compiled) or an IR file (validated). A
 // component or anything else is invalid input.
-func Open(path string) (*IR, error) {
+func Open(path string) (*kfpir.IR, error) {
 	src := path
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		src = filepath.Join(path, "pipeline.yaml")
 	}
-	b, err := ReadSource(src)
+	b, err := kfpir.ReadSource(src)
 	if err != nil {
 		return nil, err
 	}
@@ -32,32 +35,32 @@ func Open(path string) (*IR, error) {
 		if err != nil {
 			return nil, err
 		}
-		return FromSpec(src, spec)
+		return kfpir.FromSpec(src, spec)
 	case KindIR:
-		ir, err := LoadIRBytes(src, b)
+		ir, err := kfpir.LoadIRBytes(src, b)
 		if err != nil {
 			return nil, err
 		}
-		if err := ValidateIR(ir); err != nil {
+		if err := kfpir.ValidateIR(ir); err != nil {
 			return nil, err
 		}
 		return ir, nil
 	}
-	return nil, Diagnostics{{File: path, Msg: fmt.Sprintf("is a %s, not a pipeline or KFP IR", kind)}}
+	return nil, diag.Diagnostics{{File: path, Msg: fmt.Sprintf("is a %s, not a pipeline or KFP IR", kind)}}
 }
 
 // OpenWithParams is Open, then resolves -p NAME=VALUE flags against the
 // pipeline's inputs (defaults filled in).
-func OpenWithParams(path string, flags []string) (*IR, map[string]any, error) {
+func OpenWithParams(path string, flags []string) (*kfpir.IR, map[string]any, error) {
 	ir, err := Open(path)
 	if err != nil {
 		return nil, nil, err
 	}
-	text, err := ParseParamFlags(flags)
+	text, err := kfpir.ParseParamFlags(flags)
 	if err != nil {
 		return nil, nil, err
 	}
-	params, err := ResolveParams(ir, text, nil)
+	params, err := kfpir.ResolveParams(ir, text, nil)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -11,7 +11,9 @@ import (
 
 	pb "github.com/kubeflow/pipelines/api/v2alpha1/go/pipelinespec"
 
+	"github.com/mlpipe/mlpipe/internal/diag"
 	"github.com/mlpipe/mlpipe/internal/yamlnode"
+	"github.com/mlpipe/mlpipe/kfpir"
 )
 
 // Pipeline is a parsed pipeline.yaml (the format of docs/pipeline-format.md).
@@ -52,7 +54,7 @@ type Task struct {
 	Resources     TaskResources
 	Retry         *Retry
 	Cache         *bool
-	Env           []EnvVar
+	Env           []kfpir.EnvVar
 	Finally       bool
 }
 
@@ -123,7 +125,6 @@ var (
 	refPattern    = regexp.MustCompile(`\$\{\{\s*(.*?)\s*\}\}`)
 	identPattern  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	taskPattern   = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
-	pipelineNameP = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,127}$`)
 	reservedGroup = regexp.MustCompile(`^(condition|condition-branches|for-loop|exit-handler)-[0-9]+$`)
 )
 
@@ -162,7 +163,7 @@ func parseRef(text string, p yamlnode.Pos) (*Ref, error) {
 }
 
 // parseValue parses a YAML value that may hold references.
-func parseValue(d *diags, n *yamlnode.Node) *Value {
+func parseValue(d *diag.List, n *yamlnode.Node) *Value {
 	v := &Value{Pos: n.Pos}
 	switch n.Kind {
 	case yamlnode.String:
@@ -170,7 +171,7 @@ func parseValue(d *diags, n *yamlnode.Node) *Value {
 		locs := refPattern.FindAllStringSubmatchIndex(s, -1)
 		if len(locs) == 0 {
 			if strings.Contains(s, "${{") {
-				d.node(n, "unterminated reference: %q has ${{ without }}", s)
+				d.Node(n, "unterminated reference: %q has ${{ without }}", s)
 				return nil
 			}
 			v.Literal = s
@@ -179,7 +180,7 @@ func parseValue(d *diags, n *yamlnode.Node) *Value {
 		if len(locs) == 1 && locs[0][0] == 0 && locs[0][1] == len(s) {
 			r, err := parseRef(s[locs[0][2]:locs[0][3]], n.Pos)
 			if err != nil {
-				d.node(n, "%v", err)
+				d.Node(n, "%v", err)
 				return nil
 			}
 			v.Ref = r
@@ -192,7 +193,7 @@ func parseValue(d *diags, n *yamlnode.Node) *Value {
 			}
 			r, err := parseRef(s[l[2]:l[3]], n.Pos)
 			if err != nil {
-				d.node(n, "%v", err)
+				d.Node(n, "%v", err)
 				return nil
 			}
 			v.Template = append(v.Template, TemplatePart{Ref: r})
@@ -200,7 +201,7 @@ func parseValue(d *diags, n *yamlnode.Node) *Value {
 		}
 		if last < len(s) {
 			if strings.Contains(s[last:], "${{") {
-				d.node(n, "unterminated reference in %q", s)
+				d.Node(n, "unterminated reference in %q", s)
 				return nil
 			}
 			v.Template = append(v.Template, TemplatePart{Text: s[last:]})
@@ -208,7 +209,7 @@ func parseValue(d *diags, n *yamlnode.Node) *Value {
 		return v
 	case yamlnode.Map, yamlnode.Seq:
 		if containsRef(n) {
-			d.node(n, "references cannot be nested inside lists or mappings; pass them as separate inputs")
+			d.Node(n, "references cannot be nested inside lists or mappings; pass them as separate inputs")
 			return nil
 		}
 	}
@@ -255,7 +256,7 @@ func (v *Value) Refs() []*Ref {
 
 // LoadPipeline reads a pipeline.yaml (or a directory holding one) and loads
 // every component it uses. All problems are returned together as
-// Diagnostics.
+// diag.Diagnostics.
 func LoadPipeline(path string) (*Pipeline, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -264,7 +265,7 @@ func LoadPipeline(path string) (*Pipeline, error) {
 	if st, err := os.Stat(abs); err == nil && st.IsDir() {
 		abs = filepath.Join(abs, "pipeline.yaml")
 	}
-	src, err := ReadSource(abs)
+	src, err := kfpir.ReadSource(abs)
 	if err != nil {
 		return nil, err
 	}
@@ -282,22 +283,22 @@ func ParsePipeline(file string, src []byte) (*Pipeline, error) {
 }
 
 func (l *loader) parsePipeline(file string, src []byte, stack []string) (*Pipeline, error) {
-	d := &diags{file: file}
+	d := &diag.List{File: file}
 	n, err := yamlnode.Parse(src)
 	if err != nil {
-		return nil, yamlError(file, err)
+		return nil, diag.YAMLError(file, err)
 	}
 	p := &Pipeline{File: file, Dir: filepath.Dir(file), Pos: n.Pos}
 	if !expectMap(d, n, "pipeline") {
-		return nil, d.err()
+		return nil, d.Err()
 	}
 	checkKeys(d, n, "pipeline", "name", "description", "inputs", "outputs", "tasks", "finally")
 	p.Name = str(d, n.Get("name"), "name")
 	switch {
 	case n.Get("name") == nil:
-		d.node(n, "pipeline has no name")
-	case !pipelineNameP.MatchString(p.Name):
-		d.node(n.Get("name"), "pipeline name %q must match [a-z0-9][a-z0-9-]* (at most 128 characters)", p.Name)
+		d.Node(n, "pipeline has no name")
+	case !kfpir.PipelineName.MatchString(p.Name):
+		d.Node(n.Get("name"), "pipeline name %q must match [a-z0-9][a-z0-9-]* (at most 128 characters)", p.Name)
 	}
 	p.Description = str(d, n.Get("description"), "description")
 	p.Inputs = parsePipelineInputs(d, n.Get("inputs"))
@@ -305,14 +306,14 @@ func (l *loader) parsePipeline(file string, src []byte, stack []string) (*Pipeli
 		if expectMap(d, outs, "outputs") {
 			for i, k := range outs.Keys {
 				if !identPattern.MatchString(k.Str) {
-					d.node(k, "output name %q must be an identifier ([A-Za-z_][A-Za-z0-9_]*)", k.Str)
+					d.Node(k, "output name %q must be an identifier ([A-Za-z_][A-Za-z0-9_]*)", k.Str)
 				}
 				v := parseValue(d, outs.Vals[i])
 				if v == nil {
 					continue
 				}
 				if v.Ref == nil || v.Ref.Kind != RefTask {
-					d.node(outs.Vals[i], "pipeline output %q must be a reference ${{ tasks.NAME.outputs.NAME }}", k.Str)
+					d.Node(outs.Vals[i], "pipeline output %q must be a reference ${{ tasks.NAME.outputs.NAME }}", k.Str)
 					continue
 				}
 				p.Outputs = append(p.Outputs, &PipelineOutput{Name: k.Str, Ref: v.Ref, Pos: k.Pos})
@@ -321,10 +322,10 @@ func (l *loader) parsePipeline(file string, src []byte, stack []string) (*Pipeli
 	}
 	tasks := n.Get("tasks")
 	if tasks == nil {
-		d.node(n, "pipeline has no tasks")
+		d.Node(n, "pipeline has no tasks")
 	} else if expectMap(d, tasks, "tasks") {
 		if len(tasks.Keys) == 0 {
-			d.node(tasks, "pipeline has no tasks")
+			d.Node(tasks, "pipeline has no tasks")
 		}
 		for i, k := range tasks.Keys {
 			if t := l.parseTask(d, k, tasks.Vals[i], false, p.Dir, stack); t != nil {
@@ -342,13 +343,13 @@ func (l *loader) parsePipeline(file string, src []byte, stack []string) (*Pipeli
 		}
 	}
 	checkPipeline(d, p)
-	if err := d.err(); err != nil {
+	if err := d.Err(); err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
-func parsePipelineInputs(d *diags, n *yamlnode.Node) []*Param {
+func parsePipelineInputs(d *diag.List, n *yamlnode.Node) []*Param {
 	if n == nil || n.Kind == yamlnode.Null {
 		return nil
 	}
@@ -359,7 +360,7 @@ func parsePipelineInputs(d *diags, n *yamlnode.Node) []*Param {
 	for i, k := range n.Keys {
 		v := n.Vals[i]
 		if !identPattern.MatchString(k.Str) {
-			d.node(k, "input name %q must be an identifier ([A-Za-z_][A-Za-z0-9_]*)", k.Str)
+			d.Node(k, "input name %q must be an identifier ([A-Za-z_][A-Za-z0-9_]*)", k.Str)
 			continue
 		}
 		p := &Param{Name: k.Str, Pos: k.Pos}
@@ -369,29 +370,29 @@ func parsePipelineInputs(d *diags, n *yamlnode.Node) []*Param {
 		checkKeys(d, v, "input "+k.Str, "type", "default", "optional", "description")
 		tn := v.Get("type")
 		if tn == nil {
-			d.node(v, "input %q has no type (String, Integer, Float, Boolean, List or Struct)", k.Str)
+			d.Node(v, "input %q has no type (String, Integer, Float, Boolean, List or Struct)", k.Str)
 			continue
 		}
 		t, known := ParseTypeName(tn.Text())
 		if tn.Kind != yamlnode.String || !known || t.IsArtifact() || t.Param == pb.ParameterType_TASK_FINAL_STATUS {
-			d.node(tn, "input %q: type must be String, Integer, Float, Boolean, List or Struct, not %q", k.Str, tn.Text())
+			d.Node(tn, "input %q: type must be String, Integer, Float, Boolean, List or Struct, not %q", k.Str, tn.Text())
 			continue
 		}
 		p.Type = t
 		p.Description = str(d, v.Get("description"), "description")
 		if o := v.Get("optional"); o != nil {
 			if o.Kind != yamlnode.Bool {
-				d.node(o, "optional must be true or false")
+				d.Node(o, "optional must be true or false")
 			}
 			p.Optional = o.Bool
 		}
 		if def := v.Get("default"); def != nil {
 			if def.Kind == yamlnode.Null {
 				p.Optional = true
-			} else if val, err := CheckValue(t.Param, def.Value()); err != nil {
-				d.node(def, "default of input %q: %v", k.Str, err)
+			} else if val, err := kfpir.CheckValue(t.Param, def.Value()); err != nil {
+				d.Node(def, "default of input %q: %v", k.Str, err)
 			} else if containsRef(def) {
-				d.node(def, "default of input %q cannot hold a reference", k.Str)
+				d.Node(def, "default of input %q cannot hold a reference", k.Str)
 			} else {
 				p.Default, p.HasDefault = val, true
 			}
@@ -401,15 +402,15 @@ func parsePipelineInputs(d *diags, n *yamlnode.Node) []*Param {
 	return out
 }
 
-func (l *loader) parseTask(d *diags, k, v *yamlnode.Node, finally bool, dir string, stack []string) *Task {
+func (l *loader) parseTask(d *diag.List, k, v *yamlnode.Node, finally bool, dir string, stack []string) *Task {
 	t := &Task{Name: k.Str, Pos: k.Pos, Finally: finally}
 	switch {
 	case !taskPattern.MatchString(t.Name):
-		d.node(k, "task name %q must match [a-z][a-z0-9_-]*", t.Name)
+		d.Node(k, "task name %q must match [a-z][a-z0-9_-]*", t.Name)
 	case reservedGroup.MatchString(t.Name):
-		d.node(k, "task name %q is reserved for the groups mlpipe generates", t.Name)
+		d.Node(k, "task name %q is reserved for the groups mlpipe generates", t.Name)
 	case len(t.Name) > 100:
-		d.node(k, "task name is longer than 100 characters")
+		d.Node(k, "task name is longer than 100 characters")
 	}
 	if !expectMap(d, v, "task "+t.Name) {
 		return nil
@@ -417,7 +418,7 @@ func (l *loader) parseTask(d *diags, k, v *yamlnode.Node, finally bool, dir stri
 	checkKeys(d, v, "task "+t.Name, "component", "inputs", "after", "when", "for_each", "parallelism", "resources", "retry", "cache", "env")
 	cn := v.Get("component")
 	if cn == nil || cn.Kind != yamlnode.String || cn.Str == "" {
-		d.node(v, "task %q has no component (a directory with component.yaml, a component file or a pipeline.yaml)", t.Name)
+		d.Node(v, "task %q has no component (a directory with component.yaml, a component file or a pipeline.yaml)", t.Name)
 	} else {
 		t.ComponentPath, t.ComponentPos = cn.Str, cn.Pos
 		path := cn.Str
@@ -426,11 +427,11 @@ func (l *loader) parseTask(d *diags, k, v *yamlnode.Node, finally bool, dir stri
 		}
 		c, err := l.component(path, stack)
 		if err != nil {
-			if ds, ok := err.(Diagnostics); ok {
-				d.addAll(ds)
-				d.node(cn, "task %q: component %s has errors (above)", t.Name, cn.Str)
+			if ds, ok := err.(diag.Diagnostics); ok {
+				d.AddAll(ds)
+				d.Node(cn, "task %q: component %s has errors (above)", t.Name, cn.Str)
 			} else {
-				d.node(cn, "task %q: cannot load component: %v", t.Name, unwrapPathErr(err))
+				d.Node(cn, "task %q: cannot load component: %v", t.Name, unwrapPathErr(err))
 			}
 		} else {
 			t.Component = c
@@ -454,7 +455,7 @@ func (l *loader) parseTask(d *diags, k, v *yamlnode.Node, finally bool, dir stri
 		}
 		for _, it := range items {
 			if it.Kind != yamlnode.String {
-				d.node(it, "after must list task names")
+				d.Node(it, "after must list task names")
 				continue
 			}
 			t.After = append(t.After, it.Str)
@@ -470,7 +471,7 @@ func (l *loader) parseTask(d *diags, k, v *yamlnode.Node, finally bool, dir stri
 	}
 	if cn := v.Get("cache"); cn != nil {
 		if cn.Kind != yamlnode.Bool {
-			d.node(cn, "cache must be true or false")
+			d.Node(cn, "cache must be true or false")
 		} else {
 			b := cn.Bool
 			t.Cache = &b
@@ -479,10 +480,10 @@ func (l *loader) parseTask(d *diags, k, v *yamlnode.Node, finally bool, dir stri
 	parseEnv(d, v, t)
 	if finally {
 		if t.ForEach != nil {
-			d.node(v.Get("for_each"), "finally tasks cannot loop")
+			d.Node(v.Get("for_each"), "finally tasks cannot loop")
 		}
 		if t.When != "" {
-			d.node(v.Get("when"), "finally tasks cannot have a condition")
+			d.Node(v.Get("when"), "finally tasks cannot have a condition")
 		}
 	}
 	return t
@@ -496,8 +497,6 @@ func unwrapPathErr(err error) error {
 	}
 	return err
 }
-
-var quantityPattern = regexp.MustCompile(`^([0-9]+(\.[0-9]+)?|\.[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$`)
 
 // AsComponent describes the pipeline as a component (for use as a
 // sub-pipeline).
@@ -584,10 +583,10 @@ func (p *Pipeline) sortedTaskNames() []string {
 }
 
 // parseControlFlow reads a task's when, for_each and parallelism.
-func parseControlFlow(d *diags, v *yamlnode.Node, t *Task) {
+func parseControlFlow(d *diag.List, v *yamlnode.Node, t *Task) {
 	if w := v.Get("when"); w != nil {
 		if w.Kind != yamlnode.String || strings.TrimSpace(w.Str) == "" {
-			d.node(w, "when must be a CEL expression such as tasks.evaluate.outputs.accuracy >= inputs.threshold")
+			d.Node(w, "when must be a CEL expression such as tasks.evaluate.outputs.accuracy >= inputs.threshold")
 		} else {
 			t.When, t.WhenPos = strings.TrimSpace(w.Str), w.Pos
 			// Allow ${{ }} around the whole expression too.
@@ -602,13 +601,13 @@ func parseControlFlow(d *diags, v *yamlnode.Node, t *Task) {
 			switch {
 			case val.Ref != nil:
 				if val.Ref.Kind != RefInput && val.Ref.Kind != RefTask {
-					d.node(fe, "for_each must be a list, ${{ inputs.NAME }} or ${{ tasks.NAME.outputs.NAME }}")
+					d.Node(fe, "for_each must be a list, ${{ inputs.NAME }} or ${{ tasks.NAME.outputs.NAME }}")
 				}
 			case val.Template != nil:
-				d.node(fe, "for_each must be a list or a single reference, not a string template")
+				d.Node(fe, "for_each must be a list or a single reference, not a string template")
 			default:
 				if _, ok := val.Literal.([]any); !ok {
-					d.node(fe, "for_each must be a list, not a %s", fe.Kind)
+					d.Node(fe, "for_each must be a list, not a %s", fe.Kind)
 					val = nil
 				}
 			}
@@ -617,31 +616,31 @@ func parseControlFlow(d *diags, v *yamlnode.Node, t *Task) {
 	}
 	if pn := v.Get("parallelism"); pn != nil {
 		if pn.Kind != yamlnode.Int || pn.Int < 0 || pn.Int > 1<<31-1 {
-			d.node(pn, "parallelism must be a non-negative integer")
+			d.Node(pn, "parallelism must be a non-negative integer")
 		} else {
 			t.Parallelism = int(pn.Int)
 		}
 		if v.Get("for_each") == nil {
-			d.node(pn, "parallelism needs for_each")
+			d.Node(pn, "parallelism needs for_each")
 		}
 	}
 }
 
 // parseEnv reads a task's env.
-func parseEnv(d *diags, v *yamlnode.Node, t *Task) {
+func parseEnv(d *diag.List, v *yamlnode.Node, t *Task) {
 	if en := v.Get("env"); en != nil && en.Kind != yamlnode.Null {
 		if expectMap(d, en, "env") {
 			for i, ek := range en.Keys {
 				ev := en.Vals[i]
 				if ev.Kind == yamlnode.Map || ev.Kind == yamlnode.Seq || ev.Kind == yamlnode.Null {
-					d.node(ev, "env %s: value must be a string", ek.Str)
+					d.Node(ev, "env %s: value must be a string", ek.Str)
 					continue
 				}
 				if !envName.MatchString(ek.Str) {
-					d.node(ek, "env name %q must match [A-Za-z_][A-Za-z0-9_]*", ek.Str)
+					d.Node(ek, "env name %q must match [A-Za-z_][A-Za-z0-9_]*", ek.Str)
 					continue
 				}
-				t.Env = append(t.Env, EnvVar{Name: ek.Str, Value: ev.Text()})
+				t.Env = append(t.Env, kfpir.EnvVar{Name: ek.Str, Value: ev.Text()})
 			}
 		}
 	}

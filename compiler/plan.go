@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	pb "github.com/kubeflow/pipelines/api/v2alpha1/go/pipelinespec"
+	"github.com/mlpipe/mlpipe/internal/diag"
+	"github.com/mlpipe/mlpipe/kfpir"
 )
 
 // Plan is how a run will unfold: executor tasks (loop iterations expanded
@@ -61,9 +63,9 @@ type PlanTotals struct {
 }
 
 // MakePlan expands the IR into a plan for the given (resolved) parameters.
-func MakePlan(ir *IR, params map[string]any) (*Plan, error) {
-	if n := ExpandedTasks(ir.Spec); n > MaxExpandedTasks {
-		return nil, Diagnostics{{File: ir.File, Path: "root", Msg: fmt.Sprintf("unfolds into more than %d tasks: refusing to plan it", MaxExpandedTasks)}}
+func MakePlan(ir *kfpir.IR, params map[string]any) (*Plan, error) {
+	if n := kfpir.ExpandedTasks(ir.Spec); n > kfpir.MaxExpandedTasks {
+		return nil, diag.Diagnostics{{File: ir.File, Path: "root", Msg: fmt.Sprintf("unfolds into more than %d tasks: refusing to plan it", kfpir.MaxExpandedTasks)}}
 	}
 	pl := &Plan{Pipeline: ir.Spec.GetPipelineInfo().GetName(), Parameters: params, byID: map[string]*PlanTask{}}
 	x := &expander{ir: ir, plan: pl}
@@ -75,7 +77,7 @@ func MakePlan(ir *IR, params map[string]any) (*Plan, error) {
 }
 
 type expander struct {
-	ir   *IR
+	ir   *kfpir.IR
 	plan *Plan
 	n    int
 }
@@ -83,8 +85,8 @@ type expander struct {
 // dag expands a DAG component; in are the leaf ids every task of it waits
 // for; it returns the sink ids of the DAG (what its dependents wait for).
 func (x *expander) dag(cs *pb.ComponentSpec, prefix string, known map[string]any, in []string, conds []string, depth int) ([]string, error) {
-	if depth > MaxNesting {
-		return nil, fmt.Errorf("DAG nesting deeper than %d levels at %s", MaxNesting, prefix)
+	if depth > kfpir.MaxNesting {
+		return nil, fmt.Errorf("DAG nesting deeper than %d levels at %s", kfpir.MaxNesting, prefix)
 	}
 	tasks := cs.GetDag().GetTasks()
 	order, err := topoOrder(tasks)
@@ -94,14 +96,14 @@ func (x *expander) dag(cs *pb.ComponentSpec, prefix string, known map[string]any
 	sinks := map[string][]string{}
 	dependedOn := map[string]bool{}
 	for _, k := range order {
-		for _, d := range IRDependencies(tasks[k]) {
+		for _, d := range kfpir.IRDependencies(tasks[k]) {
 			dependedOn[d] = true
 		}
 	}
 	for _, k := range order {
 		t := tasks[k]
 		deps := append([]string(nil), in...)
-		for _, d := range IRDependencies(t) {
+		for _, d := range kfpir.IRDependencies(t) {
 			deps = append(deps, sinks[d]...)
 		}
 		path := k
@@ -160,8 +162,8 @@ func (x *expander) dag(cs *pb.ComponentSpec, prefix string, known map[string]any
 			out = o
 		default:
 			x.n++
-			if x.n > MaxExpandedTasks {
-				return nil, fmt.Errorf("the plan has more than %d tasks (loops unfolded): refusing it", MaxExpandedTasks)
+			if x.n > kfpir.MaxExpandedTasks {
+				return nil, fmt.Errorf("the plan has more than %d tasks (loops unfolded): refusing it", kfpir.MaxExpandedTasks)
 			}
 			pt := &PlanTask{ID: fmt.Sprintf("T%03d", x.n), Path: path, Name: t.GetTaskInfo().GetName(), Component: t.GetComponentRef().GetName(),
 				Deps: dedupe(deps), Conditions: tconds, Exit: exit, Cache: t.GetCachingOptions().GetEnableCache()}
@@ -219,7 +221,7 @@ func (x *expander) markUnexpanded(prefix string) {
 
 func firstQuantity(vals ...string) float64 {
 	for _, v := range vals {
-		if q, err := ParseQuantity(v); err == nil && q > 0 {
+		if q, err := kfpir.ParseQuantity(v); err == nil && q > 0 {
 			return q
 		}
 	}
@@ -261,7 +263,7 @@ func knownInputs(t *pb.PipelineTaskSpec, known map[string]any) map[string]any {
 			v, ok = in.GetRuntimeValue().GetConstant().AsInterface(), true
 		}
 		if ok && in.GetParameterExpressionSelector() != "" {
-			sel, err := EvalSelector(in.GetParameterExpressionSelector(), v)
+			sel, err := kfpir.EvalSelector(in.GetParameterExpressionSelector(), v)
 			v, ok = sel, err == nil
 		}
 		if ok {
@@ -301,13 +303,13 @@ func loopItems(t *pb.PipelineTaskSpec, known map[string]any) ([]any, bool) {
 // by name, so plans are deterministic).
 func topoOrder(tasks map[string]*pb.PipelineTaskSpec) ([]string, error) {
 	for _, k := range slices.Sorted(maps.Keys(tasks)) {
-		for _, d := range IRDependencies(tasks[k]) {
+		for _, d := range kfpir.IRDependencies(tasks[k]) {
 			if tasks[d] == nil {
 				return nil, fmt.Errorf("task %s depends on unknown task %s", k, d)
 			}
 		}
 	}
-	return irGraph(tasks).TopoOrder()
+	return kfpir.TaskGraph(tasks).TopoOrder()
 }
 
 // stage assigns each task its stage (longest dependency chain before it),
@@ -371,7 +373,7 @@ func (t *PlanTask) resources() string {
 		parts = append(parts, "cpu="+strconv.FormatFloat(t.CPU, 'f', -1, 64))
 	}
 	if t.MemoryB > 0 {
-		parts = append(parts, "mem="+FormatBytes(t.MemoryB))
+		parts = append(parts, "mem="+kfpir.FormatBytes(t.MemoryB))
 	}
 	if t.GPUs > 0 {
 		g := "gpu=" + strconv.Itoa(t.GPUs)
@@ -384,19 +386,6 @@ func (t *PlanTask) resources() string {
 		return "-"
 	}
 	return strings.Join(parts, " ")
-}
-
-// FormatBytes prints a byte count with a binary unit.
-func FormatBytes(b float64) string {
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
-	i := 0
-	for b >= 1024 && i < len(units)-1 {
-		b /= 1024
-		i++
-	}
-	s := strconv.FormatFloat(b, 'f', 2, 64)
-	s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
-	return s + units[i]
 }
 
 // WriteText prints the plan for people.
@@ -449,7 +438,7 @@ func (pl *Plan) WriteText(w io.Writer) error {
 	}
 	tt := pl.Totals
 	fmt.Fprintf(w, "\nTotals: %d tasks; cpu %s (peak %s per stage), memory %s (peak %s), gpus %d (peak %d)\n",
-		tt.Tasks, fmtNum(tt.CPU), fmtNum(tt.PeakCPU), FormatBytes(tt.MemoryB), FormatBytes(tt.PeakMemory), tt.GPUs, tt.PeakGPUs)
+		tt.Tasks, fmtNum(tt.CPU), fmtNum(tt.PeakCPU), kfpir.FormatBytes(tt.MemoryB), kfpir.FormatBytes(tt.PeakMemory), tt.GPUs, tt.PeakGPUs)
 	var names []string
 	for _, id := range pl.CriticalPath {
 		t := pl.byID[id]

@@ -10,6 +10,7 @@ import (
 	"sort"
 
 	pb "github.com/kubeflow/pipelines/api/v2alpha1/go/pipelinespec"
+	"github.com/mlpipe/mlpipe/kfpir"
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
@@ -26,7 +27,7 @@ func cloneParamSpec(s *pb.TaskInputsSpec_InputParameterSpec) *pb.TaskInputsSpec_
 }
 
 func constantParam(v any) *pb.TaskInputsSpec_InputParameterSpec {
-	val, err := structpb.NewValue(jsonCompatible(v))
+	val, err := structpb.NewValue(kfpir.JSONCompatible(v))
 	if err != nil {
 		val = structpb.NewStringValue(fmt.Sprint(v))
 	}
@@ -34,32 +35,8 @@ func constantParam(v any) *pb.TaskInputsSpec_InputParameterSpec {
 		RuntimeValue: &pb.ValueOrRuntimeParameter{Value: &pb.ValueOrRuntimeParameter_Constant{Constant: val}}}}
 }
 
-// jsonCompatible converts int64 (which structpb rejects inside lists and
-// maps) to float64, recursively.
-func jsonCompatible(v any) any {
-	switch x := v.(type) {
-	case int64:
-		return float64(x)
-	case int:
-		return float64(x)
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = jsonCompatible(e)
-		}
-		return out
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[k] = jsonCompatible(e)
-		}
-		return out
-	}
-	return v
-}
-
 func canonicalJSON(v any) (string, error) {
-	b, err := json.Marshal(jsonCompatible(v))
+	b, err := json.Marshal(kfpir.JSONCompatible(v))
 	return string(b), err
 }
 
@@ -188,7 +165,7 @@ func inputDefs(params []*Param) *pb.ComponentInputsSpec {
 		}
 		ps := &pb.ComponentInputsSpec_ParameterSpec{ParameterType: p.Type.Param, IsOptional: p.Optional || p.HasDefault, Description: p.Description}
 		if p.HasDefault && p.Default != nil {
-			if v, err := structpb.NewValue(jsonCompatible(p.Default)); err == nil {
+			if v, err := structpb.NewValue(kfpir.JSONCompatible(p.Default)); err == nil {
 				ps.DefaultValue = v
 			}
 		}

@@ -17,8 +17,7 @@ import (
 	"time"
 
 	pb "github.com/kubeflow/pipelines/api/v2alpha1/go/pipelinespec"
-
-	"github.com/mlpipe/mlpipe/compiler"
+	"github.com/mlpipe/mlpipe/kfpir"
 )
 
 // outcome is how one attempt ended.
@@ -151,12 +150,12 @@ func (c *containerTask) executorInput(ctx context.Context, addPhase func(string,
 		ei.Outputs.Artifacts = map[string]ArtifactList{}
 		for _, name := range slices.Sorted(maps.Keys(as)) {
 			spec := as[name]
-			if !compiler.SafeName(name) {
+			if !kfpir.SafeName(name) {
 				return nil, fmt.Errorf("output artifact name %q is not a safe name", name)
 			}
 			uri := c.taskRoot() + "/" + name
 			a := &RuntimeArtifact{Name: name, URI: uri, Metadata: map[string]any{},
-				Type: ArtifactType{SchemaTitle: compiler.SchemaTitle(spec.GetArtifactType()), SchemaVersion: spec.GetArtifactType().GetSchemaVersion()}}
+				Type: ArtifactType{SchemaTitle: kfpir.SchemaTitle(spec.GetArtifactType()), SchemaVersion: spec.GetArtifactType().GetSchemaVersion()}}
 			if md := spec.GetMetadata(); md != nil {
 				a.Metadata = md.AsMap()
 			}
@@ -245,7 +244,7 @@ func (l *lazyFile) Write(p []byte) (int, error) {
 				return 0, err
 			}
 			l.n += keep
-			if _, err := fmt.Fprintf(l.f, "\n[mlpipe: log capped at %s (limits.log); the rest of this attempt's output is not kept]\n", compiler.FormatBytes(float64(l.limit))); err != nil {
+			if _, err := fmt.Fprintf(l.f, "\n[mlpipe: log capped at %s (limits.log); the rest of this attempt's output is not kept]\n", kfpir.FormatBytes(float64(l.limit))); err != nil {
 				return 0, err
 			}
 		}
@@ -310,14 +309,14 @@ func (c *containerTask) mounts(ei *ExecutorInput, kfpPaths bool) []Mount {
 }
 
 func (c *containerTask) cpuLimit() float64 {
-	if q, err := compiler.ParseQuantity(c.ct.Resources.CPULimit); err == nil && q > 0 {
+	if q, err := kfpir.ParseQuantity(c.ct.Resources.CPULimit); err == nil && q > 0 {
 		return q
 	}
 	return c.cpu
 }
 
 func (c *containerTask) memLimit() int64 {
-	if q, err := compiler.ParseQuantity(c.ct.Resources.MemoryLimit); err == nil && q > 0 {
+	if q, err := kfpir.ParseQuantity(c.ct.Resources.MemoryLimit); err == nil && q > 0 {
 		return int64(q)
 	}
 	return c.mem
@@ -368,7 +367,7 @@ func (c *containerTask) collect(ctx context.Context, ei *ExecutorInput, haveDir 
 		if v, ok := eo.ParameterValues[name]; ok {
 			if b, _ := json.Marshal(v); int64(len(b)) > c.r.paramLimit() {
 				return nil, fmt.Errorf("output parameter %s: %s in the executor output, over the limit of %s (limits.output_parameter)",
-					name, compiler.FormatBytes(float64(len(b))), compiler.FormatBytes(float64(c.r.paramLimit())))
+					name, kfpir.FormatBytes(float64(len(b))), kfpir.FormatBytes(float64(c.r.paramLimit())))
 			}
 			cv, err := coerceParam(typ, v)
 			if err != nil {
@@ -464,7 +463,7 @@ func ParseOutputFile(t pb.ParameterType_ParameterTypeEnum, text string) (any, er
 		if err := json.Unmarshal([]byte(s), &v); err != nil {
 			return nil, fmt.Errorf("not valid JSON: %v", err)
 		}
-		return compiler.CheckValue(t, v)
+		return kfpir.CheckValue(t, v)
 	}
 	return text, nil
 }

@@ -1,13 +1,14 @@
 package runner
 
 import (
+	"context"
+
 	pb "github.com/kubeflow/pipelines/api/v2alpha1/go/pipelinespec"
+	"github.com/mlpipe/mlpipe/kfpir"
 
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-
-	"github.com/mlpipe/mlpipe/compiler"
 )
 
 // cacheKey fingerprints a task execution. It closes the holes of KFP's key
@@ -70,19 +71,12 @@ func (c *containerTask) parentComp() string {
 // componentMap is a component spec as plain values for cache keys (without
 // its executor label), computed once per component.
 func (r *run) componentMap(name string, cs *pb.ComponentSpec) (map[string]any, error) {
-	r.compMapMu.Lock()
-	defer r.compMapMu.Unlock()
-	if m, ok := r.compMaps[name]; ok {
+	return r.compMaps.get(context.Background(), name, func() (map[string]any, error) {
+		m, err := kfpir.ToMap(cs)
+		if err != nil {
+			return nil, err
+		}
+		delete(m, "executorLabel")
 		return m, nil
-	}
-	m, err := compiler.ToMap(cs)
-	if err != nil {
-		return nil, err
-	}
-	delete(m, "executorLabel")
-	if r.compMaps == nil {
-		r.compMaps = map[string]map[string]any{}
-	}
-	r.compMaps[name] = m
-	return m, nil
+	})
 }

@@ -4,15 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"sync"
 
 	pb "github.com/kubeflow/pipelines/api/v2alpha1/go/pipelinespec"
-
-	"github.com/mlpipe/mlpipe/internal/graph"
-
-	"github.com/mlpipe/mlpipe/compiler"
+	"github.com/mlpipe/mlpipe/kfpir"
 )
 
 // dagRun is one execution of a DAG component: the root, a sub-pipeline, a
@@ -45,7 +43,7 @@ func (d *dagRun) execute(ctx context.Context) (State, map[string]*taskResult) {
 	tasks := d.comp.GetDag().GetTasks()
 	deps := map[string][]string{}
 	for k, t := range tasks {
-		deps[k] = compiler.IRDependencies(t)
+		deps[k] = kfpir.IRDependencies(t)
 	}
 	heights := d.r.heights(d.compName, d.comp)
 	keys := make([]string, 0, len(tasks))
@@ -198,7 +196,7 @@ func (d *dagRun) decide(ctx context.Context, key string, t *pb.PipelineTaskSpec,
 		return finish(Failed, err.Error()), nil
 	}
 	if cond := t.GetTriggerPolicy().GetCondition(); cond != "" {
-		ok, err := compiler.EvalCondition(cond, in.params)
+		ok, err := kfpir.EvalCondition(cond, in.params)
 		if err != nil {
 			d.r.fail()
 			return finish(Failed, err.Error()), nil
@@ -221,7 +219,7 @@ func (d *dagRun) decide(ctx context.Context, key string, t *pb.PipelineTaskSpec,
 func (r *run) execTask(ctx context.Context, d *dagRun, key string, t *pb.PipelineTaskSpec, callee *pb.ComponentSpec, in *resolvedInputs, exempt bool, prio int) *taskResult {
 	path := d.taskPath(key)
 	compName := t.GetComponentRef().GetName()
-	if !compiler.SafeName(key) {
+	if !kfpir.SafeName(key) {
 		// The IR loader refuses such keys; see paths.go.
 		r.fail()
 		msg := fmt.Sprintf("task key %q is not a safe name", key)
@@ -229,10 +227,10 @@ func (r *run) execTask(ctx context.Context, d *dagRun, key string, t *pb.Pipelin
 		return &taskResult{state: Failed, message: msg}
 	}
 	if callee.GetDag() != nil {
-		if d.depth+1 > compiler.MaxNesting {
+		if d.depth+1 > kfpir.MaxNesting {
 			// Validation refuses component reference cycles; this bounds
 			// an IR that did not go through it.
-			return r.groupFailed(path, t, fmt.Sprintf("DAG nesting deeper than %d levels (does a component contain itself?)", compiler.MaxNesting))
+			return r.groupFailed(path, t, fmt.Sprintf("DAG nesting deeper than %d levels (does a component contain itself?)", kfpir.MaxNesting))
 		}
 		if t.GetParameterIterator() != nil || t.GetArtifactIterator() != nil {
 			return r.execLoop(ctx, d, key, t, callee, in, exempt, prio)
@@ -374,35 +372,17 @@ func loopItems(it *pb.ParameterIteratorSpec, in *resolvedInputs) ([]any, error) 
 // parallelismLimit at once, outputs collected in item order (§4.4, §4.5).
 func (r *run) execLoop(ctx context.Context, d *dagRun, key string, t *pb.PipelineTaskSpec, body *pb.ComponentSpec, in *resolvedInputs, exempt bool, prio int) *taskResult {
 	path := d.taskPath(key)
-	var itemKey string
-	var items []any
-	var artItems []*RuntimeArtifact
-	isArt := false
-	if it := t.GetParameterIterator(); it != nil {
-		itemKey = it.GetItemInput()
-		l, err := loopItems(it, in)
-		if err != nil {
-			return r.groupFailed(path, t, err.Error())
-		}
-		items = l
-	} else {
-		it := t.GetArtifactIterator()
-		itemKey = it.GetItemInput()
-		isArt = true
-		artItems = in.artifacts[it.GetItems().GetInputArtifact()]
+	li, err := newLoopInputs(t, body, in)
+	if err != nil {
+		return r.groupFailed(path, t, err.Error())
 	}
-	n := len(items)
-	if isArt {
-		n = len(artItems)
-	}
+	n := li.len()
 	limit := int(t.GetIteratorPolicy().GetParallelismLimit())
 	if limit <= 0 || limit > n {
 		limit = n
 	}
 	r.recordGroup(path, t, Running, "")
-	itemType := body.GetInputDefinitions().GetParameters()[itemKey].GetParameterType()
 	results := make([]*taskResult, n)
-	bodyResults := make([]map[string]*taskResult, n)
 	sem := make(chan struct{}, max(limit, 1))
 	var wg sync.WaitGroup
 	for i := 0; i < n; i++ {
@@ -416,83 +396,130 @@ func (r *run) execLoop(ctx context.Context, d *dagRun, key string, t *pb.Pipelin
 			results[i] = &taskResult{state: st}
 			continue
 		}
-		params := map[string]any{}
-		for k, v := range in.params {
-			params[k] = v
-		}
-		arts := map[string][]*RuntimeArtifact{}
-		for k, v := range in.artifacts {
-			arts[k] = v
-		}
-		if isArt {
-			arts[itemKey] = []*RuntimeArtifact{artItems[i]}
-		} else {
-			v := items[i]
-			if itemType != pb.ParameterType_PARAMETER_TYPE_ENUM_UNSPECIFIED {
-				if cv, err := coerceLoopItem(itemType, v); err == nil {
-					v = cv
-				}
-			}
-			params[itemKey] = v
-		}
+		params, arts := li.iteration(i)
 		sub := &dagRun{r: r, comp: body, compName: t.GetComponentRef().GetName(), path: fmt.Sprintf("%s[%d]", path, i),
 			depth: d.depth + 1, exempt: exempt, base: prio - 1, params: dagParams(body, params), artifacts: arts}
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			state, res := sub.execute(ctx)
-			out, err := dagOutputs(body, res)
-			msg := ""
-			if state == Failed {
-				msg = firstFailure(res)
-			}
-			if err != nil && state == Succeeded {
-				state, msg = Failed, err.Error()
-			}
-			results[i] = &taskResult{state: state, out: out, message: msg, tainted: anyTainted(res)}
-			bodyResults[i] = res
+			results[i] = runIteration(ctx, sub, body)
 		}(i)
 	}
 	wg.Wait()
-	state := Succeeded
+	res := gatherIterations(body, results)
+	r.recordGroup(path, t, res.state, res.message)
+	return res
+}
+
+// loopInputs are a ParallelFor's items and the inputs every iteration
+// shares; iteration i gets the shared inputs and item i under itemKey.
+type loopInputs struct {
+	in       *resolvedInputs
+	itemKey  string
+	items    []any              // a parameter iterator's items
+	artItems []*RuntimeArtifact // an artifact iterator's items
+	isArt    bool
+	itemType pb.ParameterType_ParameterTypeEnum
+}
+
+func newLoopInputs(t *pb.PipelineTaskSpec, body *pb.ComponentSpec, in *resolvedInputs) (*loopInputs, error) {
+	li := &loopInputs{in: in}
+	if it := t.GetParameterIterator(); it != nil {
+		li.itemKey = it.GetItemInput()
+		l, err := loopItems(it, in)
+		if err != nil {
+			return nil, err
+		}
+		li.items = l
+	} else {
+		it := t.GetArtifactIterator()
+		li.itemKey, li.isArt = it.GetItemInput(), true
+		li.artItems = in.artifacts[it.GetItems().GetInputArtifact()]
+	}
+	li.itemType = body.GetInputDefinitions().GetParameters()[li.itemKey].GetParameterType()
+	return li, nil
+}
+
+func (li *loopInputs) len() int {
+	if li.isArt {
+		return len(li.artItems)
+	}
+	return len(li.items)
+}
+
+func (li *loopInputs) iteration(i int) (map[string]any, map[string][]*RuntimeArtifact) {
+	params := maps.Clone(li.in.params)
+	if params == nil {
+		params = map[string]any{}
+	}
+	arts := maps.Clone(li.in.artifacts)
+	if arts == nil {
+		arts = map[string][]*RuntimeArtifact{}
+	}
+	if li.isArt {
+		arts[li.itemKey] = []*RuntimeArtifact{li.artItems[i]}
+		return params, arts
+	}
+	v := li.items[i]
+	if li.itemType != pb.ParameterType_PARAMETER_TYPE_ENUM_UNSPECIFIED {
+		if cv, err := coerceLoopItem(li.itemType, v); err == nil {
+			v = cv
+		}
+	}
+	params[li.itemKey] = v
+	return params, arts
+}
+
+// runIteration runs one iteration's body DAG and reduces it to one result.
+func runIteration(ctx context.Context, sub *dagRun, body *pb.ComponentSpec) *taskResult {
+	state, res := sub.execute(ctx)
+	out, err := dagOutputs(body, res)
 	msg := ""
-	out := newOutputs()
-	for name, ps := range body.GetOutputDefinitions().GetParameters() {
-		_ = ps
-		out.params[name] = []any{}
+	if state == Failed {
+		msg = firstFailure(res)
+	}
+	if err != nil && state == Succeeded {
+		state, msg = Failed, err.Error()
+	}
+	return &taskResult{state: state, out: out, message: msg, tainted: anyTainted(res)}
+}
+
+// gatherIterations is the loop's result: failed if an iteration failed
+// (the first failure's message), cancelled if one was, and every output
+// collected as a list in item order.
+func gatherIterations(body *pb.ComponentSpec, results []*taskResult) *taskResult {
+	agg := &taskResult{state: Succeeded, out: newOutputs()}
+	for name := range body.GetOutputDefinitions().GetParameters() {
+		agg.out.params[name] = []any{}
 	}
 	for name := range body.GetOutputDefinitions().GetArtifacts() {
-		out.artifacts[name] = nil
+		agg.out.artifacts[name] = nil
 	}
 	for i, res := range results {
 		switch res.state {
 		case Failed:
-			state = Failed
-			if msg == "" {
-				msg = fmt.Sprintf("iteration %d: %s", i, res.message)
+			agg.state = Failed
+			if agg.message == "" {
+				agg.message = fmt.Sprintf("iteration %d: %s", i, res.message)
 			}
 		case Canceled:
-			if state != Failed {
-				state = Canceled
+			if agg.state != Failed {
+				agg.state = Canceled
 			}
 		}
+		agg.tainted = agg.tainted || res.tainted
 		if res.out == nil {
 			continue
 		}
 		for name, v := range res.out.params {
-			out.params[name] = append(out.params[name].([]any), v)
+			agg.out.params[name] = append(agg.out.params[name].([]any), v)
 		}
 		for name, a := range res.out.artifacts {
-			out.artifacts[name] = append(out.artifacts[name], a...)
+			agg.out.artifacts[name] = append(agg.out.artifacts[name], a...)
 		}
 	}
-	r.recordGroup(path, t, state, msg)
-	tainted := false
-	for _, res := range results {
-		tainted = tainted || res.tainted
-	}
-	return &taskResult{state: state, out: out, message: msg, tainted: tainted}
+	return agg
 }
 
 func anyTainted(results map[string]*taskResult) bool {
@@ -522,16 +549,8 @@ func (r *run) groupFailed(path string, t *pb.PipelineTaskSpec, msg string) *task
 // heights returns, for each task of a DAG, the length of the longest chain
 // of tasks from it to the end of the DAG (1 for a sink).
 func (r *run) heights(name string, comp *pb.ComponentSpec) map[string]int {
-	r.heightsMu.Lock()
-	defer r.heightsMu.Unlock()
-	if h, ok := r.heightCache[name]; ok {
-		return h
-	}
-	var g graph.Graph
-	for k, t := range comp.GetDag().GetTasks() {
-		g.Add(k, compiler.IRDependencies(t)...)
-	}
-	h := g.Heights()
-	r.heightCache[name] = h
+	h, _ := r.heightsOf.get(context.Background(), name, func() (map[string]int, error) {
+		return kfpir.TaskGraph(comp.GetDag().GetTasks()).Heights(), nil
+	})
 	return h
 }

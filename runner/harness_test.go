@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mlpipe/mlpipe/compiler"
+	"github.com/mlpipe/mlpipe/kfpir"
 	"github.com/mlpipe/mlpipe/runner"
 	"github.com/mlpipe/mlpipe/storage"
 )
@@ -237,7 +238,7 @@ func newEnv(t *testing.T, b map[string]behavior) *env {
 	return &env{t: t, dir: dir, hist: newMemHistory(), store: st, fake: newFake(t, b)}
 }
 
-func (e *env) options(ir *compiler.IR, params map[string]any) runner.Options {
+func (e *env) options(ir *kfpir.IR, params map[string]any) runner.Options {
 	return runner.Options{IR: ir, Params: params, Executor: e.fake, Store: e.store, History: e.hist, StateDir: e.dir,
 		MaxParallel: 8, CPUs: 8, Memory: 16 << 30,
 		Events: func(ev runner.Event) {
@@ -247,7 +248,7 @@ func (e *env) options(ir *compiler.IR, params map[string]any) runner.Options {
 		}}
 }
 
-func (e *env) run(ctx context.Context, ir *compiler.IR, params map[string]any, edit ...func(*runner.Options)) (*runner.Result, error) {
+func (e *env) run(ctx context.Context, ir *kfpir.IR, params map[string]any, edit ...func(*runner.Options)) (*runner.Result, error) {
 	o := e.options(ir, params)
 	for _, f := range edit {
 		f(&o)
@@ -256,13 +257,13 @@ func (e *env) run(ctx context.Context, ir *compiler.IR, params map[string]any, e
 }
 
 // loadIR parses hand-written IR (YAML) in a test.
-func loadIR(t *testing.T, src string) *compiler.IR {
+func loadIR(t *testing.T, src string) *kfpir.IR {
 	t.Helper()
-	ir, err := compiler.LoadIRBytes("test.yaml", []byte(src))
+	ir, err := kfpir.LoadIRBytes("test.yaml", []byte(src))
 	if err != nil {
 		t.Fatalf("load IR: %v", err)
 	}
-	if err := compiler.ValidateIR(ir); err != nil {
+	if err := kfpir.ValidateIR(ir); err != nil {
 		t.Fatalf("IR is invalid: %v", err)
 	}
 	return ir
@@ -270,7 +271,7 @@ func loadIR(t *testing.T, src string) *compiler.IR {
 
 // compilePipeline compiles a pipeline.yaml written in a test, with its
 // component files.
-func compilePipeline(t *testing.T, files map[string]string) *compiler.IR {
+func compilePipeline(t *testing.T, files map[string]string) *kfpir.IR {
 	t.Helper()
 	dir := t.TempDir()
 	for name, content := range files {
@@ -290,7 +291,7 @@ func compilePipeline(t *testing.T, files map[string]string) *compiler.IR {
 	if err != nil {
 		t.Fatalf("compile: %v", err)
 	}
-	ir, err := compiler.FromSpec("pipeline.yaml", spec)
+	ir, err := kfpir.FromSpec("pipeline.yaml", spec)
 	if err != nil {
 		t.Fatal(err)
 	}

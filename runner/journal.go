@@ -6,10 +6,11 @@ import (
 	"encoding/gob"
 	"errors"
 	"fmt"
-	"github.com/mlpipe/mlpipe/internal/statedir"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/mlpipe/mlpipe/internal/statedir"
 )
 
 // The journal makes every history record durable the moment it is made,

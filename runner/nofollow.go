@@ -6,7 +6,7 @@ import (
 	"os"
 	"syscall"
 
-	"github.com/mlpipe/mlpipe/compiler"
+	"github.com/mlpipe/mlpipe/kfpir"
 )
 
 // A container step has its task directory mounted read-write, so it can
@@ -80,7 +80,7 @@ type TooLargeError struct {
 }
 
 func (e *TooLargeError) Error() string {
-	return fmt.Sprintf("%s is %s, over the limit of %s", e.Path, compiler.FormatBytes(float64(e.Size)), compiler.FormatBytes(float64(e.Limit)))
+	return fmt.Sprintf("%s is %s, over the limit of %s", e.Path, kfpir.FormatBytes(float64(e.Size)), kfpir.FormatBytes(float64(e.Limit)))
 }
 
 // tailNoFollow returns at most the last n bytes of the regular file at p.

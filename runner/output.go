@@ -8,11 +8,23 @@ import (
 	"github.com/mlpipe/mlpipe/internal/termsafe"
 )
 
+// terminal is the run's shared output (Options.Output): one line at a
+// time, so that the lines of parallel tasks never interleave.
+type terminal struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (t *terminal) writeLine(line []byte) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, _ = t.w.Write(line)
+}
+
 // lineWriter prefixes every line of a task's output with its name and
-// writes whole lines to a shared writer.
+// writes whole lines to the terminal.
 type lineWriter struct {
-	mu     *sync.Mutex
-	w      io.Writer
+	t      *terminal
 	prefix []byte
 	buf    []byte
 }
@@ -22,7 +34,7 @@ func (r *run) outputWriter(name string) *lineWriter {
 	if r.opts.Output == nil {
 		return nil
 	}
-	return &lineWriter{mu: &r.outMu, w: r.opts.Output, prefix: []byte(name + " | ")}
+	return &lineWriter{t: &r.out, prefix: []byte(name + " | ")}
 }
 
 func (l *lineWriter) Write(p []byte) (int, error) {
@@ -45,8 +57,6 @@ func (l *lineWriter) Write(p []byte) (int, error) {
 }
 
 func (l *lineWriter) emit(line []byte) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	out := make([]byte, 0, len(l.prefix)+len(line)+1)
 	out = append(out, l.prefix...)
 	// A step's escape sequences must not drive the user's terminal.
@@ -54,7 +64,7 @@ func (l *lineWriter) emit(line []byte) {
 	if out[len(out)-1] != '\n' {
 		out = append(out, '\n')
 	}
-	_, _ = l.w.Write(out)
+	l.t.writeLine(out)
 }
 
 // Flush writes a trailing partial line.

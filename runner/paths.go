@@ -5,10 +5,10 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/mlpipe/mlpipe/compiler"
+	"github.com/mlpipe/mlpipe/kfpir"
 )
 
-// The IR loader refuses names outside compiler.SafeName, so every name that
+// The IR loader refuses names outside kfpir.SafeName, so every name that
 // reaches the runner is one file-name component. The functions here are the
 // second line of defence: each path the runner builds from a name is checked
 // again, so that an IR that bypassed the loader (a Go caller, a future
@@ -26,7 +26,7 @@ func taskRelDir(path string) (string, error) {
 		if j := strings.IndexByte(p, '['); j >= 0 {
 			base, idx = p[:j], p[j:]
 		}
-		if !compiler.SafeName(base) {
+		if !kfpir.SafeName(base) {
 			return "", fmt.Errorf("task path %q: %q is not a safe name", path, base)
 		}
 		var b strings.Builder
@@ -66,9 +66,9 @@ func joinUnder(root, rel string) (string, error) {
 }
 
 // namedPath returns root/prefix+name (plus more elements), refusing a name
-// outside compiler.SafeName.
+// outside kfpir.SafeName.
 func namedPath(root, prefix, name string, more ...string) (string, error) {
-	if !compiler.SafeName(name) {
+	if !kfpir.SafeName(name) {
 		return "", fmt.Errorf("%q is not a safe input or output name", name)
 	}
 	rel := prefix + name

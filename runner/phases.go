@@ -15,7 +15,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mlpipe/mlpipe/compiler"
+	"github.com/mlpipe/mlpipe/kfpir"
 )
 
 // attemptRun is the state of one attempt across its phases.
@@ -213,7 +213,7 @@ func (a *attemptRun) execute(ctx context.Context) (*ExecResult, error) {
 func (a *attemptRun) exitMessage(res *ExecResult) string {
 	m := fmt.Sprintf("exit code %d", res.ExitCode)
 	if res.OOMKilled {
-		m = fmt.Sprintf("killed: out of memory (limit %s)", compiler.FormatBytes(float64(a.c.memLimit())))
+		m = fmt.Sprintf("killed: out of memory (limit %s)", kfpir.FormatBytes(float64(a.c.memLimit())))
 	} else if res.Signal != "" {
 		m = fmt.Sprintf("killed by %s", res.Signal)
 	}

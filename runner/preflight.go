@@ -10,8 +10,7 @@ import (
 	"strings"
 
 	pb "github.com/kubeflow/pipelines/api/v2alpha1/go/pipelinespec"
-
-	"github.com/mlpipe/mlpipe/compiler"
+	"github.com/mlpipe/mlpipe/kfpir"
 )
 
 // preflight refuses, before anything runs, a pipeline that can never run
@@ -19,8 +18,8 @@ import (
 // process executor cannot run.
 func (r *run) preflight() error {
 	var problems []string
-	if n := compiler.ExpandedTasks(r.ir.Spec); n > compiler.MaxExpandedTasks {
-		return &PreflightError{Problems: []string{fmt.Sprintf("the pipeline unfolds into more than %d tasks (sub-DAGs that each call the next several times?)", compiler.MaxExpandedTasks)}}
+	if n := kfpir.ExpandedTasks(r.ir.Spec); n > kfpir.MaxExpandedTasks {
+		return &PreflightError{Problems: []string{fmt.Sprintf("the pipeline unfolds into more than %d tasks (sub-DAGs that each call the next several times?)", kfpir.MaxExpandedTasks)}}
 	}
 	uses := r.componentUses()
 	for _, compName := range slices.Sorted(maps.Keys(uses)) {
@@ -48,11 +47,11 @@ func (r *run) preflight() error {
 				}
 			}
 		}
-		if q, err := compiler.ParseQuantity(firstNonEmpty(ct.Resources.CPURequest, ct.Resources.CPULimit)); err == nil && q > r.opts.CPUs {
+		if q, err := kfpir.ParseQuantity(firstNonEmpty(ct.Resources.CPURequest, ct.Resources.CPULimit)); err == nil && q > r.opts.CPUs {
 			problems = append(problems, fmt.Sprintf("task %s requests %s CPUs but the budget is %s", tasks, fmtFloat(q), fmtFloat(r.opts.CPUs)))
 		}
-		if q, err := compiler.ParseQuantity(firstNonEmpty(ct.Resources.MemoryRequest, ct.Resources.MemoryLimit)); err == nil && int64(q) > r.opts.Memory {
-			problems = append(problems, fmt.Sprintf("task %s requests %s of memory but the machine has %s", tasks, compiler.FormatBytes(q), compiler.FormatBytes(float64(r.opts.Memory))))
+		if q, err := kfpir.ParseQuantity(firstNonEmpty(ct.Resources.MemoryRequest, ct.Resources.MemoryLimit)); err == nil && int64(q) > r.opts.Memory {
+			problems = append(problems, fmt.Sprintf("task %s requests %s of memory but the machine has %s", tasks, kfpir.FormatBytes(q), kfpir.FormatBytes(float64(r.opts.Memory))))
 		}
 		if !r.opts.Executor.Properties().RunsEntrypoint && len(ct.Command) == 0 {
 			problems = append(problems, fmt.Sprintf("task %s has no command (it relies on the image's entrypoint, %s); the process executor cannot run it: use --executor docker", tasks, ct.Image))
@@ -117,7 +116,7 @@ func (r *run) checkRootLoops() []string {
 		for i, item := range items {
 			if _, err := coerceLoopItem(itemType, item); err != nil {
 				problems = append(problems, fmt.Sprintf("loop %s: item %d of %s (%s) is not a %s: %v", DisplayName(key), i, what,
-					FormatValue(item), compiler.ParamTypeName(itemType), err))
+					FormatValue(item), kfpir.ParamTypeName(itemType), err))
 				break
 			}
 		}
@@ -147,7 +146,7 @@ func (r *run) componentUses() map[string][]string {
 	uses := map[string][]string{}
 	var walk func(compName string, cs *pb.ComponentSpec, prefix string, depth int)
 	walk = func(compName string, cs *pb.ComponentSpec, prefix string, depth int) {
-		if depth > compiler.MaxNesting {
+		if depth > kfpir.MaxNesting {
 			return
 		}
 		for _, k := range slices.Sorted(maps.Keys(cs.GetDag().GetTasks())) {

@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -94,12 +95,12 @@ func (c *containerTask) collectArtifact(ctx context.Context, ei *ExecutorInput, 
 	if createOnly {
 		// One task at a time checks and stores, so that two tasks of this
 		// run (a loop of publishers) never both find a URI free.
-		c.r.publishMu.Lock()
-		defer c.r.publishMu.Unlock()
+		c.r.published.mu.Lock()
+		defer c.r.published.mu.Unlock()
 		if info, stored, err = c.storedAlready(ctx, a.URI, a.local); err != nil {
 			return nil, err
 		}
-		c.r.claim(a.URI, c.path)
+		c.r.published.claim(a.URI, c.path)
 	}
 	if !stored {
 		put := st.Put
@@ -108,7 +109,7 @@ func (c *containerTask) collectArtifact(ctx context.Context, ei *ExecutorInput, 
 		}
 		if info, err = put(ctx, a.URI, a.local); err != nil {
 			if createOnly {
-				c.r.unclaim(a.URI, c.path)
+				c.r.published.unclaim(a.URI, c.path)
 			}
 			if errors.Is(err, ErrArtifactExists) {
 				return nil, fmt.Errorf("%s was stored by someone else meanwhile; mlpipe does not replace it", a.URI)
@@ -195,7 +196,7 @@ func (c *containerTask) redirectTarget(ei *ExecutorInput, uri string) (string, e
 // must not replace anything. The same content already there counts as
 // stored (another task of this run published it, or an attempt of this
 // task did before mlpipe was killed and the run was resumed); anything else
-// is an error. Called with publishMu held.
+// is an error. Called with published.mu held.
 func (c *containerTask) storedAlready(ctx context.Context, uri, local string) (ArtifactInfo, bool, error) {
 	st := c.r.opts.Store
 	occupied, err := st.Exists(ctx, uri)
@@ -233,22 +234,31 @@ func (c *containerTask) storedAlready(ctx context.Context, uri, local string) (A
 	return mine, true, nil
 }
 
-// claim records, under publishMu, that task uses what is published at uri.
-func (r *run) claim(uri, task string) {
-	if r.claims == nil {
-		r.claims = map[string]map[string]bool{}
+// publications are the URIs tasks of the run published outside their own
+// directories, with the tasks that use each. mu is held while a task checks
+// and stores such a URI, so that two tasks of this run (a loop of
+// publishers) never both find it free.
+type publications struct {
+	mu     sync.Mutex
+	claims map[string]map[string]bool
+}
+
+// claim records, under mu, that task uses what is published at uri.
+func (p *publications) claim(uri, task string) {
+	if p.claims == nil {
+		p.claims = map[string]map[string]bool{}
 	}
-	if r.claims[uri] == nil {
-		r.claims[uri] = map[string]bool{}
+	if p.claims[uri] == nil {
+		p.claims[uri] = map[string]bool{}
 	}
-	r.claims[uri][task] = true
+	p.claims[uri][task] = true
 }
 
 // unclaim drops task's claim on uri and reports whether another task of
-// the run still uses it. Called with publishMu held.
-func (r *run) unclaim(uri, task string) (usedElsewhere bool) {
-	delete(r.claims[uri], task)
-	return len(r.claims[uri]) > 0
+// the run still uses it. Called with mu held.
+func (p *publications) unclaim(uri, task string) (usedElsewhere bool) {
+	delete(p.claims[uri], task)
+	return len(p.claims[uri]) > 0
 }
 
 // unpublish removes, best effort, what a failed attempt stored outside its
@@ -258,12 +268,12 @@ func (c *containerTask) unpublish(uris []string) {
 	if len(uris) == 0 {
 		return
 	}
-	c.r.publishMu.Lock()
-	defer c.r.publishMu.Unlock()
+	c.r.published.mu.Lock()
+	defer c.r.published.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for _, u := range uris {
-		if c.r.unclaim(u, c.path) {
+		if c.r.published.unclaim(u, c.path) {
 			continue
 		}
 		if err := c.r.opts.Store.Delete(ctx, u); err != nil {

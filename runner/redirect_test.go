@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/mlpipe/mlpipe/compiler"
+	"github.com/mlpipe/mlpipe/kfpir"
 	"github.com/mlpipe/mlpipe/runner"
 	"github.com/mlpipe/mlpipe/storage"
 	"github.com/mlpipe/mlpipe/storage/storagetest"
@@ -163,7 +163,7 @@ func TestRedirectWrittenInPlace(t *testing.T) {
 }
 
 // publishIR is appendix_a with a second output artifact on produce.
-func publishIR(t *testing.T) *compiler.IR {
+func publishIR(t *testing.T) *kfpir.IR {
 	t.Helper()
 	src := strings.Replace(readFixture(t, "appendix_a.yaml"), `    outputDefinitions:
       artifacts:

@@ -6,8 +6,7 @@ import (
 	"strings"
 
 	pb "github.com/kubeflow/pipelines/api/v2alpha1/go/pipelinespec"
-
-	"github.com/mlpipe/mlpipe/compiler"
+	"github.com/mlpipe/mlpipe/kfpir"
 )
 
 // outputs are what a finished task produced.
@@ -77,7 +76,7 @@ func (d *dagRun) resolveInputs(t *pb.PipelineTaskSpec, callee *pb.ComponentSpec,
 			return nil, fmt.Errorf("input %s has no value", name)
 		}
 		if ok && spec.GetParameterExpressionSelector() != "" {
-			sel, err := compiler.EvalSelector(spec.GetParameterExpressionSelector(), v)
+			sel, err := kfpir.EvalSelector(spec.GetParameterExpressionSelector(), v)
 			if err != nil {
 				return nil, fmt.Errorf("input %s: %w", name, err)
 			}
@@ -164,7 +163,7 @@ func coerceParam(t pb.ParameterType_ParameterTypeEnum, v any) (any, error) {
 			return v, nil
 		}
 	}
-	out, err := compiler.CheckValue(t, v)
+	out, err := kfpir.CheckValue(t, v)
 	if err != nil {
 		return nil, err
 	}

@@ -23,15 +23,15 @@ import (
 
 	pb "github.com/kubeflow/pipelines/api/v2alpha1/go/pipelinespec"
 
-	"github.com/mlpipe/mlpipe/compiler"
 	"github.com/mlpipe/mlpipe/contract"
 	"github.com/mlpipe/mlpipe/internal/statedir"
+	"github.com/mlpipe/mlpipe/kfpir"
 )
 
 // Options configure one run.
 type Options struct {
-	IR       *compiler.IR
-	Params   map[string]any // resolved run parameters (compiler.ResolveParams)
+	IR       *kfpir.IR
+	Params   map[string]any // resolved run parameters (kfpir.ResolveParams)
 	RunID    string         // generated when empty
 	Resume   bool           // continue run RunID
 	Source   string         // what the user ran, for the history
@@ -143,37 +143,27 @@ func (e *PreflightError) Error() string {
 func (e *PreflightError) InvalidInput() bool { return true }
 
 type run struct {
-	opts      Options
-	ir        *compiler.IR
-	runID     string
-	pipeline  string
-	runDir    string
-	runRoot   string
-	log       *slog.Logger
-	publishMu sync.Mutex                 // held while a task stores an artifact outside its directory (redirect.go)
-	claims    map[string]map[string]bool // URI published outside a task's directory → the tasks that use it (under publishMu)
-	sched     *scheduler
-	failFlag  atomic.Bool
-	eventsMu  sync.Mutex
-	prior     map[string]*TaskRecord // resume: tasks of the earlier attempt of this run
-	hw        *historyWriter
-	compMapMu sync.Mutex
-	compMaps  map[string]map[string]any
-	created   time.Time
+	opts     Options
+	ir       *kfpir.IR
+	runID    string
+	pipeline string
+	runDir   string
+	runRoot  string
+	created  time.Time
+	log      *slog.Logger
+	sched    *scheduler
+	hw       *historyWriter
+	failFlag atomic.Bool
+	prior    map[string]*TaskRecord // resume: tasks of the earlier attempt of this run
 
-	heightsMu   sync.Mutex
-	heightCache map[string]map[string]int
-
-	imageMu     sync.Mutex
-	imageDigest map[string]imageResult
-	outMu       sync.Mutex
-	inplace     inplaceGuard // fingerprints of local inputs (inplace.go)
-}
-
-type imageResult struct {
-	digest string
-	err    error
-	done   chan struct{}
+	// Each of these owns its lock.
+	events    eventSink            // opts.Events, one event at a time
+	out       terminal             // opts.Output, whole lines (output.go)
+	published publications         // what tasks store outside their directories (redirect.go)
+	inplace   inplaceGuard         // fingerprints of local inputs (inplace.go)
+	compMaps  memo[map[string]any] // component specs as values, for cache keys
+	heightsOf memo[map[string]int] // per DAG component: longest path from each task
+	images    memo[string]         // image → digest, resolved once per run
 }
 
 // NewRunID returns a fresh run id: a sortable timestamp and random suffix.
@@ -192,7 +182,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	opts = withDefaultOptions(opts)
 	r := &run{opts: opts, ir: opts.IR, pipeline: opts.IR.Spec.GetPipelineInfo().GetName(), log: opts.Logger,
-		heightCache: map[string]map[string]int{}, imageDigest: map[string]imageResult{}}
+		events: eventSink{fn: opts.Events}, out: terminal{w: opts.Output}}
 	r.sched = newScheduler(opts.MaxParallel, opts.CPUs, opts.Memory)
 	if err := r.preflight(); err != nil {
 		return nil, err
@@ -311,7 +301,7 @@ func (r *run) start(hctx context.Context, rec *RunRecord) error {
 		if opts.IR.Raw != nil {
 			b, err = json.Marshal(opts.IR.Raw)
 		} else {
-			b, err = compiler.Marshal(opts.IR.Spec, compiler.JSON)
+			b, err = kfpir.Marshal(opts.IR.Spec, kfpir.JSON)
 		}
 		if err != nil {
 			return fmt.Errorf("encode the run's IR: %w", err)
@@ -395,9 +385,19 @@ func (r *run) emit(e Event) {
 	if e.Duration > 0 {
 		e.DurMS = e.Duration.Milliseconds()
 	}
-	r.eventsMu.Lock()
-	defer r.eventsMu.Unlock()
-	r.opts.Events(e)
+	r.events.send(e)
+}
+
+// eventSink hands events to the caller's function one at a time.
+type eventSink struct {
+	mu sync.Mutex
+	fn func(Event)
+}
+
+func (s *eventSink) send(e Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fn(e)
 }
 
 // recordSimple records a task that finished without running (skipped,

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mlpipe/mlpipe/compiler"
+	"github.com/mlpipe/mlpipe/kfpir"
 	"github.com/mlpipe/mlpipe/runner"
 )
 
@@ -89,9 +89,9 @@ func TestSecurityRunnerBoundsSelfReferencingDAG(t *testing.T) {
 }
 
 // loadIRUnvalidated loads IR without ValidateIR, as a Go caller might.
-func loadIRUnvalidated(t *testing.T, src string) *compiler.IR {
+func loadIRUnvalidated(t *testing.T, src string) *kfpir.IR {
 	t.Helper()
-	ir, err := compiler.LoadIRBytes("test.yaml", []byte(src))
+	ir, err := kfpir.LoadIRBytes("test.yaml", []byte(src))
 	if err != nil {
 		t.Fatalf("load IR: %v", err)
 	}

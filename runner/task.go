@@ -11,8 +11,7 @@ import (
 	"time"
 
 	pb "github.com/kubeflow/pipelines/api/v2alpha1/go/pipelinespec"
-
-	"github.com/mlpipe/mlpipe/compiler"
+	"github.com/mlpipe/mlpipe/kfpir"
 )
 
 // containerTask is the state of one container task across its attempts.
@@ -24,7 +23,7 @@ type containerTask struct {
 	t        *pb.PipelineTaskSpec
 	comp     *pb.ComponentSpec
 	compName string
-	ct       *compiler.Container
+	ct       *kfpir.Container
 	in       *resolvedInputs
 	dir      string // task root directory
 	relDir   string // dir relative to the run's directory (taskRelDir)
@@ -48,7 +47,7 @@ type containerTask struct {
 
 // execContainer runs a container task: resume and cache checks, resource
 // and GPU acquisition, attempts with retries, output collection.
-func (r *run) execContainer(ctx context.Context, d *dagRun, key string, t *pb.PipelineTaskSpec, comp *pb.ComponentSpec, ct *compiler.Container, in *resolvedInputs, exempt bool, prio int) *taskResult {
+func (r *run) execContainer(ctx context.Context, d *dagRun, key string, t *pb.PipelineTaskSpec, comp *pb.ComponentSpec, ct *kfpir.Container, in *resolvedInputs, exempt bool, prio int) *taskResult {
 	path := d.taskPath(key)
 	c := &containerTask{r: r, path: path, name: DisplayName(path), key: key, t: t, comp: comp, compName: t.GetComponentRef().GetName(), ct: ct, in: in}
 	c.rec = &TaskRecord{RunID: r.runID, Path: path, Name: c.name, Component: c.compName, Kind: "container", State: Pending,
@@ -142,7 +141,7 @@ func (c *containerTask) prepare() error {
 	res := c.ct.Resources
 	cpuS, _ := resolve(firstNonEmpty(res.CPURequest, res.CPULimit))
 	if cpuS != "" {
-		q, err := compiler.ParseQuantity(cpuS)
+		q, err := kfpir.ParseQuantity(cpuS)
 		if err != nil {
 			return fmt.Errorf("cpu: %w", err)
 		}
@@ -150,7 +149,7 @@ func (c *containerTask) prepare() error {
 	}
 	memS, _ := resolve(firstNonEmpty(res.MemoryRequest, res.MemoryLimit))
 	if memS != "" {
-		q, err := compiler.ParseQuantity(memS)
+		q, err := kfpir.ParseQuantity(memS)
 		if err != nil {
 			return fmt.Errorf("memory: %w", err)
 		}
@@ -218,7 +217,7 @@ func firstNonEmpty(vals ...string) string {
 
 // expandEnv applies Kubernetes $(VAR) expansion over the container's own
 // earlier variables; $$(VAR) escapes.
-func expandEnv(env []compiler.EnvVar) []string {
+func expandEnv(env []kfpir.EnvVar) []string {
 	vals := map[string]string{}
 	var out []string
 	for _, e := range env {
@@ -250,30 +249,9 @@ func expandEnv(env []compiler.EnvVar) []string {
 
 // resolveImage asks the executor for an image's digest once per image.
 func (r *run) resolveImage(ctx context.Context, res ImageResolver, image string) (string, error) {
-	r.imageMu.Lock()
-	ir, ok := r.imageDigest[image]
-	if !ok {
-		ir = imageResult{done: make(chan struct{})}
-		r.imageDigest[image] = ir
-		r.imageMu.Unlock()
-		digest, err := res.ResolveImage(ctx, image, r.outputWriter("image "+image))
-		r.imageMu.Lock()
-		ir.digest, ir.err = digest, err
-		r.imageDigest[image] = ir
-		close(ir.done)
-		r.imageMu.Unlock()
-		return digest, err
-	}
-	r.imageMu.Unlock()
-	select {
-	case <-ir.done:
-	case <-ctx.Done():
-		return "", context.Cause(ctx)
-	}
-	r.imageMu.Lock()
-	defer r.imageMu.Unlock()
-	ir = r.imageDigest[image]
-	return ir.digest, ir.err
+	return r.images.get(ctx, image, func() (string, error) {
+		return res.ResolveImage(ctx, image, r.outputWriter("image "+image))
+	})
 }
 
 // resumed returns the earlier result of this task when a resumed run had
@@ -477,7 +455,7 @@ func inputRecords(in *resolvedInputs) map[string][]ArtifactRecord {
 
 // execImporter produces the importer's artifact without running anything
 // (docs/kfp-semantics.md §3.6).
-func (r *run) execImporter(ctx context.Context, d *dagRun, key string, t *pb.PipelineTaskSpec, comp *pb.ComponentSpec, im *compiler.Importer, in *resolvedInputs) *taskResult {
+func (r *run) execImporter(ctx context.Context, d *dagRun, key string, t *pb.PipelineTaskSpec, comp *pb.ComponentSpec, im *kfpir.Importer, in *resolvedInputs) *taskResult {
 	path := d.taskPath(key)
 	name := DisplayName(path)
 	now := time.Now()

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mlpipe/mlpipe/compiler"
+	"github.com/mlpipe/mlpipe/kfpir"
 	"github.com/mlpipe/mlpipe/storage"
 )
 
@@ -120,7 +121,7 @@ func newVersionCmd(a *app) *cobra.Command {
 		Short: "Print mlpipe's version",
 		Args:  args(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintf(a.stdout, "mlpipe %s (KFP IR schema %s)\n", compiler.Version, compiler.SchemaVersion)
+			fmt.Fprintf(a.stdout, "mlpipe %s (KFP IR schema %s)\n", compiler.Version, kfpir.SchemaVersion)
 			return nil
 		},
 	}

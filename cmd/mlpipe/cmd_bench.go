@@ -12,6 +12,7 @@ import (
 	"github.com/mlpipe/mlpipe/bench"
 	"github.com/mlpipe/mlpipe/compiler"
 	"github.com/mlpipe/mlpipe/gpu"
+	"github.com/mlpipe/mlpipe/kfpir"
 	"github.com/mlpipe/mlpipe/runner"
 )
 
@@ -84,7 +85,7 @@ func (o benchOptions) check() error {
 }
 
 // checkTarget refuses a --task that names no task of the plan.
-func checkTarget(ir *compiler.IR, params map[string]any, task string) error {
+func checkTarget(ir *kfpir.IR, params map[string]any, task string) error {
 	pl, err := compiler.MakePlan(ir, params)
 	if err != nil {
 		return err

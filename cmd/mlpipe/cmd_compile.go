@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mlpipe/mlpipe/compiler"
+	"github.com/mlpipe/mlpipe/kfpir"
 )
 
 type compileOptions struct {
@@ -44,7 +45,7 @@ func runCompile(a *app, o compileOptions, path string) error {
 	if err != nil {
 		return err
 	}
-	b, err := compiler.Marshal(spec, compiler.Format(o.format))
+	b, err := kfpir.Marshal(spec, kfpir.Format(o.format))
 	if err != nil {
 		return err
 	}

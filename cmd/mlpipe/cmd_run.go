@@ -17,6 +17,7 @@ import (
 
 	"github.com/mlpipe/mlpipe/compiler"
 	"github.com/mlpipe/mlpipe/internal/termsafe"
+	"github.com/mlpipe/mlpipe/kfpir"
 	"github.com/mlpipe/mlpipe/runner"
 )
 
@@ -77,7 +78,7 @@ func runRun(ctx context.Context, a *app, o runOptions, args []string) error {
 	}
 	defer hist.Close()
 	reapInterrupted(ctx, hist)
-	var ir *compiler.IR
+	var ir *kfpir.IR
 	var params map[string]any
 	source := ""
 	runID := o.runID
@@ -89,7 +90,7 @@ func runRun(ctx context.Context, a *app, o runOptions, args []string) error {
 		if err != nil {
 			return usageError{err}
 		}
-		ir, err = compiler.LoadIR(rec.IRPath)
+		ir, err = kfpir.LoadIR(rec.IRPath)
 		if err != nil {
 			return fmt.Errorf("load the IR saved with run %s: %w", rec.ID, err)
 		}
@@ -182,7 +183,7 @@ func runRun(ctx context.Context, a *app, o runOptions, args []string) error {
 
 // limitedExecutors lists the executors of an IR that set CPU or memory
 // limits, as "label: cpu=2 memory=4Gi".
-func limitedExecutors(ir *compiler.IR) []string {
+func limitedExecutors(ir *kfpir.IR) []string {
 	var out []string
 	for _, label := range slices.Sorted(maps.Keys(ir.Executors)) {
 		c := ir.Executors[label].Container

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mlpipe/mlpipe/compiler"
 	"github.com/mlpipe/mlpipe/kfp"
+	"github.com/mlpipe/mlpipe/kfpir"
 )
 
 type submitOptions struct {
@@ -105,7 +106,7 @@ func runSubmit(ctx context.Context, a *app, o submitOptions, path string) error 
 	if err != nil {
 		return err
 	}
-	spec := compiler.CopyDoc(ir.Raw)
+	spec := kfpir.CopyDoc(ir.Raw)
 	if err := prepareImages(ctx, a, ir, spec, o.push); err != nil {
 		return err
 	}
@@ -137,12 +138,12 @@ func runSubmit(ctx context.Context, a *app, o submitOptions, path string) error 
 
 // submitParams resolves -p flags against the pipeline's inputs and keeps
 // only those given, typed: the server applies the defaults itself.
-func submitParams(ir *compiler.IR, flags []string) (map[string]any, error) {
-	text, err := compiler.ParseParamFlags(flags)
+func submitParams(ir *kfpir.IR, flags []string) (map[string]any, error) {
+	text, err := kfpir.ParseParamFlags(flags)
 	if err != nil {
 		return nil, err
 	}
-	all, err := compiler.ResolveParams(ir, text, nil)
+	all, err := kfpir.ResolveParams(ir, text, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +155,7 @@ func submitParams(ir *compiler.IR, flags []string) (map[string]any, error) {
 }
 
 // submitRun creates the run and, with --wait, follows it.
-func submitRun(ctx context.Context, a *app, c *kfp.Client, ir *compiler.IR, spec, params map[string]any, o submitOptions) error {
+func submitRun(ctx context.Context, a *app, c *kfp.Client, ir *kfpir.IR, spec, params map[string]any, o submitOptions) error {
 	exp, created, err := c.EnsureExperiment(ctx, a.cfg.KFP.Experiment)
 	if err != nil {
 		return err
@@ -261,7 +262,7 @@ func failureReason(r *kfp.Run) string {
 
 // uploadPipeline stores the pipeline: created when no pipeline has its
 // name in the namespace, otherwise as a new version.
-func uploadPipeline(ctx context.Context, a *app, c *kfp.Client, ir *compiler.IR, spec map[string]any, o submitOptions) error {
+func uploadPipeline(ctx context.Context, a *app, c *kfp.Client, ir *kfpir.IR, spec map[string]any, o submitOptions) error {
 	name := ir.Spec.GetPipelineInfo().GetName()
 	if err := kfp.CheckPipelineName(name); err != nil {
 		return err

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/mlpipe/mlpipe/compiler"
+	"github.com/mlpipe/mlpipe/kfpir"
 )
 
 // imageChecker tells images that exist only on this machine (built here,
@@ -26,7 +26,7 @@ var submitImageChecker func(a *app) (imageChecker, error)
 // prepareImages refuses IR whose images exist only on this machine, or,
 // with push, pushes them to docker.registry and pins them by digest in
 // spec (the document that is submitted).
-func prepareImages(ctx context.Context, a *app, ir *compiler.IR, spec map[string]any, push bool) error {
+func prepareImages(ctx context.Context, a *app, ir *kfpir.IR, spec map[string]any, push bool) error {
 	if push && a.cfg.Docker.Registry == "" {
 		return usagef("--push needs a registry: set docker.registry in the configuration (or MLPIPE_DOCKER_REGISTRY)")
 	}

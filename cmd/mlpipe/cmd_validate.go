@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mlpipe/mlpipe/compiler"
+	"github.com/mlpipe/mlpipe/internal/diag"
 )
 
 func newValidateCmd(a *app) *cobra.Command {
@@ -18,11 +19,11 @@ once, as FILE:LINE:COL: message (for IR: FILE: field.path: message). Exits 2 whe
 anything is wrong.`,
 		Args: args(1, -1),
 		RunE: func(cmd *cobra.Command, files []string) error {
-			var all compiler.Diagnostics
+			var all diag.Diagnostics
 			var other []error
 			for _, f := range files {
 				err := compiler.ValidateFile(f)
-				var ds compiler.Diagnostics
+				var ds diag.Diagnostics
 				switch {
 				case err == nil:
 					fmt.Fprintf(a.stdout, "%s: ok\n", f)
@@ -34,7 +35,7 @@ anything is wrong.`,
 			}
 			if len(all) > 0 || len(other) > 0 {
 				for _, e := range other {
-					all = append(all, compiler.Diagnostic{Msg: e.Error()})
+					all = append(all, diag.Diagnostic{Msg: e.Error()})
 				}
 				return validationFailed{all}
 			}
@@ -43,7 +44,7 @@ anything is wrong.`,
 	}
 }
 
-type validationFailed struct{ ds compiler.Diagnostics }
+type validationFailed struct{ ds diag.Diagnostics }
 
 func (v validationFailed) Error() string {
 	msg := v.ds.Error()

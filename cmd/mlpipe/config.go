@@ -9,10 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mlpipe/mlpipe/kfpir"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
-
-	"github.com/mlpipe/mlpipe/compiler"
 )
 
 // Config is every setting mlpipe reads, resolved once from flags, env
@@ -265,7 +264,7 @@ func (cfg *Config) finish() error {
 		key, val string
 		dst      *int64
 	}{{"limits.output_parameter", cfg.Limits.OutputParameter, &cfg.Limits.outputParameterBytes}, {"limits.log", cfg.Limits.Log, &cfg.Limits.logBytes}} {
-		q, err := compiler.ParseQuantity(l.val)
+		q, err := kfpir.ParseQuantity(l.val)
 		if err != nil || q < 0 {
 			return usagef("%s %q is not a size such as 4Mi or 1Gi (0 for no limit on the log)", l.key, l.val)
 		}

@@ -11,6 +11,7 @@ import (
 	units "github.com/docker/go-units"
 
 	"github.com/mlpipe/mlpipe/compiler"
+	"github.com/mlpipe/mlpipe/kfpir"
 	"github.com/mlpipe/mlpipe/runner"
 	"github.com/mlpipe/mlpipe/runner/docker"
 )
@@ -69,7 +70,7 @@ func (a *app) newDocker(ctx context.Context, opts docker.Options) (*docker.Execu
 // removed first, except, when the run resumes run resumeRun, those of
 // that run that exited with code 0: the resume collects them. On a forced
 // exit (a second Ctrl-C) the executor's containers are removed.
-func (a *app) dockerExecutor(ctx context.Context, ir *compiler.IR, source, resumeRun string) (runner.Executor, error) {
+func (a *app) dockerExecutor(ctx context.Context, ir *kfpir.IR, source, resumeRun string) (runner.Executor, error) {
 	contexts, err := buildContexts(source)
 	if err != nil {
 		return nil, err

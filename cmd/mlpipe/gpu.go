@@ -10,8 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mlpipe/mlpipe/compiler"
 	"github.com/mlpipe/mlpipe/gpu"
+	"github.com/mlpipe/mlpipe/kfpir"
 	"github.com/mlpipe/mlpipe/runner"
 )
 
@@ -38,7 +38,7 @@ func (a *app) openGPUs() (*gpu.Allocator, error) {
 
 // gpuAllocator returns the allocator for a run of ir, or nil and why there
 // is none. NVML is only opened when a task asks for GPUs.
-func (a *app) gpuAllocator(ir *compiler.IR) (runner.GPUAllocator, string, func()) {
+func (a *app) gpuAllocator(ir *kfpir.IR) (runner.GPUAllocator, string, func()) {
 	if !needsGPUs(ir) {
 		return nil, "no task asks for GPUs", func() {}
 	}
@@ -52,7 +52,7 @@ func (a *app) gpuAllocator(ir *compiler.IR) (runner.GPUAllocator, string, func()
 	return alloc, "", func() { alloc.Inventory().Close() }
 }
 
-func needsGPUs(ir *compiler.IR) bool {
+func needsGPUs(ir *kfpir.IR) bool {
 	for _, e := range ir.Executors {
 		if e.Container != nil && e.Container.Resources.AcceleratorCount != "" && e.Container.Resources.AcceleratorCount != "0" {
 			return true
@@ -144,7 +144,7 @@ func runGPUs(_ context.Context, a *app, output string) error {
 			idx += " (MIG)"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s / %s\t%s\t%s\t%s\n", idx, d.UUID, d.Name,
-			compiler.FormatBytes(float64(d.MemoryUsed)), compiler.FormatBytes(float64(d.MemoryTotal)), util, power, held)
+			kfpir.FormatBytes(float64(d.MemoryUsed)), kfpir.FormatBytes(float64(d.MemoryTotal)), util, power, held)
 	}
 	return tw.Flush()
 }

@@ -7,8 +7,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/mlpipe/mlpipe/compiler"
 	"github.com/mlpipe/mlpipe/internal/statedir"
+	"github.com/mlpipe/mlpipe/kfpir"
 	"github.com/mlpipe/mlpipe/metadata"
 	"github.com/mlpipe/mlpipe/runner"
 	"github.com/mlpipe/mlpipe/runner/process"
@@ -55,7 +55,7 @@ func (a *app) recoverInterrupted(h *metadata.Store) {
 
 // openStore picks the artifact store: --pipeline-root (or config), else a
 // local path given as the IR's defaultPipelineRoot, else the state dir.
-func (a *app) openStore(ir *compiler.IR, root string) (runner.ArtifactStore, error) {
+func (a *app) openStore(ir *kfpir.IR, root string) (runner.ArtifactStore, error) {
 	if root == "" {
 		root = a.cfg.PipelineRoot
 	}
@@ -80,14 +80,14 @@ func (a *app) openStore(ir *compiler.IR, root string) (runner.ArtifactStore, err
 // chooseExecutor returns the executor for the run and says why. source
 // is the path the run came from (a pipeline.yaml, its directory or an IR
 // file): the Docker executor builds the images of a pipeline's components.
-func (a *app) chooseExecutor(ctx context.Context, ir *compiler.IR, source string) (runner.Executor, string, error) {
+func (a *app) chooseExecutor(ctx context.Context, ir *kfpir.IR, source string) (runner.Executor, string, error) {
 	return a.chooseExecutorFor(ctx, ir, source, "")
 }
 
 // chooseExecutorFor is chooseExecutor for a run that resumes run
 // resumeRun (or a new run: ""): the Docker containers of that run that
 // finished while its mlpipe was gone are kept for the resume to collect.
-func (a *app) chooseExecutorFor(ctx context.Context, ir *compiler.IR, source, resumeRun string) (runner.Executor, string, error) {
+func (a *app) chooseExecutorFor(ctx context.Context, ir *kfpir.IR, source, resumeRun string) (runner.Executor, string, error) {
 	choice := a.cfg.Executor
 	switch choice {
 	case "process":
@@ -115,7 +115,7 @@ func (a *app) processExecutor() *process.Executor {
 }
 
 // images lists the images of an IR's container executors.
-func images(ir *compiler.IR) []string {
+func images(ir *kfpir.IR) []string {
 	set := map[string]bool{}
 	for _, e := range ir.Executors {
 		if e.Container != nil && e.Container.Image != "" {

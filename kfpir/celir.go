@@ -1,4 +1,4 @@
-package compiler
+package kfpir
 
 import (
 	"encoding/json"
@@ -64,7 +64,7 @@ func program(env *cel.Env, kind, expr string) (cel.Program, error) {
 	// (int(dyn)) that fail at run time, and the backend does not check either.
 	a, iss := env.Parse(expr)
 	if iss.Err() != nil {
-		return nil, fmt.Errorf("invalid CEL %q: %s", expr, oneLine(iss.Err().Error()))
+		return nil, fmt.Errorf("invalid CEL %q: %s", expr, CELMessage(iss.Err().Error()))
 	}
 	p, err := env.Program(a)
 	if err != nil {
@@ -104,7 +104,7 @@ func EvalCondition(expr string, params map[string]any) (bool, error) {
 	}
 	vals := make(map[string]any, len(params))
 	for k, v := range params {
-		vals[k] = jsonCompatible(v)
+		vals[k] = JSONCompatible(v)
 	}
 	out, _, err := p.Eval(map[string]any{
 		"inputs":  map[string]any{"parameter_values": vals, "parameterValues": vals},

@@ -1,4 +1,8 @@
-package compiler
+// Package diag holds the diagnostics mlpipe reports for a user's file: a
+// problem with the file, the line and column or the field path, and a
+// message. A list of them is an error that marks invalid input (exit code
+// 2 on the command line). The pipeline compiler and the IR loader share it.
+package diag
 
 import (
 	"fmt"
@@ -9,7 +13,8 @@ import (
 )
 
 // Diagnostic is one problem found in a user's file. Pos is set for
-// pipeline.yaml and component.yaml files; Path (the field path) for IR.
+// pipeline.yaml and component.yaml files and for IR where the field could
+// be located; Path (the field path) for IR.
 type Diagnostic struct {
 	File string
 	Pos  yamlnode.Pos
@@ -66,39 +71,49 @@ func (ds Diagnostics) Sorted() Diagnostics {
 	return out
 }
 
-// diags accumulates diagnostics for one file.
-type diags struct {
-	file string
-	list Diagnostics
+// Errorf is a single diagnostic about a whole file, as an error.
+func Errorf(file, format string, args ...any) error {
+	return Diagnostics{{File: file, Msg: fmt.Sprintf(format, args...)}}
 }
 
-func (d *diags) at(p yamlnode.Pos, format string, args ...any) {
-	d.list = append(d.list, Diagnostic{File: d.file, Pos: p, Msg: fmt.Sprintf(format, args...)})
+// List accumulates the diagnostics of one file.
+type List struct {
+	File  string
+	Items Diagnostics
 }
 
-func (d *diags) node(n *yamlnode.Node, format string, args ...any) {
+// At adds a problem at a position.
+func (l *List) At(p yamlnode.Pos, format string, args ...any) {
+	l.Items = append(l.Items, Diagnostic{File: l.File, Pos: p, Msg: fmt.Sprintf(format, args...)})
+}
+
+// Node adds a problem at a node's position (none when n is nil).
+func (l *List) Node(n *yamlnode.Node, format string, args ...any) {
 	var p yamlnode.Pos
 	if n != nil {
 		p = n.Pos
 	}
-	d.at(p, format, args...)
+	l.At(p, format, args...)
 }
 
-func (d *diags) path(path, format string, args ...any) {
-	d.list = append(d.list, Diagnostic{File: d.file, Path: path, Msg: fmt.Sprintf(format, args...)})
+// Path adds a problem at a field path (IR documents).
+func (l *List) Path(path, format string, args ...any) {
+	l.Items = append(l.Items, Diagnostic{File: l.File, Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
-func (d *diags) addAll(ds Diagnostics) { d.list = append(d.list, ds...) }
+// AddAll adds diagnostics found elsewhere.
+func (l *List) AddAll(ds Diagnostics) { l.Items = append(l.Items, ds...) }
 
-func (d *diags) err() error {
-	if len(d.list) == 0 {
+// Err is the sorted list as an error, or nil when nothing was found.
+func (l *List) Err() error {
+	if len(l.Items) == 0 {
 		return nil
 	}
-	return d.list.Sorted()
+	return l.Items.Sorted()
 }
 
-// yamlError turns a yamlnode parse error into a diagnostic.
-func yamlError(file string, err error) Diagnostics {
+// YAMLError turns a yamlnode parse error into a diagnostic.
+func YAMLError(file string, err error) Diagnostics {
 	if ye, ok := err.(*yamlnode.Error); ok {
 		return Diagnostics{{File: file, Pos: ye.Pos, Msg: ye.Msg}}
 	}

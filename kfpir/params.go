@@ -1,4 +1,4 @@
-package compiler
+package kfpir
 
 import (
 	"fmt"
@@ -108,9 +108,9 @@ func ResolveParams(ir *IR, text map[string]string, typed map[string]any) (map[st
 }
 
 func inLiterals(v any, lits []any) bool {
-	nv := jsonCompatible(v)
+	nv := JSONCompatible(v)
 	for _, l := range lits {
-		if reflect.DeepEqual(nv, jsonCompatible(l)) {
+		if reflect.DeepEqual(nv, JSONCompatible(l)) {
 			return true
 		}
 	}

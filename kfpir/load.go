@@ -1,11 +1,9 @@
-package compiler
+package kfpir
 
 import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"maps"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -13,6 +11,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/mlpipe/mlpipe/internal/diag"
 	"github.com/mlpipe/mlpipe/internal/yamlnode"
 )
 
@@ -39,6 +38,14 @@ type IR struct {
 	Raw map[string]any
 	// src is the file's text, kept to give diagnostics their lines.
 	src []byte
+}
+
+// SchemaVersion is the only IR schema version KFP API servers accept.
+const SchemaVersion = "2.1.0"
+
+// EnvVar is one environment variable of a container.
+type EnvVar struct {
+	Name, Value string
 }
 
 // Executor is one entry of deploymentSpec.executors, decoded from the raw
@@ -97,7 +104,7 @@ func LoadIRBytes(file string, src []byte) (*IR, error) {
 		return nil, err
 	}
 	ir, err := loadDocs(file, docs, nil)
-	if ds, ok := err.(Diagnostics); ok {
+	if ds, ok := err.(diag.Diagnostics); ok {
 		return nil, withLines(src, ds)
 	}
 	if err != nil {
@@ -130,7 +137,7 @@ func loadDocs(file string, docs []any, spec *pb.PipelineSpec) (*IR, error) {
 		}
 	}
 	if ir.Raw == nil {
-		return nil, Diagnostics{{File: file, Msg: "no PipelineSpec document (a mapping with root and pipelineInfo) in the file"}}
+		return nil, diag.Diagnostics{{File: file, Msg: "no PipelineSpec document (a mapping with root and pipelineInfo) in the file"}}
 	}
 	// The proto parse works on a copy: TASK_CONFIG is rewritten for the
 	// pinned proto, while Raw stays what the file says (submit sends it).
@@ -143,30 +150,30 @@ func loadDocs(file string, docs []any, spec *pb.PipelineSpec) (*IR, error) {
 	if spec == nil {
 		b, err := json.Marshal(work)
 		if err != nil {
-			return nil, Diagnostics{{File: file, Msg: "cannot encode document: " + err.Error()}}
+			return nil, diag.Diagnostics{{File: file, Msg: "cannot encode document: " + err.Error()}}
 		}
 		spec = &pb.PipelineSpec{}
 		if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(b, spec); err != nil {
-			return nil, Diagnostics{{File: file, Msg: "not a valid PipelineSpec: " + cleanProtoErr(err)}}
+			return nil, diag.Diagnostics{{File: file, Msg: "not a valid PipelineSpec: " + cleanProtoErr(err)}}
 		}
 	}
 	ir.Spec = spec
 	ir.Executors = map[string]*Executor{}
-	var d diags
-	d.file = file
+	var d diag.List
+	d.File = file
 	if dep, ok := ir.Raw["deploymentSpec"].(map[string]any); ok {
 		execs, _ := dep["executors"].(map[string]any)
 		for label, raw := range execs {
 			e, err := decodeExecutor(raw)
 			if err != nil {
-				d.path("deploymentSpec.executors."+label, "%v", err)
+				d.Path("deploymentSpec.executors."+label, "%v", err)
 				continue
 			}
 			ir.Executors[label] = e
 		}
 	}
 	checkNames(&d, ir)
-	if err := d.err(); err != nil {
+	if err := d.Err(); err != nil {
 		return nil, err
 	}
 	return ir, nil
@@ -195,7 +202,7 @@ func rawDocs(file string, src []byte) ([]any, error) {
 	}
 	nodes, err := yamlnode.ParseAll(src)
 	if err != nil {
-		return nil, yamlError(file, err)
+		return nil, diag.YAMLError(file, err)
 	}
 	out := make([]any, 0, len(nodes))
 	for _, n := range nodes {
@@ -442,49 +449,6 @@ func rawStrings(v any, what string) ([]string, error) {
 		out[i] = s
 	}
 	return out, nil
-}
-
-// componentFromIR turns a loaded IR file into a component usable by a
-// pipeline.yaml task: its root's inputs and outputs become the component's.
-func componentFromIR(ir *IR) *Component {
-	c := &Component{Name: ir.Spec.GetPipelineInfo().GetName(), Description: ir.Spec.GetPipelineInfo().GetDescription(), IR: ir}
-	spec := ir.Spec.GetRoot()
-	if k := singleExecutorTask(ir); k != "" {
-		spec = ir.Spec.GetComponents()[spec.GetDag().GetTasks()[k].GetComponentRef().GetName()]
-	}
-	c.Inputs = paramsFromDefs(spec.GetInputDefinitions().GetParameters(), spec.GetInputDefinitions().GetArtifacts())
-	c.Outputs = paramsFromOutDefs(spec.GetOutputDefinitions().GetParameters(), spec.GetOutputDefinitions().GetArtifacts())
-	return c
-}
-
-func paramsFromDefs(params map[string]*pb.ComponentInputsSpec_ParameterSpec, arts map[string]*pb.ComponentInputsSpec_ArtifactSpec) []*Param {
-	var out []*Param
-	for _, n := range slices.Sorted(maps.Keys(params)) {
-		p := params[n]
-		pp := &Param{Name: n, Type: Type{Param: p.GetParameterType()}, Optional: p.GetIsOptional(), Description: p.GetDescription()}
-		if p.DefaultValue != nil {
-			pp.Default, pp.HasDefault = p.DefaultValue.AsInterface(), true
-			pp.Optional = true
-		}
-		out = append(out, pp)
-	}
-	for _, n := range slices.Sorted(maps.Keys(arts)) {
-		a := arts[n]
-		out = append(out, &Param{Name: n, Type: Type{Artifact: SchemaTitle(a.GetArtifactType()), SchemaVersion: a.GetArtifactType().GetSchemaVersion(), List: a.GetIsArtifactList()}, Optional: a.GetIsOptional(), Description: a.GetDescription()})
-	}
-	return out
-}
-
-func paramsFromOutDefs(params map[string]*pb.ComponentOutputsSpec_ParameterSpec, arts map[string]*pb.ComponentOutputsSpec_ArtifactSpec) []*Param {
-	var out []*Param
-	for _, n := range slices.Sorted(maps.Keys(params)) {
-		out = append(out, &Param{Name: n, Type: Type{Param: params[n].GetParameterType()}, Description: params[n].GetDescription()})
-	}
-	for _, n := range slices.Sorted(maps.Keys(arts)) {
-		a := arts[n]
-		out = append(out, &Param{Name: n, Type: Type{Artifact: SchemaTitle(a.GetArtifactType()), SchemaVersion: a.GetArtifactType().GetSchemaVersion(), List: a.GetIsArtifactList()}, Description: a.GetDescription()})
-	}
-	return out
 }
 
 // Component returns the component spec named name ("root" for the root).

@@ -1,4 +1,4 @@
-package compiler
+package kfpir
 
 import (
 	"fmt"
@@ -10,6 +10,7 @@ import (
 
 	pb "github.com/kubeflow/pipelines/api/v2alpha1/go/pipelinespec"
 
+	"github.com/mlpipe/mlpipe/internal/diag"
 	"github.com/mlpipe/mlpipe/internal/yamlnode"
 )
 
@@ -70,10 +71,10 @@ func SafeDisplayName(s string) bool {
 const nameRule = "must be 1-200 ASCII letters, digits, '_' or '-' (not starting with '-'), as the KFP SDK writes names"
 
 // checkNames reports every name of the IR outside the safe sets.
-func checkNames(d *diags, ir *IR) {
+func checkNames(d *diag.List, ir *IR) {
 	name := func(path, n string) {
 		if !SafeName(n) {
-			d.path(path, "name %s %s", quoteName(n), nameRule)
+			d.Path(path, "name %s %s", quoteName(n), nameRule)
 		}
 	}
 	for _, label := range slices.Sorted(maps.Keys(ir.Executors)) {
@@ -89,7 +90,7 @@ func checkNames(d *diags, ir *IR) {
 	}
 }
 
-func checkComponentNames(d *diags, path string, cs *pb.ComponentSpec, name func(path, n string)) {
+func checkComponentNames(d *diag.List, path string, cs *pb.ComponentSpec, name func(path, n string)) {
 	for n := range cs.GetInputDefinitions().GetParameters() {
 		name(path+".inputDefinitions.parameters."+n, n)
 	}
@@ -113,7 +114,7 @@ func checkComponentNames(d *diags, path string, cs *pb.ComponentSpec, name func(
 		tp := path + ".dag.tasks." + key
 		name(tp, key)
 		if dn := t.GetTaskInfo().GetName(); dn != "" && !SafeDisplayName(dn) {
-			d.path(tp+".taskInfo.name", "%s must be printable text of at most %d bytes, without control characters", quoteName(dn), MaxDisplayNameLen)
+			d.Path(tp+".taskInfo.name", "%s must be printable text of at most %d bytes, without control characters", quoteName(dn), MaxDisplayNameLen)
 		}
 		if ref := t.GetComponentRef().GetName(); ref != "" {
 			name(tp+".componentRef.name", ref)
@@ -138,7 +139,7 @@ func quoteName(n string) string {
 // withLines gives IR diagnostics that carry only a field path the line and
 // column of that field in src, when src is YAML or JSON the YAML parser
 // reads. It parses src again, so it is only called once there are errors.
-func withLines(src []byte, ds Diagnostics) Diagnostics {
+func withLines(src []byte, ds diag.Diagnostics) diag.Diagnostics {
 	if len(src) == 0 || len(ds) == 0 {
 		return ds
 	}
@@ -161,7 +162,7 @@ func withLines(src []byte, ds Diagnostics) Diagnostics {
 	if spec == nil {
 		return ds
 	}
-	out := append(Diagnostics(nil), ds...)
+	out := append(diag.Diagnostics(nil), ds...)
 	for i, dg := range out {
 		if dg.Path != "" && dg.Pos.Line == 0 {
 			out[i].Pos = locate(spec, dg.Path)
