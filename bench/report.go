@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/mlpipe/mlpipe/contract"
@@ -64,6 +65,14 @@ func TimelineSVG(run *contract.RunRecord, tasks []*contract.TaskRecord, attempts
 	for _, s := range spans {
 		y := top + row*lane
 		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end">%s</text>`, left-6, y+15, html.EscapeString(clipName(s.name)))
+		if s.notRun != "" {
+			// A lane for a task that never ran: a grey mark where it was
+			// decided, the state beside it, the reason on hover.
+			fmt.Fprintf(&b, `<g><title>%s %s: %s</title><rect x="%.1f" y="%d" width="3" height="%d" fill="#bbb"/><text x="%.1f" y="%d" fill="#888" font-style="italic">%s</text></g>`,
+				html.EscapeString(s.name), s.notRun, html.EscapeString(s.reason), x(s.start), y+3, lane-6, x(s.start)+6, y+15, strings.ToLower(string(s.notRun)))
+			row++
+			continue
+		}
 		if len(s.phases) == 0 {
 			fmt.Fprintf(&b, `<rect x="%.1f" y="%d" width="%.1f" height="%d" fill="%s"><title>%s %s</title></rect>`, x(s.start), y+3, math.Max(1, x(s.end)-x(s.start)), lane-6, colorOf("execute"), html.EscapeString(s.name), s.end.Sub(s.start))
 		}
@@ -208,6 +217,8 @@ type span struct {
 	phases     []contract.Phase
 	gpus       []string
 	failed     bool
+	notRun     contract.State // SKIPPED or CANCELED for a task that never ran
+	reason     string
 }
 
 // timelineSpans lays out the attempts of a run: each attempt's span (its
@@ -256,6 +267,20 @@ func timelineSpans(run *contract.RunRecord, tasks []*contract.TaskRecord, attemp
 			t1 = s.end
 		}
 		spans = append(spans, s)
+	}
+	// Steps that never ran get a lane too, at the time they were decided.
+	for _, t := range tasks {
+		if t.Kind == "dag" || last[t.Path] > 0 || (t.State != contract.Skipped && t.State != contract.Canceled) {
+			continue
+		}
+		at := t.FinishedAt
+		if at.IsZero() || at.Before(t0) {
+			at = t0
+		}
+		if t1.Before(at) {
+			t1 = at
+		}
+		spans = append(spans, span{name: t.Name, start: at, end: at, notRun: t.State, reason: t.Error})
 	}
 	return spans, t0, t1
 }

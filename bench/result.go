@@ -30,6 +30,43 @@ type Result struct {
 	Target   string       `json:"task,omitempty"`
 	Runs     []string     `json:"runs"`
 	Tasks    []TaskResult `json:"tasks"`
+	NotRun   []NotRun     `json:"not_run,omitempty"`
+}
+
+// NotRun is a step that did not run in some of the kept runs (skipped by
+// a condition, after a failure, ...), with the last reason recorded.
+type NotRun struct {
+	Name   string         `json:"name"`
+	Runs   int            `json:"runs"` // in how many of the kept runs
+	State  contract.State `json:"state"`
+	Reason string         `json:"reason"`
+}
+
+// CollectNotRun lists the steps that did not run in the runs, in the order
+// of their paths.
+func CollectNotRun(runs []RunData) []NotRun {
+	by := map[string]*NotRun{}
+	var order []string
+	for _, rd := range runs {
+		for _, t := range rd.Tasks {
+			if t.Kind == "dag" || (t.State != contract.Skipped && t.State != contract.Canceled) {
+				continue
+			}
+			n := by[t.Name]
+			if n == nil {
+				n = &NotRun{Name: t.Name}
+				by[t.Name] = n
+				order = append(order, t.Name)
+			}
+			n.Runs++
+			n.State, n.Reason = t.State, t.Error
+		}
+	}
+	out := make([]NotRun, 0, len(order))
+	for _, name := range order {
+		out = append(out, *by[name])
+	}
+	return out
 }
 
 // Machine describes where a benchmark ran.
@@ -246,6 +283,9 @@ func (r *Result) WriteTable(w io.Writer) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	for _, n := range r.NotRun {
+		fmt.Fprintf(w, "not run: %s %s in %d of %d run(s): %s\n", n.Name, strings.ToLower(string(n.State)), n.Runs, len(r.Runs), n.Reason)
 	}
 	for _, n := range r.Notes() {
 		fmt.Fprintln(w, "note:", n)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/mlpipe/mlpipe/runner"
 )
 
@@ -120,5 +121,29 @@ func TestReportsAreSelfContained(t *testing.T) {
 	}
 	if !strings.Contains(h, "p&lt;x&gt;") {
 		t.Error("pipeline name not escaped")
+	}
+}
+
+func TestCollectNotRun(t *testing.T) {
+	skip := func(run string, state runner.State, why string) RunData {
+		return RunData{RunID: run, Tasks: []*runner.TaskRecord{
+			{Path: "train", Name: "train", Kind: "container", State: runner.Succeeded},
+			{Path: "condition-1", Name: "condition-1", Kind: "dag", State: state, Error: why},
+			{Path: "condition-1/publish", Name: "publish", Kind: "container", State: state, Error: "in condition-1: " + why},
+		}}
+	}
+	ran := RunData{RunID: "r3", Tasks: []*runner.TaskRecord{{Path: "condition-1/publish", Name: "publish", Kind: "container", State: runner.Succeeded}}}
+	got := CollectNotRun([]RunData{skip("r1", runner.Skipped, "condition a (1) > b (2) is false"), ran, skip("r2", runner.Canceled, "run cancelled")})
+	want := []NotRun{{Name: "publish", Runs: 2, State: runner.Canceled, Reason: "in condition-1: run cancelled"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("CollectNotRun (-want +got):\n%s", diff)
+	}
+	r := &Result{Pipeline: "p", Repeat: 3, Runs: []string{"r1", "r2", "r3"}, NotRun: got}
+	var b bytes.Buffer
+	if err := r.WriteTable(&b); err != nil {
+		t.Fatal(err)
+	}
+	if line := "not run: publish canceled in 2 of 3 run(s): in condition-1: run cancelled\n"; !strings.Contains(b.String(), line) {
+		t.Errorf("table lacks %q:\n%s", line, b.String())
 	}
 }

@@ -238,6 +238,7 @@ type Event struct {
 	RunID    string         `json:"run_id"`
 	Task     string         `json:"task,omitempty"` // display path; empty for the run itself
 	Path     string         `json:"path,omitempty"`
+	Kind     string         `json:"kind,omitempty"` // "dag" for a group (condition, loop, sub-DAG); empty for a step
 	State    State          `json:"state"`
 	Attempt  int            `json:"attempt,omitempty"`
 	Message  string         `json:"message,omitempty"`

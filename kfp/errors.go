@@ -38,8 +38,11 @@ type APIError struct {
 	// Message is the headline: the user-facing message of the body.
 	Message string
 	// Detail is the longer text (the server's internal error chain), when
-	// it says more than Message.
+	// it says more than Message: one line.
 	Detail string
+	// Trace is the upload handler's whole error_details, usually a Go stack
+	// trace from the server: logged at debug level, never printed.
+	Trace string
 	// Auth is true when the answer means the request never reached KFP
 	// because authentication is missing: a 401, a redirect or a login page.
 	Auth bool
@@ -179,6 +182,10 @@ func (c *Client) newAPIError(method, path string, resp *http.Response, body []by
 		if text != "" && text[0] == '{' && json.Unmarshal(body, &st) == nil {
 			e.Code = st.Code
 			e.Message, e.Detail = statusText(st)
+			e.Trace = firstOf(st.ErrorDetails, detailsTrace(st))
+			if e.Trace != "" {
+				e.Detail = traceHeadline(e.Detail, e.Message)
+			}
 		} else {
 			e.Message = snippet(text, 300)
 		}
@@ -188,6 +195,7 @@ func (c *Client) newAPIError(method, path string, resp *http.Response, body []by
 	}
 	e.Message = redact(snippet(e.Message, maxMessage), secrets)
 	e.Detail = redact(snippet(e.Detail, maxMessage), secrets)
+	e.Trace = redact(e.Trace, secrets)
 	e.Location = redact(e.Location, secrets)
 	return e
 }
@@ -223,6 +231,39 @@ func statusText(st rpcStatus) (headline, detail string) {
 		detail = long
 	}
 	return headline, detail
+}
+
+func detailsTrace(st rpcStatus) string {
+	for _, d := range st.Details {
+		if d.ErrorDetails != "" {
+			return d.ErrorDetails
+		}
+	}
+	return ""
+}
+
+// traceHeadline is what a user reads of an error_details text: its first
+// line, without the headline it repeats, and nothing when that is all it
+// says or when it is a stack frame.
+func traceHeadline(details, headline string) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(details), "\n")
+	line = strings.TrimSpace(line)
+	if rest, ok := strings.CutPrefix(line, headline); ok {
+		line = strings.TrimSpace(strings.TrimLeft(rest, ":. "))
+	}
+	if line == "" || strings.HasPrefix(line, "goroutine ") || strings.Contains(line, ".go:") || strings.HasPrefix(line, "github.com/") {
+		return ""
+	}
+	return line
+}
+
+func firstOf(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
 }
 
 func looksHTML(s string) bool {

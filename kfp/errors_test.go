@@ -83,6 +83,21 @@ func TestErrorBodies(t *testing.T) {
 			want:   want{Status: 400, Message: "Failed to create a pipeline. Invalid input error: pipeline name is invalid", Detail: "InvalidInputError: name Foo_Bar"},
 		},
 		{
+			// What the real server answers for a duplicate version name:
+			// the headline only, and a Go stack trace as details, which is
+			// logged at debug level and never shown.
+			name: "upload handler with a stack trace",
+			answer: answer{status: 409, contentType: "application/json", body: `{"error_message":"Failed to create a pipeline version","error_details":"Failed to create a pipeline version: ` +
+				`\ngithub.com/kubeflow/pipelines/backend/src/common/util.NewAlreadyExistError\n\t/go/src/github.com/kubeflow/pipelines/backend/src/common/util/error.go:95\ngoroutine 1"}`},
+			want: want{Status: 409, Message: "Failed to create a pipeline version"},
+			is:   kfp.ErrConflict,
+		},
+		{
+			name:   "upload handler, first line kept",
+			answer: answer{status: 400, contentType: "application/json", body: `{"error_message":"Failed to create a pipeline","error_details":"Failed to create a pipeline: Invalid input error: the pipeline spec is invalid\ngithub.com/kubeflow/pipelines/backend/src/apiserver/server.go:12"}`},
+			want:   want{Status: 400, Message: "Failed to create a pipeline", Detail: "Invalid input error: the pipeline spec is invalid"},
+		},
+		{
 			name:   "plain text",
 			answer: answer{status: 400, contentType: "text/plain; charset=utf-8", body: "Namespace is required for pipeline operations\n"},
 			want:   want{Status: 400, Message: "Namespace is required for pipeline operations"},
@@ -162,6 +177,9 @@ func TestErrorBodies(t *testing.T) {
 			msg := err.Error()
 			if !strings.Contains(msg, host) {
 				t.Errorf("error %q does not name the host", msg)
+			}
+			if strings.Contains(msg, "github.com/") || strings.Contains(msg, "goroutine") {
+				t.Errorf("error %q shows the server's stack trace", msg)
 			}
 			if strings.Contains(msg, "SECRETSTATE") {
 				t.Errorf("error %q shows the redirect's query", msg)

@@ -75,6 +75,36 @@ func (c *Client) UploadPipeline(ctx context.Context, u Upload) (*Pipeline, error
 	return &p, nil
 }
 
+// CreatePipeline creates a pipeline without any version (POST /pipelines),
+// in the client's namespace; UploadPipelineVersion then adds the first.
+// It is how a first version gets a name of its own: an upload names it
+// after the pipeline.
+func (c *Client) CreatePipeline(ctx context.Context, name, description string) (*Pipeline, error) {
+	body := struct {
+		DisplayName string `json:"display_name"`
+		Description string `json:"description,omitempty"`
+		Namespace   string `json:"namespace,omitempty"`
+	}{name, description, c.namespace}
+	var p Pipeline
+	if err := c.postJSON(ctx, "/pipelines", body, &p); err != nil {
+		return nil, fmt.Errorf("create pipeline %q: %w", name, err)
+	}
+	return &p, nil
+}
+
+// PipelineVersionByName finds a version of a pipeline by its name; none
+// gives an error matching ErrNotFound.
+func (c *Client) PipelineVersionByName(ctx context.Context, pipelineID, name string) (*PipelineVersion, error) {
+	l, err := c.ListPipelineVersions(ctx, pipelineID, ListOptions{PageSize: 1, Filter: Equals("display_name", name)})
+	if err != nil {
+		return nil, err
+	}
+	if len(l.PipelineVersions) == 0 {
+		return nil, fmt.Errorf("version %q of pipeline %s: %w", name, pipelineID, ErrNotFound)
+	}
+	return &l.PipelineVersions[0], nil
+}
+
 // UploadPipelineVersion adds a version to a pipeline. Its namespace is the
 // pipeline's.
 func (c *Client) UploadPipelineVersion(ctx context.Context, pipelineID string, u Upload) (*PipelineVersion, error) {

@@ -100,7 +100,11 @@ func (c *Client) do(ctx context.Context, cl call, out any) error {
 		return fmt.Errorf("KFP at %s: %s %s: answer larger than %d MiB", c.host, cl.method, apiPath, maxResponse>>20)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode >= 300 {
-		return c.newAPIError(cl.method, apiPath, resp, data, secrets)
+		e := c.newAPIError(cl.method, apiPath, resp, data, secrets)
+		if e.Trace != "" {
+			c.log.DebugContext(ctx, "kfp error details", "method", cl.method, "path", apiPath, "error_details", e.Trace)
+		}
+		return e
 	}
 	text := bytes.TrimSpace(data)
 	ct := strings.ToLower(resp.Header.Get("Content-Type"))

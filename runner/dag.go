@@ -202,7 +202,7 @@ func (d *dagRun) decide(ctx context.Context, key string, t *pb.PipelineTaskSpec,
 			return finish(Failed, err.Error()), nil
 		}
 		if !ok {
-			return finish(Skipped, "condition is false: "+cond), nil
+			return finish(Skipped, conditionFalse(cond, t, in.params)), nil
 		}
 	}
 	exempt := d.exempt || completedStrategy
@@ -382,6 +382,9 @@ func (r *run) execLoop(ctx context.Context, d *dagRun, key string, t *pb.Pipelin
 		limit = n
 	}
 	r.recordGroup(path, t, Running, "")
+	if n == 0 {
+		r.recordNotRun(path, body, Skipped, "the loop has no items")
+	}
 	results := make([]*taskResult, n)
 	sem := make(chan struct{}, max(limit, 1))
 	var wg sync.WaitGroup
@@ -389,11 +392,12 @@ func (r *run) execLoop(ctx context.Context, d *dagRun, key string, t *pb.Pipelin
 		sem <- struct{}{}
 		if ctx.Err() != nil || (r.failing() && !exempt) {
 			<-sem
-			st := Skipped
+			st, why := Skipped, "not started: the run is failing (fail-fast; --keep-going runs independent tasks)"
 			if ctx.Err() != nil {
-				st = Canceled
+				st, why = Canceled, "run cancelled"
 			}
 			results[i] = &taskResult{state: st}
+			r.recordNotRun(fmt.Sprintf("%s[%d]", path, i), body, st, why)
 			continue
 		}
 		params, arts := li.iteration(i)
@@ -543,6 +547,9 @@ func coerceLoopItem(t pb.ParameterType_ParameterTypeEnum, v any) (any, error) {
 func (r *run) groupFailed(path string, t *pb.PipelineTaskSpec, msg string) *taskResult {
 	r.fail()
 	r.recordGroup(path, t, Failed, msg)
+	if body := r.ir.Component(t.GetComponentRef().GetName()); body.GetDag() != nil {
+		r.recordNotRun(path, body, Skipped, "not started: "+msg)
+	}
 	return &taskResult{state: Failed, message: msg}
 }
 

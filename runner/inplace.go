@@ -6,7 +6,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -59,6 +61,26 @@ func fingerprint(p string) ([32]byte, error) {
 	var out [32]byte
 	copy(out[:], h.Sum(nil))
 	return out, err
+}
+
+// checkLocalInputs checks every local input of a task of the process
+// executor (checkLocalInput), before its cache lookup.
+func (c *containerTask) checkLocalInputs(ctx context.Context) error {
+	r := c.r
+	if r.opts.Executor.Properties().Isolated {
+		return nil
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.in.artifacts)) {
+		for _, a := range c.in.artifacts[name] {
+			if r.opts.Store.Remote() && isRemoteURI(a.URI) {
+				continue
+			}
+			if err := r.checkLocalInput(ctx, name, localPathOf(a.URI), a.Digest); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // check verifies a local input before a consumer uses it. The first time a

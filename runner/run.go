@@ -400,20 +400,6 @@ func (s *eventSink) send(e Event) {
 	s.fn(e)
 }
 
-// recordSimple records a task that finished without running (skipped,
-// cancelled, failed before start).
-func (r *run) recordSimple(path string, t *pb.PipelineTaskSpec, state State, msg string) {
-	now := time.Now()
-	kind := "container"
-	if c := r.ir.Component(t.GetComponentRef().GetName()); c != nil && c.GetDag() != nil {
-		kind = "dag"
-	}
-	rec := &TaskRecord{RunID: r.runID, Path: path, Name: DisplayName(path), Component: t.GetComponentRef().GetName(), Kind: kind,
-		State: state, StartedAt: now, FinishedAt: now, Error: msg}
-	r.saveTask(rec)
-	r.emit(Event{Task: rec.Name, Path: path, State: state, Message: msg})
-}
-
 // recordGroup records a DAG task (group, loop, sub-pipeline).
 func (r *run) recordGroup(path string, t *pb.PipelineTaskSpec, state State, msg string) {
 	now := time.Now()

@@ -94,6 +94,12 @@ func (c *containerTask) run(ctx context.Context, target, exempt bool, prio int) 
 		c.rec.CacheKey = key2
 	}
 	if enableCache && !r.opts.NoCache && !target && keyErr == nil {
+		// The key holds the inputs' recorded digests: a local input an
+		// earlier consumer changed in place must not be served from the
+		// cache under them.
+		if err := c.checkLocalInputs(ctx); err != nil {
+			return c.finish(Failed, nil, err.Error())
+		}
 		if out := c.cacheLookup(ctx, key2); out != nil {
 			return out
 		}

@@ -1,7 +1,10 @@
 package runner
 
 import (
+	"strings"
 	"testing"
+
+	pb "github.com/kubeflow/pipelines/api/v2alpha1/go/pipelinespec"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -37,5 +40,33 @@ func TestUpstreamVerdict(t *testing.T) {
 				t.Errorf("(-want +got):\n%s", d)
 			}
 		})
+	}
+}
+
+func TestDescribeCondition(t *testing.T) {
+	task := &pb.PipelineTaskSpec{Inputs: &pb.TaskInputsSpec{Parameters: map[string]*pb.TaskInputsSpec_InputParameterSpec{
+		"pipelinechannel--evaluate-best_accuracy": {Kind: &pb.TaskInputsSpec_InputParameterSpec_TaskOutputParameter{
+			TaskOutputParameter: &pb.TaskInputsSpec_InputParameterSpec_TaskOutputParameterSpec{ProducerTask: "evaluate", OutputParameterKey: "best_accuracy"}}},
+		"pipelinechannel--threshold":        {Kind: &pb.TaskInputsSpec_InputParameterSpec_ComponentInputParameter{ComponentInputParameter: "pipelinechannel--threshold"}},
+		"pipelinechannel--flip-coin-Output": {Kind: &pb.TaskInputsSpec_InputParameterSpec_ComponentInputParameter{ComponentInputParameter: "pipelinechannel--flip-coin-Output"}},
+	}}}
+	params := map[string]any{
+		"pipelinechannel--evaluate-best_accuracy": 0.72, "pipelinechannel--threshold": 0.8,
+		"pipelinechannel--flip-coin-Output": "tails", "long": strings.Repeat("x", 100),
+	}
+	tests := []struct{ cond, want string }{
+		{`inputs.parameter_values["pipelinechannel--evaluate-best_accuracy"] >= inputs.parameter_values["pipelinechannel--threshold"]`,
+			"evaluate.best_accuracy (0.72) >= threshold (0.8)"},
+		// The SDK's form: single quotes, casts.
+		{`inputs.parameter_values['pipelinechannel--flip-coin-Output'] == 'heads'`, "flip-coin-Output (tails) == 'heads'"},
+		{`int(inputs.parameter_values[ 'pipelinechannel--threshold' ]) > 1`, "int(threshold (0.8)) > 1"},
+		{`inputs.parameter_values['missing'] == 1`, "missing (unset) == 1"},
+		{`inputs.parameter_values['long'] == ''`, "long (" + strings.Repeat("x", 57) + "...) == ''"},
+		{`true`, "true"},
+	}
+	for _, tc := range tests {
+		if got := describeCondition(tc.cond, task, params); got != tc.want {
+			t.Errorf("describeCondition(%s)\n got %s\nwant %s", tc.cond, got, tc.want)
+		}
 	}
 }

@@ -171,7 +171,7 @@ func runBench(ctx context.Context, a *app, o benchOptions, path string) error {
 		lastTasks, lastAttempts = data[len(data)-1].Tasks, data[len(data)-1].Attempts
 	}
 	result := &bench.Result{Pipeline: ir.Spec.GetPipelineInfo().GetName(), Date: time.Now().UTC(), Machine: bench.ThisMachine(gpuNames),
-		Executor: ex.Name(), Repeat: o.repeat, Warmup: o.warmup, Target: o.task, Runs: kept, Tasks: bench.Collect(data)}
+		Executor: ex.Name(), Repeat: o.repeat, Warmup: o.warmup, Target: o.task, Runs: kept, Tasks: bench.Collect(data), NotRun: bench.CollectNotRun(data)}
 	switch o.output {
 	case "json":
 		err = result.WriteJSON(a.stdout)

@@ -29,7 +29,8 @@ func newLogsCmd(a *app) *cobra.Command {
 		Long: `Print what a run's tasks wrote to stdout and stderr, task by task in the order they
 started, each line prefixed with the task name. RUN is a run id, a unique prefix or
 "latest"; TASK is a task name as shown by "mlpipe runs show" (e.g. train[0]).
-With -f, keep printing new output until the run ends.`,
+With -f, keep printing new output until the run ends. For a task that did not run,
+it says why (on stderr) and exits 0.`,
 		Args: args(1, 2),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			task := ""
@@ -75,6 +76,12 @@ func runLogs(ctx context.Context, a *app, ref, task string, follow, all bool) er
 			if err != nil {
 				return err
 			}
+			if msg, err := notRunMessage(ctx, h, r.ID, task); err != nil || msg != "" {
+				if err == nil {
+					fmt.Fprintln(a.stderr, termsafe.Escape(msg))
+				}
+				return err
+			}
 			if !follow || cur.State != runner.Running || !runAlive(cur) {
 				return usagef("run %s has no task %q that started (see: mlpipe runs show %s)", r.ID, task, r.ID)
 			}
@@ -107,6 +114,22 @@ func runLogs(ctx context.Context, a *app, ref, task string, follow, all bool) er
 		case <-time.After(300 * time.Millisecond):
 		}
 	}
+}
+
+// notRunMessage says why a task has no log because it never ran ("task
+// publish was skipped: ..."), or "" when task is no such task.
+func notRunMessage(ctx context.Context, h *metadata.Store, runID, task string) (string, error) {
+	tasks, err := h.Tasks(ctx, runID)
+	if err != nil {
+		return "", err
+	}
+	for _, t := range tasks {
+		if t.Kind == "dag" || (task != t.Name && task != t.Path) || !t.State.Final() {
+			continue
+		}
+		return fmt.Sprintf("task %s was %s, it has no log: %s", t.Path, strings.ToLower(string(t.State)), t.Error), nil
+	}
+	return "", nil
 }
 
 func collectLogs(ctx context.Context, h *metadata.Store, runID, task string, all bool, cursors map[string]*logCursor, order *[]string) (bool, error) {

@@ -3,9 +3,12 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"html"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -120,10 +123,45 @@ func TestRunControlFlowFeatures(t *testing.T) {
 	if r2.code != 0 {
 		t.Fatalf("exit %d: %s", r2.code, r2.stderr)
 	}
-	for _, tk := range c.show(last2["run_id"].(string)).Tasks {
-		if tk.Name == "celebrate" && tk.State != "SKIPPED" {
-			t.Errorf("celebrate = %s with threshold 100, want SKIPPED", tk.State)
+	// It is in the history, by its own name and path, with the condition
+	// and the values it saw: in runs show (JSON and text), logs and the
+	// timeline.
+	run2 := last2["run_id"].(string)
+	why := "in condition-3: condition int(sum.total (30)) > int(threshold (100)) is false"
+	found := false
+	for _, tk := range c.show(run2).Tasks {
+		if tk.Name == "celebrate" {
+			found = true
+			if tk.State != "SKIPPED" || tk.Path != "exit-handler-1/condition-3/celebrate" || tk.Reason != why {
+				t.Errorf("celebrate = %s %s %q, want SKIPPED exit-handler-1/condition-3/celebrate %q", tk.State, tk.Path, tk.Reason, why)
+			}
 		}
+	}
+	if !found {
+		t.Error("runs show does not list the skipped celebrate")
+	}
+	evFound := false
+	for _, line := range strings.Split(strings.TrimSpace(r2.stdout), "\n") {
+		var ev map[string]any
+		if json.Unmarshal([]byte(line), &ev) == nil && ev["path"] == "exit-handler-1/condition-3/celebrate" {
+			evFound = ev["state"] == "SKIPPED" && ev["message"] == why && ev["kind"] == nil
+		}
+	}
+	if !evFound {
+		t.Errorf("no SKIPPED event for celebrate in --output json:\n%s", r2.stdout)
+	}
+	text := c.mustRun("runs", "show", run2).stdout
+	if !regexp.MustCompile(`(?m)^celebrate +SKIPPED `).MatchString(text) || !regexp.MustCompile(`(?m)^Not run:\n +celebrate +SKIPPED +`+regexp.QuoteMeta(why)+`$`).MatchString(text) {
+		t.Errorf("runs show text lacks the skipped celebrate and its reason:\n%s", text)
+	}
+	lg := c.run("logs", run2, "celebrate")
+	if lg.code != 0 || !strings.Contains(lg.stderr, "task exit-handler-1/condition-3/celebrate was skipped, it has no log: "+why) {
+		t.Errorf("logs celebrate: exit %d, stderr %q", lg.code, lg.stderr)
+	}
+	svg := filepath.Join(t.TempDir(), "timeline.svg")
+	c.mustRun("runs", "show", run2, "--timeline", svg)
+	if b, err := os.ReadFile(svg); err != nil || !strings.Contains(string(b), "celebrate SKIPPED: "+html.EscapeString(why)) {
+		t.Errorf("the timeline has no skipped lane for celebrate (%v)", err)
 	}
 }
 

@@ -41,7 +41,9 @@ func newRunsCmd(a *app) *cobra.Command {
 	show := &cobra.Command{
 		Use:   "show RUN",
 		Short: "Show a run: its tasks, states, attempts, durations, GPUs and outputs",
-		Long:  "Show a run. RUN is a run id, a unique prefix of one, or \"latest\".",
+		Long: `Show a run. RUN is a run id, a unique prefix of one, or "latest".
+Every step of the pipeline is listed, also those that did not run (SKIPPED or
+CANCELED), with the reason under "Not run:" (the "reason" field in JSON).`,
 		Args:  args(1, 1),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			return runsShow(cmd.Context(), a, argv[0], showOut, timeline)
@@ -149,6 +151,7 @@ type taskJSON struct {
 	GPUs       []string         `json:"gpus"`
 	CachedFrom string           `json:"cached_from,omitempty"`
 	Error      string           `json:"error,omitempty"`
+	Reason     string           `json:"reason,omitempty"` // why it was skipped, cancelled or failed
 	Outputs    taskOutputsJSON  `json:"outputs"`
 	Phases     map[string]int64 `json:"phases_ms,omitempty"`
 	GPUUsage   map[string]any   `json:"gpu_usage,omitempty"`
@@ -324,8 +327,9 @@ func reapInterrupted(ctx context.Context, h *metadata.Store) {
 	}
 }
 
-// shownTasks are the executor tasks of a run as runs show prints them,
-// with their last attempt's phases and GPU use.
+// shownTasks are the steps of a run as runs show prints them (also those
+// that never ran, with the reason), with their last attempt's phases and
+// GPU use. Groups (conditions, loops, sub-DAGs) are left out.
 func shownTasks(tasks []*runner.TaskRecord, attempts []*runner.AttemptRecord) []taskJSON {
 	byTask := map[string][]*runner.AttemptRecord{}
 	for _, at := range attempts {
@@ -338,6 +342,9 @@ func shownTasks(tasks []*runner.TaskRecord, attempts []*runner.AttemptRecord) []
 		}
 		tj := taskJSON{Name: t.Name, Path: t.Path, State: t.State, Attempts: t.Attempts, GPUs: t.GPUs, CachedFrom: t.CachedFrom, Error: t.Error,
 			Outputs: taskOutputsJSON{Parameters: t.Outputs.Parameters, Artifacts: map[string][]artifactJSON{}}}
+		if t.State == runner.Skipped || t.State == runner.Canceled || t.State == runner.Failed {
+			tj.Reason = t.Error
+		}
 		if tj.GPUs == nil {
 			tj.GPUs = []string{}
 		}
@@ -393,7 +400,7 @@ func writeRunText(w io.Writer, r *runner.RunRecord, shown []taskJSON) error {
 	fmt.Fprintln(tw, "\nTASK\tSTATE\tATTEMPTS\tDURATION\tGPUS\tOUTPUTS")
 	for _, t := range shown {
 		dur := "-"
-		if t.DurationMS > 0 || t.State.Final() {
+		if t.DurationMS > 0 || (t.State.Final() && t.Reason == "") || t.Attempts > 0 {
 			dur = fmtDuration(time.Duration(t.DurationMS) * time.Millisecond)
 		}
 		var outs []string
@@ -416,10 +423,22 @@ func writeRunText(w io.Writer, r *runner.RunRecord, shown []taskJSON) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	var notRun []taskJSON
 	for _, t := range shown {
-		if t.Error != "" && t.State == runner.Failed {
+		switch {
+		case t.Error != "" && t.State == runner.Failed:
 			fmt.Fprintf(w, "\n%s failed: %s\n", t.Name, termsafe.Escape(t.Error))
+		case t.State == runner.Skipped || t.State == runner.Canceled:
+			notRun = append(notRun, t)
 		}
 	}
-	return nil
+	if len(notRun) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w, "\nNot run:")
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, t := range notRun {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", termsafe.Escape(t.Name), t.State, termsafe.Escape(t.Reason))
+	}
+	return tw.Flush()
 }

@@ -102,9 +102,13 @@ func runSubmit(ctx context.Context, a *app, o submitOptions, path string) error 
 	if err != nil {
 		return err
 	}
-	params, err := submitParams(ir, o.params)
-	if err != nil {
-		return err
+	// An upload needs no parameter values (required ones included): the
+	// server stores the pipeline as it is.
+	var params map[string]any
+	if !o.uploadOnly {
+		if params, err = submitParams(ir, o.params); err != nil {
+			return err
+		}
 	}
 	spec := kfpir.CopyDoc(ir.Raw)
 	if err := prepareImages(ctx, a, ir, spec, o.push); err != nil {
@@ -261,7 +265,9 @@ func failureReason(r *kfp.Run) string {
 }
 
 // uploadPipeline stores the pipeline: created when no pipeline has its
-// name in the namespace, otherwise as a new version.
+// name in the namespace, otherwise as a new version. As kfp.Client's
+// upload_pipeline, a new pipeline's first version is named after it,
+// unless --version-name names it (upload_pipeline_version).
 func uploadPipeline(ctx context.Context, a *app, c *kfp.Client, ir *kfpir.IR, spec map[string]any, o submitOptions) error {
 	name := ir.Spec.GetPipelineInfo().GetName()
 	if err := kfp.CheckPipelineName(name); err != nil {
@@ -275,8 +281,11 @@ func uploadPipeline(ctx context.Context, a *app, c *kfp.Client, ir *kfpir.IR, sp
 	if info, ok := spec["pipelineInfo"].(map[string]any); ok {
 		desc, _ = info["description"].(string)
 	}
+	up := kfp.Upload{Name: o.versionName, Description: desc, File: file}
 	p, err := c.PipelineByName(ctx, name)
-	if errors.Is(err, kfp.ErrNotFound) {
+	created := false
+	switch {
+	case errors.Is(err, kfp.ErrNotFound) && o.versionName == "":
 		p, err = c.UploadPipeline(ctx, kfp.Upload{Name: name, Description: desc, File: file})
 		if err == nil {
 			v, err := c.LatestPipelineVersion(ctx, p.PipelineID)
@@ -287,26 +296,40 @@ func uploadPipeline(ctx context.Context, a *app, c *kfp.Client, ir *kfpir.IR, sp
 				v.Name, v.PipelineVersionID, c.PipelineVersionURL(p.PipelineID, v.PipelineVersionID))
 			return nil
 		}
-		if !errors.Is(err, kfp.ErrConflict) {
-			return err
-		}
+	case errors.Is(err, kfp.ErrNotFound):
+		p, err = c.CreatePipeline(ctx, name, desc)
+		created = err == nil
+	}
+	if errors.Is(err, kfp.ErrConflict) {
 		// Created meanwhile by someone else: add a version to it.
 		p, err = c.PipelineByName(ctx, name)
 	}
 	if err != nil {
 		return err
 	}
-	vname := o.versionName
-	if vname == "" {
+	if up.Name == "" {
 		now := time.Now()
-		vname = fmt.Sprintf("%s-%s-%03d", name, now.Format("20060102-150405"), now.Nanosecond()/1e6)
+		up.Name = fmt.Sprintf("%s-%s-%03d", name, now.Format("20060102-150405"), now.Nanosecond()/1e6)
 	}
-	v, err := c.UploadPipelineVersion(ctx, p.PipelineID, kfp.Upload{Name: vname, Description: desc, File: file})
+	exists := &kfp.InputError{Msg: fmt.Sprintf("version %q of pipeline %q already exists: choose another --version-name", up.Name, name)}
+	switch _, err := c.PipelineVersionByName(ctx, p.PipelineID, up.Name); {
+	case err == nil:
+		return exists
+	case !errors.Is(err, kfp.ErrNotFound):
+		return err
+	}
+	v, err := c.UploadPipelineVersion(ctx, p.PipelineID, up)
+	if errors.Is(err, kfp.ErrConflict) {
+		return exists // uploaded meanwhile
+	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stdout, "added version %s (%s) to pipeline %s (%s)\n%s\n", v.Name, v.PipelineVersionID, name,
-		p.PipelineID, c.PipelineVersionURL(p.PipelineID, v.PipelineVersionID))
+	verb := "added version %s (%s) to pipeline %s (%s)\n%s\n"
+	if created {
+		verb = "created version %s (%s) of the new pipeline %s (%s)\n%s\n"
+	}
+	fmt.Fprintf(a.stdout, verb, v.Name, v.PipelineVersionID, name, p.PipelineID, c.PipelineVersionURL(p.PipelineID, v.PipelineVersionID))
 	return nil
 }
 

@@ -123,7 +123,9 @@ type shownRun struct {
 	FinishedAt string `json:"finished_at"`
 	Tasks      []struct {
 		Name       string   `json:"name"`
+		Path       string   `json:"path"`
 		State      string   `json:"state"`
+		Reason     string   `json:"reason"`
 		Attempts   int      `json:"attempts"`
 		DurationMS int64    `json:"duration_ms"`
 		GPUs       []string `json:"gpus"`

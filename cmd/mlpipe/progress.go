@@ -281,7 +281,9 @@ func (lp *liveProgress) Event(e runner.Event) {
 			delete(lp.bars, e.Path)
 		}
 		if e.State.Final() {
-			lp.counts[e.State]++
+			if e.Kind != "dag" { // the counts are of steps, as the plan's total
+				lp.counts[e.State]++
+			}
 			fmt.Fprintln(lp.p, eventLine(e))
 		}
 	}

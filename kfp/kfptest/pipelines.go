@@ -146,8 +146,8 @@ func (s *Server) uploadVersion(w http.ResponseWriter, r *http.Request) {
 	name := firstOf(q.Get("name"), q.Get("display_name"), file)
 	for _, v := range s.versions {
 		if v.pipelineID == pid && v.name == name {
-			uploadError(w, http.StatusConflict, "Failed to create a pipeline version. The pipeline version already exist.",
-				fmt.Sprintf("AlreadyExistsError: version %q of pipeline %s already exists", name, pid))
+			// The real server says no more than this, with a stack trace.
+			uploadError(w, http.StatusConflict, "Failed to create a pipeline version", goStack)
 			return
 		}
 	}
@@ -155,6 +155,51 @@ func (s *Server) uploadVersion(w http.ResponseWriter, r *http.Request) {
 		description: q.Get("description"), created: s.now(), spec: spec}
 	s.versions = append(s.versions, v)
 	writeJSON(w, v.json())
+}
+
+// goStack is what the real upload handler puts in error_details.
+const goStack = `Failed to create a pipeline version: Already exist error: failed to create version
+github.com/kubeflow/pipelines/backend/src/common/util.NewAlreadyExistError
+	/go/src/github.com/kubeflow/pipelines/backend/src/common/util/error.go:95
+github.com/kubeflow/pipelines/backend/src/apiserver/resource.(*ResourceManager).CreatePipelineVersion
+	/go/src/github.com/kubeflow/pipelines/backend/src/apiserver/resource/resource_manager.go:521
+runtime.goexit
+	/usr/local/go/src/runtime/asm_amd64.s:1700`
+
+// createPipeline is CreatePipeline: a pipeline with no version yet.
+func (s *Server) createPipeline(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		DisplayName string `json:"display_name"`
+		Name        string `json:"name"`
+		Description string `json:"description"`
+		Namespace   string `json:"namespace"`
+	}
+	if !s.decode(w, r, &req) {
+		return
+	}
+	name := firstOf(req.Name, req.DisplayName)
+	ns := req.Namespace
+	if !s.opts.MultiUser {
+		ns = ""
+	}
+	switch {
+	case name == "":
+		s.internal(w, "Failed to create a pipeline: Invalid input error: pipeline's name cannot be empty")
+		return
+	case ns != "" && !s.allowed(ns):
+		s.forbidden(w, "create", "pipelines", ns)
+		return
+	}
+	for _, p := range s.pipelines {
+		if p.name == name && p.namespace == ns {
+			s.rpcError(w, http.StatusConflict, 6, "Failed to create a pipeline", "AlreadyExistsError: pipeline "+name+" already exists")
+			return
+		}
+	}
+	p := &pipeline{id: s.newID("pipeline"), name: name, displayName: firstOf(req.DisplayName, name),
+		description: req.Description, namespace: ns, created: s.now()}
+	s.pipelines = append(s.pipelines, p)
+	writeJSON(w, p.json())
 }
 
 func firstOf(vals ...string) string {

@@ -100,6 +100,7 @@ const (
 	RouteHealthz          Route = "GET /healthz"
 	RouteUploadPipeline   Route = "POST /pipelines/upload"
 	RouteUploadVersion    Route = "POST /pipelines/upload_version"
+	RouteCreatePipeline   Route = "POST /pipelines"
 	RouteListPipelines    Route = "GET /pipelines"
 	RoutePipelineByName   Route = "GET /pipelines/names/{name}"
 	RouteGetPipeline      Route = "GET /pipelines/{id}"
@@ -333,6 +334,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, route Route, p []
 		s.uploadPipeline(w, r)
 	case RouteUploadVersion:
 		s.uploadVersion(w, r)
+	case RouteCreatePipeline:
+		s.createPipeline(w, r)
 	case RouteListPipelines:
 		s.listPipelines(w, r)
 	case RoutePipelineByName:
