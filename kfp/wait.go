@@ -18,6 +18,9 @@ type WaitOptions struct {
 	// OnChange is called with the run when its state changes, and with the
 	// first answer.
 	OnChange func(*Run)
+	// OnPoll is called with every answer, after OnChange (to follow the
+	// run's tasks).
+	OnPoll func(*Run)
 	// OnRetry is called with each transient error before the next poll.
 	OnRetry func(error)
 }
@@ -62,6 +65,9 @@ func (c *Client) WaitRun(ctx context.Context, runID string, o WaitOptions) (*Run
 				if o.OnChange != nil {
 					o.OnChange(r)
 				}
+			}
+			if o.OnPoll != nil {
+				o.OnPoll(r)
 			}
 			last = r
 			if r.State.Terminal() {

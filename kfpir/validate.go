@@ -1,6 +1,7 @@
 package kfpir
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -324,6 +325,10 @@ func unknownFields(d *diag.List, raw map[string]any, md protoreflect.MessageDesc
 			}
 			continue
 		}
+		if fd.Kind() == protoreflect.EnumKind {
+			checkEnum(d, raw[k], fd, p)
+			continue
+		}
 		if fd.Kind() != protoreflect.MessageKind {
 			continue
 		}
@@ -362,4 +367,54 @@ func unknownFields(d *diag.List, raw map[string]any, md protoreflect.MessageDesc
 			}
 		}
 	}
+}
+
+// newerEnumValues are enum values KFP added after the pinned proto.
+var newerEnumValues = map[string]bool{"TASK_CONFIG": true}
+
+// checkEnum reports an enum field whose value the proto does not define:
+// the loader's lax parse would read it as the zero value, while the API
+// server refuses the whole spec ("unknown template format").
+func checkEnum(d *diag.List, v any, fd protoreflect.FieldDescriptor, path string) {
+	values := fd.Enum().Values()
+	check := func(v any, path string) {
+		switch x := v.(type) {
+		case string:
+			if values.ByName(protoreflect.Name(x)) != nil || newerEnumValues[x] {
+				return
+			}
+		case int64:
+			if values.ByNumber(protoreflect.EnumNumber(x)) != nil {
+				return
+			}
+		case float64:
+			if x == float64(int32(x)) && values.ByNumber(protoreflect.EnumNumber(int32(x))) != nil {
+				return
+			}
+		case nil:
+			return
+		}
+		names := make([]string, 0, values.Len())
+		for i := 0; i < values.Len(); i++ {
+			if n := string(values.Get(i).Name()); !strings.HasSuffix(n, "_UNSPECIFIED") {
+				names = append(names, n)
+			}
+		}
+		d.Path(path, "unknown value %s (one of %s)", jsonValue(v), strings.Join(names, ", "))
+	}
+	if l, ok := v.([]any); ok && fd.IsList() {
+		for i, e := range l {
+			check(e, fmt.Sprintf("%s[%d]", path, i))
+		}
+		return
+	}
+	check(v, path)
+}
+
+func jsonValue(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
 }

@@ -1,8 +1,12 @@
 package kfpir
 
 import (
+	"errors"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/mlpipe/mlpipe/internal/diag"
 )
 
 func TestValidateIRReportsPaths(t *testing.T) {
@@ -122,5 +126,36 @@ platforms:
 	}
 	if ir.Platform == nil {
 		t.Error("PlatformSpec document lost")
+	}
+}
+
+// What validate accepts, the API server accepts: an enum value the proto
+// does not define is refused with its line, not read as the zero value.
+func TestValidateRefusesUnknownEnumValues(t *testing.T) {
+	src := strings.Replace(irWith(nil), "{parameterType: STRING}", "{parameterType: STRINGG}", 1)
+	src = strings.Replace(src, "taskInfo: {name: a}", "taskInfo: {name: a}\n        triggerPolicy: {strategy: ALL_UPSTREAM_TASKS_DONE}", 1)
+	err := validateBytes("enum.yaml", []byte(src))
+	var ds diag.Diagnostics
+	if !errors.As(err, &ds) {
+		t.Fatalf("validate = %v, want diagnostics", err)
+	}
+	want := map[string]string{
+		"components.comp-a.inputDefinitions.parameters.text.parameterType": `unknown value "STRINGG" (one of NUMBER_DOUBLE, NUMBER_INTEGER, STRING, BOOLEAN, LIST, STRUCT, TASK_FINAL_STATUS)`,
+		"root.dag.tasks.a.triggerPolicy.strategy":                          `unknown value "ALL_UPSTREAM_TASKS_DONE" (one of ALL_UPSTREAM_TASKS_SUCCEEDED, ALL_UPSTREAM_TASKS_COMPLETED)`,
+	}
+	got := map[string]string{}
+	for _, d := range ds {
+		got[d.Path] = d.Msg
+		if d.Pos.Line == 0 {
+			t.Errorf("%s: no line", d)
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("diagnostics (-want +got):\n%s", diff)
+	}
+	// The newer TASK_CONFIG type is known.
+	ok := strings.Replace(irWith(nil), "{parameterType: STRING}", "{parameterType: TASK_CONFIG}", 1)
+	if err := validateBytes("ok.yaml", []byte(ok)); err != nil {
+		t.Errorf("TASK_CONFIG refused: %v", err)
 	}
 }

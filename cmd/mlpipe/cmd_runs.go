@@ -44,7 +44,7 @@ func newRunsCmd(a *app) *cobra.Command {
 		Long: `Show a run. RUN is a run id, a unique prefix of one, or "latest".
 Every step of the pipeline is listed, also those that did not run (SKIPPED or
 CANCELED), with the reason under "Not run:" (the "reason" field in JSON).`,
-		Args:  args(1, 1),
+		Args: args(1, 1),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			return runsShow(cmd.Context(), a, argv[0], showOut, timeline)
 		},

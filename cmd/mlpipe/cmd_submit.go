@@ -11,24 +11,27 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mlpipe/mlpipe/compiler"
 	"github.com/mlpipe/mlpipe/kfp"
 	"github.com/mlpipe/mlpipe/kfpir"
 )
 
 type submitOptions struct {
-	params       []string
-	runName      string
-	wait         bool
-	timeout      time.Duration
-	pollInterval time.Duration
-	uploadOnly   bool
-	versionName  string
-	push         bool
-	insecure     bool
-	cookie       string
-	userID       string
-	pipelineRoot string
+	params         []string
+	runName        string
+	wait           bool
+	timeout        time.Duration
+	pollInterval   time.Duration
+	uploadOnly     bool
+	versionName    string
+	push           bool
+	insecure       bool
+	cookie         string
+	userID         string
+	pipelineRoot   string
+	serviceAccount string
+	noCache        bool
+	connectTimeout time.Duration
+	output         string
 }
 
 func newSubmitCmd(a *app) *cobra.Command {
@@ -39,8 +42,14 @@ func newSubmitCmd(a *app) *cobra.Command {
 		Long: `Send a pipeline.yaml (compiled first) or a KFP IR file to a Kubeflow Pipelines cluster:
 the very IR that "mlpipe run" executes. The run goes to an experiment (created when
 missing; default "Default"), with the spec inline, and its id and UI address are printed.
-With --wait, mlpipe follows the run and exits with its outcome. With --upload-only, the
-pipeline is stored instead (a new version when a pipeline of that name exists).
+With --wait, mlpipe follows the run and its tasks and exits with its outcome. With
+--upload-only, the pipeline is stored instead (a new version when a pipeline of that
+name exists; --version-name names it, the first version of a new pipeline too). A
+pipeline package (.zip or .tar.gz holding one IR file) is accepted like the file.
+
+As kfp.Client: the namespace comes from ~/.config/kfp/context.json when neither flag
+nor environment gives one; KF_PIPELINES_OVERRIDE_EXPERIMENT_NAME overrides the
+experiment; --no-cache turns caching off for every task of the run.
 
 The host is the API server (http://localhost:8888 after a port-forward) or the UI
 (https://kubeflow.example.com/pipeline); https:// is assumed without a scheme. On
@@ -72,13 +81,21 @@ Exit codes: 0 submitted (or, with --wait, succeeded), 2 invalid input,
 	f.StringVar(&o.cookie, "cookie", "", "Cookie header to send, e.g. authservice_session=... (env MLPIPE_KFP_COOKIE)")
 	f.StringVar(&o.userID, "user-id", "", "kubeflow-userid header to send (direct access to the API server; env MLPIPE_KFP_USER_ID)")
 	f.StringVar(&o.pipelineRoot, "pipeline-root", "", "where the run's artifacts go on the cluster (default: the cluster's)")
+	f.StringVar(&o.serviceAccount, "service-account", "", "Kubernetes service account the run's pods use (default: the cluster's)")
+	f.BoolVar(&o.noCache, "no-cache", false, "run every task, as kfp.Client's enable_caching=False (cachingOptions.enableCache false in the submitted spec)")
+	f.DurationVar(&o.connectTimeout, "connect-timeout", 30*time.Second, "how long to retry the first contact while the API server starts")
+	f.StringVar(&o.output, "output", "text", "text or json (with --wait: one JSON event per line, as mlpipe run)")
 	return cmd
 }
 
 func (o submitOptions) check() error {
 	switch {
-	case o.uploadOnly && (o.wait || o.runName != "" || len(o.params) > 0 || o.pipelineRoot != ""):
-		return usagef("--upload-only stores the pipeline without a run: -p, --run-name, --wait and --pipeline-root do not apply")
+	case o.uploadOnly && (o.wait || o.runName != "" || len(o.params) > 0 || o.pipelineRoot != "" || o.serviceAccount != "" || o.noCache):
+		return usagef("--upload-only stores the pipeline without a run: -p, --run-name, --wait, --pipeline-root, --service-account and --no-cache do not apply")
+	case o.output != "text" && o.output != "json":
+		return usagef("--output must be text or json")
+	case o.connectTimeout < 0:
+		return usagef("--connect-timeout must not be negative")
 	case !o.uploadOnly && o.versionName != "":
 		return usagef("--version-name goes with --upload-only")
 	case o.timeout < 0:
@@ -98,7 +115,7 @@ func runSubmit(ctx context.Context, a *app, o submitOptions, path string) error 
 	if a.cfg.KFP.Host == "" {
 		return usagef("submit: no KFP host: pass --host URL or set KF_PIPELINES_ENDPOINT")
 	}
-	ir, err := compiler.Open(path)
+	ir, err := openSubmitSource(path)
 	if err != nil {
 		return err
 	}
@@ -114,9 +131,16 @@ func runSubmit(ctx context.Context, a *app, o submitOptions, path string) error 
 	if err := prepareImages(ctx, a, ir, spec, o.push); err != nil {
 		return err
 	}
+	if o.noCache {
+		disableCaching(spec)
+	}
+	namespace := a.cfg.KFP.Namespace
+	if namespace == "" {
+		namespace = kfpContextNamespace()
+	}
 	c, err := kfp.New(kfp.Options{
 		Host:               a.cfg.KFP.Host,
-		Namespace:          a.cfg.KFP.Namespace,
+		Namespace:          namespace,
 		TokenFile:          a.cfg.KFP.TokenFile,
 		Cookie:             firstNonEmpty(o.cookie, a.cfg.KFP.Cookie),
 		UserID:             firstNonEmpty(o.userID, a.cfg.KFP.UserID),
@@ -127,7 +151,7 @@ func runSubmit(ctx context.Context, a *app, o submitOptions, path string) error 
 	if err != nil {
 		return err
 	}
-	h, err := c.Health(ctx)
+	h, err := waitForServer(ctx, c, o.connectTimeout, func(msg string) { fmt.Fprintln(a.stderr, "mlpipe: "+msg) })
 	if err != nil {
 		return err
 	}
@@ -160,7 +184,7 @@ func submitParams(ir *kfpir.IR, flags []string) (map[string]any, error) {
 
 // submitRun creates the run and, with --wait, follows it.
 func submitRun(ctx context.Context, a *app, c *kfp.Client, ir *kfpir.IR, spec, params map[string]any, o submitOptions) error {
-	exp, created, err := c.EnsureExperiment(ctx, a.cfg.KFP.Experiment)
+	exp, created, err := c.EnsureExperiment(ctx, experimentName(a.cfg.KFP.Experiment))
 	if err != nil {
 		return err
 	}
@@ -172,29 +196,27 @@ func submitRun(ctx context.Context, a *app, c *kfp.Client, ir *kfpir.IR, spec, p
 		name = filepath.Base(ir.File) + " " + time.Now().Format("2006-01-02 15-04-05")
 	}
 	r, err := c.CreateRun(ctx, kfp.RunRequest{
-		DisplayName:  name,
-		ExperimentID: exp.ExperimentID,
-		PipelineSpec: spec,
-		PlatformSpec: ir.Platform,
-		Parameters:   params,
-		PipelineRoot: o.pipelineRoot,
+		DisplayName:    name,
+		ExperimentID:   exp.ExperimentID,
+		PipelineSpec:   spec,
+		PlatformSpec:   ir.Platform,
+		Parameters:     params,
+		PipelineRoot:   o.pipelineRoot,
+		ServiceAccount: o.serviceAccount,
 	})
 	if err != nil {
 		return err
 	}
 	url := kfp.RunURL(uiHost(c), r.RunID)
-	fmt.Fprintf(a.stdout, "run %s submitted to experiment %s\n%s\n", r.RunID, exp.DisplayName, url)
+	ev := newRemoteEvents(a, o.output == "json", r.RunID)
+	ev.submitted(exp.DisplayName, url)
 	if !o.wait {
 		return nil
 	}
 	final, err := c.WaitRun(ctx, r.RunID, kfp.WaitOptions{
 		Interval: o.pollInterval,
 		Timeout:  o.timeout,
-		OnChange: func(r *kfp.Run) {
-			if r.State != kfp.StateUnspecified {
-				fmt.Fprintf(a.stdout, "%s run %s %s\n", time.Now().Format("15:04:05"), r.RunID, r.State)
-			}
-		},
+		OnPoll:   ev.poll,
 		OnRetry: func(err error) {
 			a.log.WarnContext(ctx, "polling the run failed; retrying", "run_id", r.RunID, "err", err)
 		},

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"archive/tar"
+	"archive/zip"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"encoding/pem"
@@ -406,5 +409,190 @@ func TestSubmitTLS(t *testing.T) {
 	}
 	if r := submit(t, quickstart, "--host", srv.URL(), "--ca-file", filepath.Join(home, "missing.pem")); r.code != 2 {
 		t.Errorf("missing CA file: %s", r)
+	}
+}
+
+// An upload needs no parameter values, a required parameter included; the
+// first version of a new pipeline takes --version-name; a version name that
+// exists is refused before anything is uploaded, without the server's stack.
+func TestSubmitUploadVersions(t *testing.T) {
+	home := submitEnv(t)
+	srv := kfptest.New(t, kfptest.Options{})
+	dir := writeFiles(t, map[string]string{
+		"pipeline.yaml": "name: needs-input\ninputs:\n  who: {type: String}\ntasks:\n  hello: {component: c.yaml, inputs: {who: \"${{ inputs.who }}\"}}\n",
+		"c.yaml":        "name: c\ninputs: [{name: who, type: String}]\nimplementation: {container: {image: busybox, command: [echo, {inputValue: who}]}}\n",
+	})
+	_ = home
+	r := submit(t, dir, "--host", srv.URL(), "--upload-only", "--version-name", "v1")
+	if r.code != 0 || !strings.Contains(r.stdout, "created version v1 (") || !strings.Contains(r.stdout, "of the new pipeline needs-input (") {
+		t.Fatalf("first upload with a required parameter and --version-name: %s", r)
+	}
+	if n, m := srv.Calls(kfptest.RouteCreatePipeline), srv.Calls(kfptest.RouteUploadPipeline); n != 1 || m != 0 {
+		t.Errorf("%d pipeline creations and %d pipeline uploads, want 1 and 0", n, m)
+	}
+	vers := srv.RequestsTo(kfptest.RouteUploadVersion)
+	if len(vers) != 1 || vers[0].Query.Get("name") != "v1" {
+		t.Fatalf("version uploads: %+v", vers)
+	}
+	r = submit(t, dir, "--host", srv.URL(), "--upload-only", "--version-name", "v1")
+	want := `version "v1" of pipeline "needs-input" already exists`
+	if r.code != 2 || !strings.Contains(r.stderr, want) || strings.Contains(r.stderr, "github.com/") {
+		t.Fatalf("duplicate version: want exit 2 with %q and no stack trace: %s", want, r)
+	}
+	if n := srv.Calls(kfptest.RouteUploadVersion); n != 1 {
+		t.Errorf("the duplicate was uploaded (%d version uploads)", n)
+	}
+	r = submit(t, dir, "--host", srv.URL(), "--upload-only", "--version-name", "v2")
+	if r.code != 0 || !strings.Contains(r.stdout, "added version v2 (") {
+		t.Fatalf("second version: %s", r)
+	}
+}
+
+// The kfp.Client conventions: the namespace of ~/.config/kfp/context.json,
+// KF_PIPELINES_OVERRIDE_EXPERIMENT_NAME, --service-account, --no-cache, and
+// an API server that is still starting.
+func TestSubmitKFPClientConventions(t *testing.T) {
+	home := submitEnv(t)
+	t.Setenv("HOME", home)
+	if err := os.MkdirAll(filepath.Join(home, ".config", "kfp"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(home, ".config", "kfp", "context.json"), []byte(`{"namespace": "kubeflow-user-example-com"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KF_PIPELINES_OVERRIDE_EXPERIMENT_NAME", "overridden")
+	srv := kfptest.New(t, kfptest.Options{MultiUser: true, AcceptUserID: true, Namespaces: []string{"kubeflow-user-example-com"}})
+	srv.Inject(kfptest.RouteHealthz, kfptest.Fault{Kind: kfptest.Unavailable, Call: 1})
+	srv.Inject(kfptest.RouteHealthz, kfptest.Fault{Kind: kfptest.Unavailable, Call: 2})
+	r := submit(t, quickstart, "--host", srv.URL(), "--user-id", "u@example.com", "--experiment", "mine",
+		"--service-account", "pipeline-runner", "--no-cache")
+	if r.code != 0 {
+		t.Fatalf("submit: %s", r)
+	}
+	if n := srv.Calls(kfptest.RouteHealthz); n != 3 || !strings.Contains(r.stderr, "waiting up to 30s for KFP at") {
+		t.Errorf("healthz called %d times (want 3: two 503s, then ready); stderr %q", n, r.stderr)
+	}
+	var exp map[string]any
+	if err := json.Unmarshal(srv.RequestsTo(kfptest.RouteCreateExperiment)[0].Body, &exp); err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(map[string]any{"display_name": "overridden", "namespace": "kubeflow-user-example-com"}, exp); d != "" {
+		t.Errorf("experiment (-want +got):\n%s", d)
+	}
+	body := createdRun(t, srv)
+	if body["service_account"] != "pipeline-runner" {
+		t.Errorf("service_account = %v", body["service_account"])
+	}
+	spec := body["pipeline_spec"].(map[string]any)
+	tasks := spec["root"].(map[string]any)["dag"].(map[string]any)["tasks"].(map[string]any)
+	if len(tasks) == 0 {
+		t.Fatal("no tasks in the submitted spec")
+	}
+	for name, tk := range tasks {
+		if co, _ := tk.(map[string]any)["cachingOptions"].(map[string]any); co["enableCache"] != false {
+			t.Errorf("task %s: cachingOptions %v, want enableCache false", name, co)
+		}
+	}
+}
+
+// Pipeline packages: a .zip or .tar.gz holding one IR file is uploaded and
+// submitted like the file; several or no pipeline files are refused.
+func TestSubmitPipelinePackages(t *testing.T) {
+	home := submitEnv(t)
+	srv := kfptest.New(t, kfptest.Options{})
+	ir := filepath.Join(home, "pipeline.yaml")
+	if r := runInProcess(t, "compile", quickstart, "-o", ir); r.code != 0 {
+		t.Fatalf("compile: %s", r)
+	}
+	src, err := os.ReadFile(ir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zipOf := func(files map[string][]byte) string {
+		p := filepath.Join(t.TempDir(), "p.zip")
+		var b bytes.Buffer
+		zw := zip.NewWriter(&b)
+		for n, c := range files {
+			w, _ := zw.Create(n)
+			_, _ = w.Write(c)
+		}
+		_ = zw.Close()
+		if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tgz := filepath.Join(home, "p.tar.gz")
+	var b bytes.Buffer
+	gz := gzip.NewWriter(&b)
+	tw := tar.NewWriter(gz)
+	_ = tw.WriteHeader(&tar.Header{Name: "README", Mode: 0o644, Size: 2, Typeflag: tar.TypeReg})
+	_, _ = tw.Write([]byte("hi"))
+	_ = tw.WriteHeader(&tar.Header{Name: "pipeline.yaml", Mode: 0o644, Size: int64(len(src)), Typeflag: tar.TypeReg})
+	_, _ = tw.Write(src)
+	_ = tw.Close()
+	_ = gz.Close()
+	if err := os.WriteFile(tgz, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := submit(t, zipOf(map[string][]byte{"pipeline.yaml": src}), "--host", srv.URL(), "--upload-only"); r.code != 0 || !strings.Contains(r.stdout, "created pipeline quickstart") {
+		t.Fatalf("zip upload: %s", r)
+	}
+	if f := srv.RequestsTo(kfptest.RouteUploadPipeline)[0].Upload; f == nil || !bytes.Equal(f.Content, src) && !bytes.Contains(f.Content, []byte("schemaVersion: 2.1.0")) {
+		t.Errorf("uploaded %+v", f)
+	}
+	if r := submit(t, tgz, "--host", srv.URL()); r.code != 0 || srv.Calls(kfptest.RouteCreateRun) != 1 {
+		t.Fatalf("tar.gz run: %s", r)
+	}
+	for name, files := range map[string]map[string][]byte{
+		"several pipeline files": {"a.yaml": src, "b.json": []byte("{}")},
+		"no pipeline file":       {"README": []byte("x")},
+	} {
+		if r := submit(t, zipOf(files), "--host", srv.URL(), "--upload-only"); r.code != 2 || !strings.Contains(r.stderr, name[:8]) {
+			t.Errorf("%s: %s", name, r)
+		}
+	}
+}
+
+// --wait follows the run's tasks as the server reports them; --output json
+// gives one event per line.
+func TestSubmitWaitFollowsTasks(t *testing.T) {
+	submitEnv(t)
+	srv := kfptest.New(t, kfptest.Options{RunScript: []string{"", "RUNNING", "FAILED"}})
+	r := submit(t, quickstart, "--host", srv.URL(), "--wait", "--poll-interval", "1ms")
+	if r.code != 3 {
+		t.Fatalf("exit %d: %s", r.code, r)
+	}
+	for _, re := range []string{`(?m) task count RUNNING$`, `(?m) task greet SUCCEEDED$`, `(?m) task write FAILED: failed with exit code 1$`, `(?m) run \S+ FAILED$`} {
+		if !regexp.MustCompile(re).MatchString(r.stdout) {
+			t.Errorf("stdout lacks %s:\n%s", re, r.stdout)
+		}
+	}
+	if strings.Contains(r.stdout, "driver") {
+		t.Errorf("Argo's driver nodes are shown:\n%s", r.stdout)
+	}
+	if !strings.Contains(r.stderr, "task write failed (failed with exit code 1)") {
+		t.Errorf("the final line does not name the failed task:\n%s", r.stderr)
+	}
+	r = submit(t, quickstart, "--host", srv.URL(), "--wait", "--poll-interval", "1ms", "--output", "json")
+	var events []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		var ev map[string]any
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("not JSON: %q", line)
+		}
+		events = append(events, ev)
+	}
+	if len(events) < 4 || events[0]["event"] != "submitted" || events[len(events)-1]["state"] != "FAILED" || events[len(events)-1]["task"] != nil {
+		t.Fatalf("events: %v", events)
+	}
+	found := false
+	for _, ev := range events {
+		if ev["task"] == "write" && ev["state"] == "FAILED" && ev["message"] == "failed with exit code 1" && ev["run_id"] == events[0]["run_id"] {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no FAILED event for task write: %v", events)
 	}
 }

@@ -392,7 +392,13 @@ func (s *Server) match(r *http.Request) (route Route, params []string, known boo
 	case len(segs) == 1 && segs[0] == "healthz":
 		return pick(get, RouteHealthz)
 	case len(segs) == 1 && segs[0] == "pipelines":
-		return pick(get, RouteListPipelines)
+		switch {
+		case get:
+			return RouteListPipelines, nil, true
+		case post:
+			return RouteCreatePipeline, nil, true
+		}
+		return "", nil, true
 	case len(segs) == 2 && segs[0] == "pipelines" && post && segs[1] == "upload":
 		return RouteUploadPipeline, nil, true
 	case len(segs) == 2 && segs[0] == "pipelines" && post && segs[1] == "upload_version":
