@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -163,5 +164,41 @@ tasks:
 	}
 	if diff := cmp.Diff(want, notRunRows(e, res.RunID)); diff != "" {
 		t.Errorf("tasks not run (-want +got):\n%s", diff)
+	}
+}
+
+// A resumed run decides its conditions from the same inputs: what it
+// recorded as skipped stays skipped, with the same reason.
+func TestResumeKeepsRecordedSkips(t *testing.T) {
+	var flaky atomic.Int32
+	flaky.Store(1)
+	e := newEnv(t, map[string]behavior{
+		"evaluate": func(_ context.Context, w *taskIO) int { w.setParam("acc", "0.72"); return 0 },
+		"flaky":    func(context.Context, *taskIO) int { return int(flaky.Load()) },
+	})
+	ir := compilePipeline(t, notRunFiles)
+	params := map[string]any{"threshold": 0.8, "items": []any{1}}
+	res, err := e.run(t.Context(), ir, params, func(o *runner.Options) { o.KeepGoing = true })
+	if err == nil || res.State != runner.Failed {
+		t.Fatalf("first run: %v %v", res, err)
+	}
+	before := notRunRows(e, res.RunID)
+	flaky.Store(0)
+	res2, err := e.run(t.Context(), ir, params, func(o *runner.Options) { o.Resume = true; o.RunID = res.RunID })
+	if err != nil || res2.State != runner.Succeeded {
+		t.Fatalf("resume: %v %v", res2, err)
+	}
+	if n := e.fake.count("evaluate"); n != 1 {
+		t.Errorf("evaluate ran %d times; the resume must reuse it", n)
+	}
+	after := notRunRows(e, res.RunID)
+	var skipped []notRunRow
+	for _, row := range before {
+		if row.Path != "report" { // report ran once flaky succeeded
+			skipped = append(skipped, row)
+		}
+	}
+	if diff := cmp.Diff(skipped, after); diff != "" {
+		t.Errorf("skips after the resume (-before +after):\n%s", diff)
 	}
 }
