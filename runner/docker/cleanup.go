@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"syscall"
 
@@ -13,11 +14,12 @@ import (
 	"github.com/mlpipe/mlpipe/internal/procfs"
 )
 
-// Cleanup removes the containers that mlpipe processes of this host left
-// behind when they died (killed, crashed, machine reset): containers
-// labelled with a PID that no longer runs, or that now belongs to another
-// process. Containers of live mlpipe processes and of other hosts sharing
-// the daemon are left alone. It returns how many it removed.
+// Cleanup removes the containers that this user's mlpipe processes of this
+// host left behind for this state directory when they died (killed,
+// crashed, machine reset): containers labelled with a PID that no longer
+// runs, or that now belongs to another process. Containers of live mlpipe
+// processes, of other users, of other state directories and of other hosts
+// sharing the daemon are left alone. It returns how many it removed.
 func (e *Executor) Cleanup(ctx context.Context) (int, error) {
 	return e.CleanupKeeping(ctx, "")
 }
@@ -51,11 +53,14 @@ func (e *Executor) CleanupKeeping(ctx context.Context, keepRun string) (int, err
 	return n, errors.Join(errs...)
 }
 
-// orphan reports whether the container's owning mlpipe process, on this
-// host, is gone.
+// orphan reports whether the container is this user's, of this state
+// directory, and its owning mlpipe process, on this host, is gone.
 func (e *Executor) orphan(labels map[string]string) bool {
 	if h := labels[LabelHost]; h != "" && h != e.host {
 		return false
+	}
+	if labels[LabelUID] != strconv.Itoa(os.Getuid()) || labels[LabelStateDir] != e.opts.StateDir {
+		return false // another user's, another state dir's, or unlabelled
 	}
 	pid, err := strconv.Atoi(labels[LabelPID])
 	if err != nil || pid <= 0 {

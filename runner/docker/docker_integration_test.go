@@ -418,7 +418,7 @@ func TestSecurityForkBombIsContained(t *testing.T) {
 }
 
 func TestCleanupRemovesOrphans(t *testing.T) {
-	e := requireDocker(t, Options{})
+	e := requireDocker(t, Options{StateDir: t.TempDir()})
 	// A PID that is certainly gone: a child that has exited.
 	p := exec.Command("true")
 	if err := p.Run(); err != nil {
@@ -437,9 +437,13 @@ func TestCleanupRemovesOrphans(t *testing.T) {
 		}
 		return c.ID
 	}
-	dead := mk(map[string]string{LabelPID: itoa(p.Process.Pid), LabelHost: e.host})
+	owner := func(l map[string]string) map[string]string {
+		l[LabelUID], l[LabelStateDir] = itoa(os.Getuid()), e.opts.StateDir
+		return l
+	}
+	dead := mk(owner(map[string]string{LabelPID: itoa(p.Process.Pid), LabelHost: e.host}))
 	live := mk(e.baseLabels())
-	other := mk(map[string]string{LabelPID: itoa(p.Process.Pid), LabelHost: "another-host"})
+	other := mk(owner(map[string]string{LabelPID: itoa(p.Process.Pid), LabelHost: "another-host"}))
 	// Another mlpipe starting at the same time (other packages' tests run
 	// in parallel) may clean the orphan up first: what matters is that it
 	// is gone and the others are not.

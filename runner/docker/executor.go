@@ -27,6 +27,12 @@ const (
 	LabelPID      = "mlpipe.pid"
 	LabelPIDStart = "mlpipe.pid_start" // start time of the PID, to tell a reused PID
 	LabelHost     = "mlpipe.host"
+	// LabelUID and LabelStateDir name whose container it is: orphan
+	// cleanup removes only the containers of the same user and state
+	// directory (another user's, or another state dir's run that a later
+	// resume collects, are left alone).
+	LabelUID      = "mlpipe.uid"
+	LabelStateDir = "mlpipe.state_dir"
 	// LabelContextHash is set on images built from a component directory.
 	LabelContextHash = "mlpipe.context_hash"
 	// LabelBuildArgs records the build arguments of an image built by
@@ -74,6 +80,9 @@ type Options struct {
 	// StopTimeout is how long a cancelled container has between SIGTERM
 	// and SIGKILL (0: 10 s).
 	StopTimeout time.Duration
+	// StateDir is the state directory of the runs whose containers this
+	// executor creates (LabelStateDir).
+	StateDir string
 	// Logger receives the executor's own diagnostics (nil: discarded).
 	Logger *slog.Logger
 }
@@ -159,7 +168,10 @@ func (e *Executor) Ping(ctx context.Context) error {
 
 // baseLabels are the labels of every container this process creates.
 func (e *Executor) baseLabels() map[string]string {
-	l := map[string]string{LabelPID: strconv.Itoa(e.pid), LabelHost: e.host}
+	l := map[string]string{LabelPID: strconv.Itoa(e.pid), LabelHost: e.host, LabelUID: strconv.Itoa(os.Getuid())}
+	if e.opts.StateDir != "" {
+		l[LabelStateDir] = e.opts.StateDir
+	}
 	if e.start != "" {
 		l[LabelPIDStart] = e.start
 	}

@@ -249,18 +249,27 @@ func TestAuthFromConfig(t *testing.T) {
 
 func TestOrphan(t *testing.T) {
 	t.Parallel()
-	e := newWithClient(nil, Options{})
+	e := newWithClient(nil, Options{StateDir: "/home/a/.local/share/mlpipe"})
+	me, state := itoa(os.Getuid()), e.opts.StateDir
+	mine := func(l map[string]string) map[string]string {
+		l[LabelUID], l[LabelStateDir] = me, state
+		return l
+	}
 	tests := []struct {
 		name   string
 		labels map[string]string
 		want   bool
 	}{
-		{"this process", map[string]string{LabelPID: itoa(e.pid), LabelPIDStart: e.start, LabelHost: e.host}, false},
-		{"a dead process", map[string]string{LabelPID: "999999999", LabelHost: e.host}, true},
-		{"a reused PID", map[string]string{LabelPID: itoa(os.Getppid()), LabelPIDStart: "1", LabelHost: e.host}, true},
-		{"a live process", map[string]string{LabelPID: itoa(os.Getppid()), LabelPIDStart: procfs.StartTime(os.Getppid()), LabelHost: e.host}, false},
-		{"another host", map[string]string{LabelPID: "999999999", LabelHost: e.host + "-other"}, false},
-		{"no PID", map[string]string{LabelHost: e.host}, false},
+		{"this process", mine(map[string]string{LabelPID: itoa(e.pid), LabelPIDStart: e.start, LabelHost: e.host}), false},
+		{"a dead process", mine(map[string]string{LabelPID: "999999999", LabelHost: e.host}), true},
+		{"a reused PID", mine(map[string]string{LabelPID: itoa(os.Getppid()), LabelPIDStart: "1", LabelHost: e.host}), true},
+		{"a live process", mine(map[string]string{LabelPID: itoa(os.Getppid()), LabelPIDStart: procfs.StartTime(os.Getppid()), LabelHost: e.host}), false},
+		{"another host", mine(map[string]string{LabelPID: "999999999", LabelHost: e.host + "-other"}), false},
+		{"no PID", mine(map[string]string{LabelHost: e.host}), false},
+		// Never another user's, another state dir's, or an unlabelled one.
+		{"another user", map[string]string{LabelPID: "999999999", LabelHost: e.host, LabelUID: itoa(os.Getuid() + 1), LabelStateDir: state}, false},
+		{"another state dir", map[string]string{LabelPID: "999999999", LabelHost: e.host, LabelUID: me, LabelStateDir: "/tmp/other"}, false},
+		{"no owner labels", map[string]string{LabelPID: "999999999", LabelHost: e.host}, false},
 	}
 	for _, tt := range tests {
 		if got := e.orphan(tt.labels); got != tt.want {
@@ -269,5 +278,8 @@ func TestOrphan(t *testing.T) {
 	}
 	if e.start == "" {
 		t.Error("the start time of this process is unknown")
+	}
+	if l := e.baseLabels(); l[LabelUID] != me || l[LabelStateDir] != state {
+		t.Errorf("base labels %v lack the user and the state dir", l)
 	}
 }
