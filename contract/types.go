@@ -138,6 +138,9 @@ type GPURequest struct {
 	RunID, Task string
 	Count       int
 	Type        string // "nvidia.com/gpu", a model name such as NVIDIA_TESLA_A100, or ""
+	// Waiting, when set, is told why the request waits, each time that
+	// changes ("waiting for 2 GPU(s): 0 of 8 free, held by bob (run ..., task train)").
+	Waiting func(message string)
 }
 
 // GPULease is a set of leased GPUs; Release returns them.

@@ -38,6 +38,9 @@ type LeaseInfo struct {
 	Holder    string    `json:"holder,omitempty"` // "pid:N" or "container:ID" once the step runs
 	Since     time.Time `json:"since"`
 	Container string    `json:"container,omitempty"`
+	// The user whose mlpipe holds the lease.
+	User string `json:"user,omitempty"`
+	UID  int    `json:"uid"`
 }
 
 // AllocatorOptions configure an Allocator.
@@ -57,7 +60,13 @@ type AllocatorOptions struct {
 	StarveAfter time.Duration
 	// SampleEvery is the telemetry interval while a step runs (500 ms).
 	SampleEvery time.Duration
-	Logger      *slog.Logger
+	// Exclude lists GPUs never leased (UUIDs or indexes): the machine
+	// policy keeps them for interactive use.
+	Exclude []string
+	// MaxPerUser bounds the GPUs one user's mlpipe processes hold at once
+	// (0: no limit).
+	MaxPerUser int
+	Logger     *slog.Logger
 }
 
 // Allocator leases GPUs to steps, across goroutines and processes. It
@@ -67,6 +76,12 @@ type Allocator struct {
 	opts AllocatorOptions
 	host string
 	dir  *os.File // LockDir, opened once and checked; files are opened relative to it
+	uid  int
+	user string
+	// canCreate: this process may add files to LockDir (not so in the
+	// owner's root-owned directory); multiUser: other users share it, so
+	// the files this process creates there are made 0666 for them.
+	canCreate, multiUser bool
 
 	mu      sync.Mutex
 	held    map[string]*lease // UUIDs this process holds
@@ -78,9 +93,11 @@ type Allocator struct {
 var _ contract.GPUAllocator = (*Allocator)(nil)
 
 type waiter struct {
-	req   Request
-	seq   int
-	since time.Time
+	req       Request
+	seq       int
+	since     time.Time
+	run, task string
+	ticket    string // in the queue file (queue.go)
 }
 
 // NewAllocator returns an allocator over an inventory.
@@ -105,7 +122,50 @@ func NewAllocator(inv Inventory, opts AllocatorOptions) (*Allocator, error) {
 		return nil, err
 	}
 	host, _ := os.Hostname()
-	return &Allocator{inv: inv, opts: opts, host: host, dir: dir, held: map[string]*lease{}, wake: make(chan struct{})}, nil
+	a := &Allocator{inv: inv, opts: opts, host: host, dir: dir, held: map[string]*lease{}, wake: make(chan struct{}), uid: os.Getuid()}
+	a.user = strconv.Itoa(a.uid)
+	if u, err := user.LookupId(a.user); err == nil && u.Username != "" {
+		a.user = u.Username
+	}
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(dir.Fd()), &st); err == nil {
+		a.canCreate = int(st.Uid) == os.Geteuid() || st.Mode&0o002 != 0
+		a.multiUser = st.Uid == 0 || st.Mode&0o002 != 0
+	}
+	return a, nil
+}
+
+// shareFile makes a lock file this process owns usable by the other users
+// of a shared directory (0666, whatever the umask was when it was made).
+func (a *Allocator) shareFile(f *os.File) {
+	if !a.multiUser {
+		return
+	}
+	var st syscall.Stat_t
+	if syscall.Fstat(int(f.Fd()), &st) == nil && int(st.Uid) == os.Geteuid() && st.Mode&0o666 != 0o666 {
+		_ = f.Chmod(0o666)
+	}
+}
+
+// excluded reports whether the machine policy keeps d from being leased.
+func (a *Allocator) excluded(d Device) bool {
+	for _, x := range a.opts.Exclude {
+		if x == d.UUID || x == d.Parent || (d.Parent == "" && x == strconv.Itoa(d.Index)) {
+			return true
+		}
+	}
+	return false
+}
+
+// usable are the devices the policy lets mlpipe lease.
+func (a *Allocator) usable(devs []Device) []Device {
+	out := make([]Device, 0, len(devs))
+	for _, d := range devs {
+		if !a.excluded(d) {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // openLockDir creates the lock directory if it is missing (world-writable
@@ -213,10 +273,13 @@ func (a *Allocator) Check(r contract.GPURequest) error {
 		return err
 	}
 	req := toRequest(r)
+	if a.opts.MaxPerUser > 0 && req.Count > a.opts.MaxPerUser {
+		return fmt.Errorf("%w: it asks for %d GPU(s), and this machine allows %d per user (gpu.max_per_user)", ErrInsufficient, req.Count, a.opts.MaxPerUser)
+	}
 	n := 0
 	var names []string
 	seen := map[string]bool{}
-	for _, d := range devs {
+	for _, d := range a.usable(devs) {
 		if !seen[d.Name] {
 			seen[d.Name] = true
 			names = append(names, d.Name)
@@ -244,18 +307,20 @@ func (a *Allocator) Acquire(ctx context.Context, r contract.GPURequest) (contrac
 	req := toRequest(r)
 	a.mu.Lock()
 	a.seq++
-	w := &waiter{req: req, seq: a.seq, since: time.Now()}
+	w := &waiter{req: req, seq: a.seq, since: time.Now(), run: r.RunID, task: r.Task}
 	a.waiters = append(a.waiters, w)
 	a.mu.Unlock()
 	defer a.removeWaiter(w)
+	defer func() { a.dropTicket(w, false) }()
 	noted := false
+	told := ""
 	for {
 		a.mu.Lock()
 		wake := a.wake
 		mayTry := a.mayTryLocked(w)
 		a.mu.Unlock()
 		if mayTry {
-			l, skipped, err := a.tryAcquire(r)
+			l, skipped, why, err := a.tryAcquire(r, w)
 			if err != nil {
 				return nil, err
 			}
@@ -266,6 +331,10 @@ func (a *Allocator) Acquire(ctx context.Context, r contract.GPURequest) (contrac
 				noted = true
 				a.opts.Logger.Warn("GPUs skipped", "task", r.Task, "why", strings.Join(skipped, "; "))
 			}
+			if why != told && why != "" && r.Waiting != nil {
+				r.Waiting(fmt.Sprintf("waiting for %d GPU(s): %s", req.Count, why))
+			}
+			told = why
 		}
 		// Wait for a release here, or poll for other processes'.
 		d := a.opts.Poll/2 + time.Duration(rand.Int64N(int64(a.opts.Poll)))
@@ -308,21 +377,26 @@ func (a *Allocator) removeWaiter(w *waiter) {
 	}
 }
 
-// tryAcquire makes one attempt under the machine-wide alloc.lock: refresh
-// the devices, find the free ones, choose, lock them, write the leases.
-func (a *Allocator) tryAcquire(r contract.GPURequest) (*lease, []string, error) {
-	global, err := a.lockFile("alloc.lock", true, false)
+// tryAcquire makes one attempt under the machine-wide alloc.lock: take
+// w's turn in the queue, refresh the devices, find the free ones, check the
+// per-user limit, choose, lock them, write the leases. When it gets none,
+// why says what it waits for.
+func (a *Allocator) tryAcquire(r contract.GPURequest, w *waiter) (l *lease, skipped []string, why string, err error) {
+	global, err := a.lockFile(allocLockName, true, false)
 	if err != nil {
-		return nil, nil, fmt.Errorf("GPU allocation lock: %w", err)
+		return nil, nil, "", fmt.Errorf("GPU allocation lock: %w", err)
 	}
 	defer global.Close()
+	if ok, behind := a.queueTurn(w); !ok {
+		return nil, nil, behind, nil
+	}
 	devs, err := a.inv.Devices()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 	own := ownPIDs()
 	req := toRequest(r)
-	eligible, skipped := Eligible(devs, req, own)
+	eligible, skipped := Eligible(a.usable(devs), req, own)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	// A GPU is free when nobody here holds it, its lock can be taken, and
@@ -340,6 +414,7 @@ func (a *Allocator) tryAcquire(r contract.GPURequest) (*lease, []string, error) 
 		}
 	}
 	var free []Device
+	var others []LeaseInfo // holders of the eligible GPUs that are not free
 	locks := map[string]*os.File{}
 	for _, d := range eligible {
 		if a.held[d.UUID] != nil || a.held[d.Parent] != nil || busyParents[d.UUID] {
@@ -347,7 +422,11 @@ func (a *Allocator) tryAcquire(r contract.GPURequest) (*lease, []string, error) 
 		}
 		f, err := a.lockFile(lockName(d.UUID), false, true)
 		if err != nil {
-			if !errors.Is(err, errLocked) {
+			if errors.Is(err, errLocked) {
+				if info, ok := a.peek(d.UUID); ok {
+					others = append(others, info)
+				}
+			} else {
 				skipped = append(skipped, fmt.Sprintf("%s: %v", d.UUID, err))
 			}
 			continue // held by another process (or its step), or refused
@@ -357,6 +436,14 @@ func (a *Allocator) tryAcquire(r contract.GPURequest) (*lease, []string, error) 
 			free = append(free, d)
 		} else {
 			f.Close()
+		}
+	}
+	if a.opts.MaxPerUser > 0 {
+		if mine := a.heldByUser(devs); mine+req.Count > a.opts.MaxPerUser {
+			for _, f := range locks {
+				f.Close()
+			}
+			return nil, skipped, fmt.Sprintf("%s holds %d of the %d GPU(s) this machine allows per user", a.user, mine, a.opts.MaxPerUser), nil
 		}
 	}
 	chosen := Choose(free, req.Count, a.inv.Topology())
@@ -370,16 +457,57 @@ func (a *Allocator) tryAcquire(r contract.GPURequest) (*lease, []string, error) 
 		}
 	}
 	if chosen == nil {
-		return nil, skipped, nil
+		why = fmt.Sprintf("%d of %d free", len(free), len(eligible))
+		if h := describeHolders(others); h != "" {
+			why += ", held by " + h
+		}
+		return nil, skipped, why, nil
 	}
-	l := &lease{a: a, run: r.RunID, task: r.Task}
+	l = &lease{a: a, run: r.RunID, task: r.Task}
 	for _, d := range chosen {
 		l.uuids = append(l.uuids, d.UUID)
 		l.files = append(l.files, locks[d.UUID])
 		a.held[d.UUID] = l
 	}
 	l.writeInfo("")
-	return l, skipped, nil
+	a.dropTicket(w, true)
+	return l, skipped, "", nil
+}
+
+// peek reads the holder record of a GPU locked by someone else.
+func (a *Allocator) peek(uuid string) (LeaseInfo, bool) {
+	f, err := openInDir(a.dir, a.opts.LockDir, lockName(uuid), syscall.O_RDONLY, false)
+	if err != nil {
+		return LeaseInfo{}, false
+	}
+	defer f.Close()
+	return readInfo(f)
+}
+
+// heldByUser counts the GPUs this user's mlpipe processes hold now, this
+// one's included, from the holder records (alloc.lock held, a.mu held).
+func (a *Allocator) heldByUser(devs []Device) int {
+	n := 0
+	for _, d := range devs {
+		if a.held[d.UUID] != nil {
+			n++
+			continue
+		}
+		f, err := openInDir(a.dir, a.opts.LockDir, lockName(d.UUID), syscall.O_RDONLY, false)
+		if err != nil {
+			continue
+		}
+		if flock(f, false) == nil {
+			f.Close() // free
+			continue
+		}
+		info, ok := readInfo(f)
+		f.Close()
+		if ok && info.UID == a.uid && info.Host == a.host {
+			n++
+		}
+	}
+	return n
 }
 
 func lockName(uuid string) string { return "gpu-" + uuid + ".lock" }
@@ -457,7 +585,8 @@ func (l *lease) SetHolder(id string) {
 func (l *lease) writeInfo(holder string) {
 	pid := os.Getpid()
 	for i, u := range l.uuids {
-		info := LeaseInfo{UUID: u, RunID: l.run, Task: l.task, PID: pid, PIDStart: procfs.StartTime(pid), Host: l.a.host, Holder: holder, Since: time.Now()}
+		info := LeaseInfo{UUID: u, RunID: l.run, Task: l.task, PID: pid, PIDStart: procfs.StartTime(pid), Host: l.a.host, Holder: holder, Since: time.Now(),
+			User: l.a.user, UID: l.a.uid}
 		if c, ok := strings.CutPrefix(holder, "container:"); ok {
 			info.Container = c
 		}
@@ -571,10 +700,20 @@ func (a *Allocator) lockFile(name string, block, write bool) (*os.File, error) {
 	if write {
 		flags = syscall.O_RDWR
 	}
-	f, err := openInDir(a.dir, a.opts.LockDir, name, flags, true)
+	f, err := openInDir(a.dir, a.opts.LockDir, name, flags, a.canCreate)
+	if write && errors.Is(err, syscall.EACCES) {
+		// A file another user made without write permission for others
+		// (an older mlpipe, a strict umask): lock it all the same; the
+		// holder record then stays unwritten.
+		f, err = openInDir(a.dir, a.opts.LockDir, name, syscall.O_RDONLY, false)
+	}
+	if errors.Is(err, fs.ErrNotExist) && !a.canCreate {
+		return nil, fmt.Errorf("%s is not in the shared GPU lease directory %s (a GPU added after the setup?): have the workstation's owner run `sudo mlpipe gpus setup`", name, a.opts.LockDir)
+	}
 	if err != nil {
 		return nil, err
 	}
+	a.shareFile(f)
 	if err := flock(f, block); err != nil {
 		f.Close()
 		return nil, err

@@ -115,7 +115,10 @@ func (c *containerTask) run(ctx context.Context, target, exempt bool, prio int) 
 			}
 			return c.finish(Failed, nil, fmt.Sprintf("task needs %d GPU(s) but none can be used: %s", c.gpus, why))
 		}
-		l, err := r.opts.GPUs.Acquire(ctx, GPURequest{RunID: r.runID, Task: c.path, Count: c.gpus, Type: c.gpuType})
+		l, err := r.opts.GPUs.Acquire(ctx, GPURequest{RunID: r.runID, Task: c.path, Count: c.gpus, Type: c.gpuType,
+			Waiting: func(msg string) {
+				r.emit(Event{Task: DisplayName(c.path), Path: c.path, State: Pending, Message: msg})
+			}})
 		if err != nil {
 			if ctx.Err() != nil {
 				return c.finish(Canceled, nil, "cancelled while waiting for GPUs")

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mlpipe/mlpipe/internal/procfs"
 )
 
 func TestRunQuickstartAndShow(t *testing.T) {
@@ -380,7 +382,7 @@ func waitGone(t *testing.T, pidFile string) {
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
-		if syscall.Kill(pid, 0) != nil {
+		if syscall.Kill(pid, 0) != nil || procfs.Zombie(pid) {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)

@@ -67,3 +67,14 @@ func StartTime(pid int) string {
 	}
 	return st.StartTime
 }
+
+// Zombie reports whether pid has exited and is waiting to be reaped (a
+// zombie still answers kill(pid, 0)).
+func Zombie(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i > 0 && i+2 < len(b) && b[i+2] == 'Z'
+}

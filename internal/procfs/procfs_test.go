@@ -2,7 +2,9 @@ package procfs
 
 import (
 	"os"
+	"os/exec"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -54,5 +56,24 @@ func TestReadStatOfThisProcess(t *testing.T) {
 	}
 	if StartTime(-1) != "" {
 		t.Error("StartTime of no process is not empty")
+	}
+}
+
+func TestZombie(t *testing.T) {
+	cmd := exec.Command("true")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	deadline := time.Now().Add(5 * time.Second)
+	for !Zombie(pid) && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !Zombie(pid) {
+		t.Fatal("an exited child that is not waited for is not a zombie")
+	}
+	_ = cmd.Wait()
+	if Zombie(pid) || Zombie(os.Getpid()) {
+		t.Error("a reaped child or this process is a zombie")
 	}
 }
