@@ -157,6 +157,12 @@ func (a *Allocator) excluded(d Device) bool {
 	return false
 }
 
+// Excluded reports whether the machine policy keeps d from being leased.
+func (a *Allocator) Excluded(d Device) bool { return a.excluded(d) }
+
+// LockDir is the lease directory in use.
+func (a *Allocator) LockDir() string { return a.opts.LockDir }
+
 // usable are the devices the policy lets mlpipe lease.
 func (a *Allocator) usable(devs []Device) []Device {
 	out := make([]Device, 0, len(devs))

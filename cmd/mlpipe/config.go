@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -48,9 +49,19 @@ type Config struct {
 		UserID     string `mapstructure:"user_id"`
 	} `mapstructure:"kfp"`
 	GPU struct {
+		// LockDir "" chooses: the owner's shared directory when set up
+		// (or when running as root), else one of the user's own.
 		LockDir string `mapstructure:"lock_dir"`
 		Mock    string `mapstructure:"mock"`
+		// Machine policy (see machineConfigPath); a user's own config can
+		// only tighten it.
+		Exclude     []string      `mapstructure:"exclude"`
+		MaxPerUser  int           `mapstructure:"max_per_user"`
+		StarveAfter time.Duration `mapstructure:"starve_after"`
 	} `mapstructure:"gpu"`
+	// machine is the machine-wide configuration file read, if any, and
+	// machineLockDir the lease directory it sets.
+	machine, machineLockDir string
 	// Limits on what a step writes: sizes as Kubernetes quantities.
 	Limits struct {
 		OutputParameter string `mapstructure:"output_parameter"`
@@ -112,6 +123,10 @@ func loadConfig(configFile string, flags *pflag.FlagSet) (*Config, error) {
 			return nil, err
 		}
 	}
+	machine, err := readMachineConfig(v)
+	if err != nil {
+		return nil, err
+	}
 	read, err := readConfigFiles(v, configFile)
 	if err != nil {
 		return nil, err
@@ -132,10 +147,67 @@ func loadConfig(configFile string, flags *pflag.FlagSet) (*Config, error) {
 		cfg.sources[k] = settingSource(k, flags, envNames(k, envBinds), read)
 		cfg.values[k] = fmt.Sprint(v.Get(k))
 	}
+	cfg.applyMachinePolicy(machine)
 	if err := cfg.finish(); err != nil {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// machineConfigPath is the workstation owner's configuration:
+// MLPIPE_MACHINE_CONFIG, else /etc/mlpipe/config.yaml.
+func machineConfigPath() string {
+	if p := os.Getenv("MLPIPE_MACHINE_CONFIG"); p != "" {
+		return p
+	}
+	return "/etc/mlpipe/config.yaml"
+}
+
+// readMachineConfig merges the machine-wide configuration into v, below
+// every other source, and returns it on its own for the policy it sets (nil
+// when there is none).
+func readMachineConfig(v *viper.Viper) (*viper.Viper, error) {
+	p := machineConfigPath()
+	b, err := os.ReadFile(p)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, usageError{fmt.Errorf("read machine config %s: %w", p, err)}
+	}
+	mv := viper.New()
+	mv.SetConfigType("yaml")
+	if err := mv.ReadConfig(bytes.NewReader(b)); err != nil {
+		return nil, usageError{fmt.Errorf("read machine config %s: %w", p, err)}
+	}
+	v.SetConfigType("yaml")
+	if err := v.MergeConfig(bytes.NewReader(b)); err != nil {
+		return nil, usageError{fmt.Errorf("read machine config %s: %w", p, err)}
+	}
+	mv.Set("_path", p)
+	return mv, nil
+}
+
+// applyMachinePolicy keeps what the workstation's owner decided whatever
+// the user's own settings say: the lease directory, the excluded GPUs
+// (the user's add to them) and the per-user limit (the user's may only be
+// lower).
+func (cfg *Config) applyMachinePolicy(mv *viper.Viper) {
+	if mv == nil {
+		return
+	}
+	cfg.machine = mv.GetString("_path")
+	if d := mv.GetString("gpu.lock_dir"); d != "" {
+		cfg.GPU.LockDir, cfg.machineLockDir = d, d
+	}
+	for _, x := range mv.GetStringSlice("gpu.exclude") {
+		if !slices.Contains(cfg.GPU.Exclude, x) {
+			cfg.GPU.Exclude = append(cfg.GPU.Exclude, x)
+		}
+	}
+	if m := mv.GetInt("gpu.max_per_user"); m > 0 && (cfg.GPU.MaxPerUser <= 0 || cfg.GPU.MaxPerUser > m) {
+		cfg.GPU.MaxPerUser = m
+	}
 }
 
 // setDefaults sets every key's default.
@@ -148,7 +220,10 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("minio.secure", true)
 	v.SetDefault("minio.region", "")
 	v.SetDefault("kfp.experiment", "")
-	v.SetDefault("gpu.lock_dir", filepath.Join(os.TempDir(), "mlpipe-gpus"))
+	v.SetDefault("gpu.lock_dir", "")
+	v.SetDefault("gpu.exclude", []string{})
+	v.SetDefault("gpu.max_per_user", 0)
+	v.SetDefault("gpu.starve_after", 30*time.Second)
 	v.SetDefault("gpu.mock", "")
 	v.SetDefault("docker.shm_size", "1g")
 	v.SetDefault("docker.pids_limit", 4096)

@@ -50,6 +50,7 @@ func (a *app) newDocker(ctx context.Context, opts docker.Options) (*docker.Execu
 	opts.PidsLimit = a.cfg.Docker.PidsLimit
 	opts.User = a.cfg.Docker.User
 	opts.StateDir = a.cfg.StateDir
+	opts.MockGPUs = a.cfg.GPU.Mock != ""
 	opts.Logger = a.log
 	ex, err := docker.New(opts)
 	if err != nil {

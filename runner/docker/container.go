@@ -168,7 +168,10 @@ func (e *Executor) spec(t *contract.ExecTask, imageID string) (*container.Config
 	labels[LabelTask] = t.TaskPath
 	labels[LabelAttempt] = strconv.Itoa(t.Attempt)
 	labels[LabelPipeline] = t.Pipeline
-	return containerSpec(t, imageID, specOptions{User: e.user, ShmSize: e.opts.ShmSize, PidsLimit: e.opts.PidsLimit, Labels: labels})
+	if len(t.GPUs) > 0 {
+		labels[LabelGPUs] = strings.Join(t.GPUs, ",")
+	}
+	return containerSpec(t, imageID, specOptions{User: e.user, ShmSize: e.opts.ShmSize, PidsLimit: e.opts.PidsLimit, Labels: labels, MockGPUs: e.opts.MockGPUs})
 }
 
 func boolPtr(b bool) *bool { return &b }
@@ -181,6 +184,7 @@ type specOptions struct {
 	ShmSize   int64
 	PidsLimit int64 // 0: DefaultPidsLimit, negative: none
 	Labels    map[string]string
+	MockGPUs  bool
 }
 
 // containerSpec is the pure part of spec: Kubernetes command semantics,
@@ -189,7 +193,7 @@ func containerSpec(t *contract.ExecTask, image string, o specOptions) (*containe
 	cfg := &container.Config{
 		Image:  image,
 		User:   o.User,
-		Env:    containerEnv(t),
+		Env:    containerEnv(t, o.MockGPUs),
 		Labels: o.Labels,
 	}
 	// Kubernetes: command replaces ENTRYPOINT (and then the image's CMD is
@@ -221,7 +225,7 @@ func containerSpec(t *contract.ExecTask, image string, o specOptions) (*containe
 		hc.Memory = t.Memory
 		hc.MemorySwap = t.Memory // no swap, as on Kubernetes: the limit is the limit
 	}
-	if len(t.GPUs) > 0 {
+	if len(t.GPUs) > 0 && !o.MockGPUs {
 		hc.DeviceRequests = []container.DeviceRequest{gpuRequest(t.GPUs)}
 	}
 	return cfg, hc
@@ -241,12 +245,20 @@ func gpuRequest(uuids []string) container.DeviceRequest {
 // executor owns: a step without GPUs gets NVIDIA_VISIBLE_DEVICES=void, so
 // that an image built with =all cannot bypass the allocator; a step with
 // GPUs gets CUDA_DEVICE_ORDER=PCI_BUS_ID (the daemon sets
-// NVIDIA_VISIBLE_DEVICES from the device request).
-func containerEnv(t *contract.ExecTask) []string {
+// NVIDIA_VISIBLE_DEVICES from the device request). With mock GPUs there is
+// no device request: the leased UUIDs are passed as NVIDIA_VISIBLE_DEVICES
+// and CUDA_VISIBLE_DEVICES, so that the scheduling, leasing and cleanup of
+// GPU steps in containers are exercised where no NVIDIA runtime is.
+func containerEnv(t *contract.ExecTask, mockGPUs bool) []string {
 	forced := map[string]string{}
-	if len(t.GPUs) == 0 {
+	switch {
+	case len(t.GPUs) == 0:
 		forced["NVIDIA_VISIBLE_DEVICES"] = "void"
-	} else {
+	case mockGPUs:
+		forced["NVIDIA_VISIBLE_DEVICES"] = strings.Join(t.GPUs, ",")
+		forced["CUDA_VISIBLE_DEVICES"] = strings.Join(t.GPUs, ",")
+		forced["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
+	default:
 		forced["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
 	}
 	env := make([]string, 0, len(t.Env)+len(forced))

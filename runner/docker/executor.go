@@ -33,6 +33,8 @@ const (
 	// resume collects, are left alone).
 	LabelUID      = "mlpipe.uid"
 	LabelStateDir = "mlpipe.state_dir"
+	// LabelGPUs lists the UUIDs of the GPUs leased to the container.
+	LabelGPUs = "mlpipe.gpus"
 	// LabelContextHash is set on images built from a component directory.
 	LabelContextHash = "mlpipe.context_hash"
 	// LabelBuildArgs records the build arguments of an image built by
@@ -80,6 +82,9 @@ type Options struct {
 	// StopTimeout is how long a cancelled container has between SIGTERM
 	// and SIGKILL (0: 10 s).
 	StopTimeout time.Duration
+	// MockGPUs: the GPUs are go-nvml's mocks (MLPIPE_GPU_MOCK); a GPU step
+	// gets their UUIDs in its environment instead of a device request.
+	MockGPUs bool
 	// StateDir is the state directory of the runs whose containers this
 	// executor creates (LabelStateDir).
 	StateDir string

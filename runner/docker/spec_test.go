@@ -55,6 +55,7 @@ func TestContainerSpecEnvAndGPUs(t *testing.T) {
 		name        string
 		env         []string
 		gpus        []string
+		mock        bool
 		wantEnv     []string
 		wantDevices []container.DeviceRequest
 	}{
@@ -74,11 +75,23 @@ func TestContainerSpecEnvAndGPUs(t *testing.T) {
 				Capabilities: [][]string{{"gpu", "compute", "utility"}},
 			}},
 		},
+		{
+			name:    "mock GPUs: their UUIDs in the environment, no device request",
+			env:     []string{"A=1", "CUDA_VISIBLE_DEVICES=0"},
+			gpus:    []string{"GPU-aaaa", "GPU-cccc"},
+			mock:    true,
+			wantEnv: []string{"A=1", "CUDA_DEVICE_ORDER=PCI_BUS_ID", "CUDA_VISIBLE_DEVICES=GPU-aaaa,GPU-cccc", "NVIDIA_VISIBLE_DEVICES=GPU-aaaa,GPU-cccc"},
+		},
+		{
+			name:    "mock GPUs, none leased: void",
+			mock:    true,
+			wantEnv: []string{"NVIDIA_VISIBLE_DEVICES=void"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			cfg, hc := containerSpec(&runner.ExecTask{Env: tt.env, GPUs: tt.gpus}, "img", specOptions{})
+			cfg, hc := containerSpec(&runner.ExecTask{Env: tt.env, GPUs: tt.gpus}, "img", specOptions{MockGPUs: tt.mock})
 			if d := cmp.Diff(tt.wantEnv, cfg.Env); d != "" {
 				t.Errorf("Env (-want +got):\n%s", d)
 			}
