@@ -59,6 +59,9 @@ func (a *app) gpuLockDir(inv gpu.Inventory) (string, error) {
 			fmt.Fprintf(a.stderr, "mlpipe: GPU leases are not shared with other users of this machine (no %s): the workstation's owner can run `sudo mlpipe gpus setup` once\n", gpu.SharedLockDir)
 		}
 	}
+	if _, err := os.Lstat(dir); err != nil && !setUp && dir != "" && (dir == gpu.SharedLockDir || dir == a.cfg.machineLockDir) {
+		return "", fmt.Errorf("the machine's GPU lease directory %s does not exist: the workstation's owner must run `sudo mlpipe gpus setup` once", dir)
+	}
 	if setUp {
 		devs, err := inv.Devices()
 		if err != nil {
