@@ -24,6 +24,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv("GPU_TEST_HELPER") != "" {
 		os.Exit(helperProcess())
 	}
+	if os.Getenv("GPU_BENCH_HELPER") != "" {
+		os.Exit(contentionHelper())
+	}
 	os.Exit(m.Run())
 }
 

@@ -400,7 +400,13 @@ func (a *Allocator) tryAcquire(r contract.GPURequest, w *waiter) (l *lease, skip
 	if err != nil {
 		return nil, nil, "", err
 	}
-	own := ownPIDs()
+	var own map[int]bool // a /proc walk: only when some GPU runs processes
+	for _, d := range devs {
+		if len(d.Processes) > 0 {
+			own = ownPIDs()
+			break
+		}
+	}
 	req := toRequest(r)
 	eligible, skipped := Eligible(a.usable(devs), req, own)
 	a.mu.Lock()
