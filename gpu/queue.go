@@ -8,7 +8,6 @@ package gpu
 // user it comes from (the same rule as within one process).
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
@@ -41,8 +40,9 @@ type Ticket struct {
 // Limits on what is read of the queue file: it is shared, and parsed
 // defensively.
 const (
-	maxQueueBytes = 4 << 20
-	maxTickets    = 10_000
+	maxQueueBytes  = 4 << 20
+	maxTickets     = 10_000
+	maxTicketBytes = 4 << 10
 )
 
 func newTicketID() string {
@@ -51,15 +51,20 @@ func newTicketID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// readQueue reads the tickets of a queue file; lines that do not parse are
-// dropped.
+// readQueue reads the tickets of a queue file; lines that do not parse or
+// are longer than a ticket can be are dropped.
 func readQueue(f *os.File) []Ticket {
+	b, err := io.ReadAll(io.NewSectionReader(f, 0, maxQueueBytes))
+	if err != nil {
+		return nil
+	}
 	var out []Ticket
-	sc := bufio.NewScanner(io.NewSectionReader(f, 0, maxQueueBytes))
-	sc.Buffer(make([]byte, 0, 4096), 64<<10)
-	for sc.Scan() && len(out) < maxTickets {
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		if len(out) >= maxTickets {
+			break
+		}
 		var t Ticket
-		if json.Unmarshal(sc.Bytes(), &t) == nil && t.ID != "" && t.Count > 0 {
+		if len(line) <= maxTicketBytes && json.Unmarshal(line, &t) == nil && t.ID != "" && t.Count > 0 {
 			out = append(out, t)
 		}
 	}
@@ -88,7 +93,7 @@ func writeQueue(f *os.File, ts []Ticket) error {
 func (a *Allocator) live(ts []Ticket) []Ticket {
 	out := ts[:0]
 	for _, t := range ts {
-		if t.Host == a.host && (t.PID <= 0 || procfs.StartTime(t.PID) != t.PIDStart) {
+		if start := procfs.StartTime(t.PID); t.Host == a.host && (t.PID <= 0 || start == "" || start != t.PIDStart) {
 			continue
 		}
 		out = append(out, t)

@@ -4,6 +4,7 @@ package gpu
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mlpipe/mlpipe/internal/procfs"
 	"github.com/mlpipe/mlpipe/runner"
 )
 
@@ -167,5 +169,40 @@ func TestSetupSharedLockDir(t *testing.T) {
 	again, err := Setup(dir, devs)
 	if err != nil || len(again) != 0 {
 		t.Errorf("second setup created %v (%v)", again, err)
+	}
+}
+
+// The shared queue file is parsed defensively: lines that do not parse,
+// tickets without an id or a count, an over-long line and anything beyond
+// the size bound are dropped, and tickets of dead processes of this host go.
+func TestSecurityQueueParsedDefensively(t *testing.T) {
+	dir := t.TempDir()
+	a := newPolicyAllocator(t, dir, AllocatorOptions{})
+	f, err := os.Create(filepath.Join(dir, "queue"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	now := time.Now()
+	live := Ticket{ID: "live", PID: os.Getpid(), PIDStart: procfs.StartTime(os.Getpid()), Host: a.host, Count: 2, Since: now}
+	dead := Ticket{ID: "dead", PID: 999999999, Host: a.host, Count: 1, Since: now}
+	other := Ticket{ID: "other-host", PID: 1, Host: "elsewhere", Count: 1, Since: now.Add(-time.Second)}
+	var b strings.Builder
+	for _, tk := range []Ticket{live, dead, other} {
+		line, _ := json.Marshal(tk)
+		b.Write(line)
+		b.WriteString("\n")
+	}
+	b.WriteString("not json\n{\"id\":\"\",\"count\":3}\n{\"id\":\"zero\",\"count\":0}\n")
+	b.WriteString(`{"id":"long","count":1,"user":"` + strings.Repeat("x", 100<<10) + "\"}\n")
+	if _, err := f.WriteString(b.String()); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, tk := range a.Queue() {
+		got = append(got, tk.ID)
+	}
+	if want := []string{"other-host", "live"}; !slices.Equal(got, want) {
+		t.Errorf("queue = %v, want %v", got, want)
 	}
 }
