@@ -188,7 +188,39 @@ func (s *MinIOServer) CPUTime() time.Duration {
 // Freeze stops the server process (SIGSTOP) without closing anything: it
 // keeps accepting connections in the kernel but answers nothing, as a
 // hung server does, until Thaw. Stop works on a frozen server.
-func (s *MinIOServer) Freeze() { s.signal(syscall.SIGSTOP) }
+func (s *MinIOServer) Freeze() {
+	s.signal(syscall.SIGSTOP)
+	// The signal is delivered asynchronously: wait until every thread of
+	// the server has stopped, so that no request is answered after Freeze.
+	s.mu.Lock()
+	pid := s.cmd.Process.Pid
+	s.mu.Unlock()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		if allStopped(pid) {
+			return
+		}
+	}
+	s.t.Fatalf("MinIO (pid %d) did not stop within 5 s of SIGSTOP", pid)
+}
+
+// allStopped reports whether every thread of pid is stopped (state T).
+func allStopped(pid int) bool {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil || len(tasks) == 0 {
+		return false
+	}
+	for _, tk := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, tk.Name()))
+		if err != nil {
+			return false
+		}
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 || i+2 >= len(b) || (b[i+2] != 'T' && b[i+2] != 't') {
+			return false
+		}
+	}
+	return true
+}
 
 // Thaw lets a frozen server run again (SIGCONT).
 func (s *MinIOServer) Thaw() { s.signal(syscall.SIGCONT) }
