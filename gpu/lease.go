@@ -45,9 +45,11 @@ type LeaseInfo struct {
 
 // AllocatorOptions configure an Allocator.
 type AllocatorOptions struct {
-	// LockDir holds alloc.lock and one gpu-<UUID>.lock per GPU. It must
-	// be a real directory owned by root (and not writable by others unless
-	// sticky, like /tmp) or by the current user; it is created if missing.
+	// LockDir holds alloc.lock, the queue and one gpu-<UUID>.lock per GPU
+	// (default: DefaultLockDir). It must be a real directory owned by root
+	// (and not writable by others unless sticky, like /tmp) or by the
+	// current user; it is created if missing (the owner's shared
+	// directory: see Setup).
 	LockDir string
 	// ContainerAlive reports whether a container still runs (Docker
 	// steps can outlive a crashed mlpipe); nil: containers are not checked.
@@ -103,7 +105,7 @@ type waiter struct {
 // NewAllocator returns an allocator over an inventory.
 func NewAllocator(inv Inventory, opts AllocatorOptions) (*Allocator, error) {
 	if opts.LockDir == "" {
-		opts.LockDir = filepath.Join(os.TempDir(), "mlpipe-gpus")
+		opts.LockDir = DefaultLockDir().Dir
 	}
 	if opts.Poll <= 0 {
 		opts.Poll = 500 * time.Millisecond
@@ -133,138 +135,6 @@ func NewAllocator(inv Inventory, opts AllocatorOptions) (*Allocator, error) {
 		a.multiUser = st.Uid == 0 || st.Mode&0o002 != 0
 	}
 	return a, nil
-}
-
-// shareFile makes a lock file this process owns usable by the other users
-// of a shared directory (0666, whatever the umask was when it was made).
-func (a *Allocator) shareFile(f *os.File) {
-	if !a.multiUser {
-		return
-	}
-	var st syscall.Stat_t
-	if syscall.Fstat(int(f.Fd()), &st) == nil && int(st.Uid) == os.Geteuid() && st.Mode&0o666 != 0o666 {
-		_ = f.Chmod(0o666)
-	}
-}
-
-// excluded reports whether the machine policy keeps d from being leased.
-func (a *Allocator) excluded(d Device) bool {
-	for _, x := range a.opts.Exclude {
-		if x == d.UUID || x == d.Parent || (d.Parent == "" && x == strconv.Itoa(d.Index)) {
-			return true
-		}
-	}
-	return false
-}
-
-// Excluded reports whether the machine policy keeps d from being leased.
-func (a *Allocator) Excluded(d Device) bool { return a.excluded(d) }
-
-// LockDir is the lease directory in use.
-func (a *Allocator) LockDir() string { return a.opts.LockDir }
-
-// usable are the devices the policy lets mlpipe lease.
-func (a *Allocator) usable(devs []Device) []Device {
-	out := make([]Device, 0, len(devs))
-	for _, d := range devs {
-		if !a.excluded(d) {
-			out = append(out, d)
-		}
-	}
-	return out
-}
-
-// openLockDir creates the lock directory if it is missing (world-writable
-// with the sticky bit when root creates it, so that several users of one
-// workstation can share it; 0755 when a user creates it) and opens it, refusing a symbolic link and a directory
-// that another unprivileged user owns or that others may rearrange: whoever
-// can remove or rename the lock files there can break GPU exclusivity. A
-// directory is only ever chmod-ed by its owner: when this call created it,
-// or to add the sticky bit to one of the user's own that others can write.
-func openLockDir(path string) (*os.File, error) {
-	created := false
-	fi, err := os.Lstat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(filepath.Dir(path), 0o777); err != nil {
-			return nil, fmt.Errorf("create GPU lock directory: %w", err)
-		}
-		// Created private, then given its final mode (checkLockDir), so
-		// that no other user can plant a file in it meanwhile.
-		switch err := os.Mkdir(path, 0o700); {
-		case err == nil:
-			created = true
-		case !errors.Is(err, fs.ErrExist):
-			return nil, fmt.Errorf("create GPU lock directory: %w", err)
-		}
-		fi, err = os.Lstat(path)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("GPU lock directory: %w", err)
-	}
-	if fi.Mode()&os.ModeSymlink != 0 {
-		return nil, fmt.Errorf("GPU lock directory %s is a symbolic link: set gpu.lock_dir (MLPIPE_GPU_LOCK_DIR) to a real directory owned by root or by you", path)
-	}
-	if !fi.IsDir() {
-		return nil, fmt.Errorf("GPU lock directory %s is not a directory", path)
-	}
-	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("GPU lock directory: %w", &os.PathError{Op: "open", Path: path, Err: err})
-	}
-	dir := os.NewFile(uintptr(fd), path)
-	// Check what was opened, not what the name pointed at a moment ago.
-	var st syscall.Stat_t
-	if err := syscall.Fstat(fd, &st); err != nil {
-		dir.Close()
-		return nil, fmt.Errorf("GPU lock directory: %w", &os.PathError{Op: "stat", Path: path, Err: err})
-	}
-	chmod, err := checkLockDir(path, st.Uid, uint32(st.Mode), os.Geteuid(), created)
-	if err == nil && chmod != 0 {
-		err = dir.Chmod(chmod) // fchmod: the directory checked, which is the user's
-	}
-	if err != nil {
-		dir.Close()
-		return nil, err
-	}
-	return dir, nil
-}
-
-// checkLockDir says whether a lock directory owned by uid, with mode (from
-// stat), may be used by a process whose effective uid is euid, and the
-// mode to give it first (0: none; only ever the user's own directory).
-func checkLockDir(path string, uid, mode uint32, euid int, created bool) (os.FileMode, error) {
-	othersWrite := mode&0o022 != 0 && mode&syscall.S_ISVTX == 0
-	switch {
-	case int64(uid) == int64(euid):
-		if created {
-			if euid == 0 {
-				// Shared by every user of the workstation (the owner's setup).
-				return 0o777 | os.ModeSticky, nil
-			}
-			// A user's own: others may read the holders, not add files.
-			return 0o755, nil
-		}
-		if othersWrite {
-			return os.FileMode(mode&0o777) | os.ModeSticky, nil
-		}
-		return 0, nil
-	case uid == 0:
-		if othersWrite {
-			return 0, fmt.Errorf("GPU lock directory %s is owned by root but writable by other users without the sticky bit: they could empty or rearrange it and break GPU exclusivity; have the workstation's owner run `sudo chmod +t %s` (or `sudo install -d -m 1777 -o root %s`) or set gpu.lock_dir (MLPIPE_GPU_LOCK_DIR) to a directory you own", path, path, path)
-		}
-		return 0, nil
-	default:
-		return 0, fmt.Errorf("GPU lock directory %s is owned by %s, not by root or you: another user could empty or rearrange it and break GPU exclusivity; have the workstation's owner run `sudo install -d -m 1777 -o root %s` or set gpu.lock_dir (MLPIPE_GPU_LOCK_DIR) to a directory you own", path, describeUID(uid), path)
-	}
-}
-
-// describeUID is "uid N (name)", or "uid N" when the name is unknown.
-func describeUID(uid uint32) string {
-	s := strconv.FormatUint(uint64(uid), 10)
-	if u, err := user.LookupId(s); err == nil && u.Username != "" {
-		return "uid " + s + " (" + u.Username + ")"
-	}
-	return "uid " + s
 }
 
 // Inventory returns the allocator's inventory.
@@ -486,42 +356,6 @@ func (a *Allocator) tryAcquire(r contract.GPURequest, w *waiter) (l *lease, skip
 	return l, skipped, "", nil
 }
 
-// peek reads the holder record of a GPU locked by someone else.
-func (a *Allocator) peek(uuid string) (LeaseInfo, bool) {
-	f, err := openInDir(a.dir, a.opts.LockDir, lockName(uuid), syscall.O_RDONLY, false)
-	if err != nil {
-		return LeaseInfo{}, false
-	}
-	defer f.Close()
-	return readInfo(f)
-}
-
-// heldByUser counts the GPUs this user's mlpipe processes hold now, this
-// one's included, from the holder records (alloc.lock held, a.mu held).
-func (a *Allocator) heldByUser(devs []Device) int {
-	n := 0
-	for _, d := range devs {
-		if a.held[d.UUID] != nil {
-			n++
-			continue
-		}
-		f, err := openInDir(a.dir, a.opts.LockDir, lockName(d.UUID), syscall.O_RDONLY, false)
-		if err != nil {
-			continue
-		}
-		if flock(f, false) == nil {
-			f.Close() // free
-			continue
-		}
-		info, ok := readInfo(f)
-		f.Close()
-		if ok && info.UID == a.uid && info.Host == a.host {
-			n++
-		}
-	}
-	return n
-}
-
 func lockName(uuid string) string { return "gpu-" + uuid + ".lock" }
 
 func (a *Allocator) lockPath(uuid string) string {
@@ -731,94 +565,6 @@ func (a *Allocator) lockFile(name string, block, write bool) (*os.File, error) {
 		return nil, err
 	}
 	return f, nil
-}
-
-// openInDir opens a file in the lock directory dir (or, when dir is nil,
-// in the directory at dirPath) without following a symbolic link, and
-// refuses anything but a regular file with a single link: a link planted
-// there must never make mlpipe touch, create or truncate another file.
-// With create, a missing file is created exclusively (never through a
-// dangling link).
-func openInDir(dir *os.File, dirPath, name string, flags int, create bool) (*os.File, error) {
-	path := filepath.Join(dirPath, name)
-	if strings.ContainsRune(name, '/') {
-		return nil, fmt.Errorf("refusing %s: not a plain file name", path)
-	}
-	// O_NONBLOCK: opening a planted FIFO must not hang; it is cleared
-	// once the file is known to be a regular one.
-	flags |= syscall.O_NOFOLLOW | syscall.O_CLOEXEC | syscall.O_NONBLOCK
-	open := func(flags int, mode uint32) (int, error) {
-		for {
-			var fd int
-			var err error
-			if dir == nil {
-				fd, err = syscall.Open(path, flags, mode)
-			} else {
-				fd, err = openat(dir, name, flags, mode)
-			}
-			if !errors.Is(err, syscall.EINTR) {
-				return fd, err
-			}
-		}
-	}
-	fd, err := open(flags, 0)
-	// Open an existing file without O_CREAT (fs.protected_regular refuses
-	// that for another user's file in a sticky directory), else create it
-	// exclusively; a file that appears or goes in between is retried.
-	for try := 0; create && errors.Is(err, syscall.ENOENT) && try < 8; try++ {
-		fd, err = open(flags|syscall.O_CREAT|syscall.O_EXCL, 0o666)
-		if !errors.Is(err, syscall.EEXIST) {
-			break
-		}
-		fd, err = open(flags, 0)
-	}
-	if err != nil {
-		if errors.Is(err, syscall.ELOOP) || errors.Is(err, syscall.EEXIST) {
-			var st syscall.Stat_t
-			if syscall.Lstat(path, &st) == nil && uint32(st.Mode)&syscall.S_IFMT == syscall.S_IFLNK {
-				return nil, fmt.Errorf("refusing %s: it is a symbolic link, which mlpipe never follows in the GPU lock directory (someone may have planted it there)", path)
-			}
-		}
-		return nil, &os.PathError{Op: "open", Path: path, Err: err}
-	}
-	var st syscall.Stat_t
-	if err := syscall.Fstat(fd, &st); err != nil {
-		syscall.Close(fd)
-		return nil, &os.PathError{Op: "stat", Path: path, Err: err}
-	}
-	if uint32(st.Mode)&syscall.S_IFMT != syscall.S_IFREG {
-		syscall.Close(fd)
-		return nil, fmt.Errorf("refusing %s: not a regular file (someone may have planted it there)", path)
-	}
-	if uint64(st.Nlink) != 1 {
-		syscall.Close(fd)
-		return nil, fmt.Errorf("refusing %s: it has %d hard links, so it may be another file (someone may have planted it there)", path, uint64(st.Nlink))
-	}
-	if err := syscall.SetNonblock(fd, false); err != nil {
-		syscall.Close(fd)
-		return nil, &os.PathError{Op: "fcntl", Path: path, Err: err}
-	}
-	return os.NewFile(uintptr(fd), path), nil
-}
-
-// flock takes an exclusive lock on f (blocking, or failing with
-// errLocked).
-func flock(f *os.File, block bool) error {
-	how := syscall.LOCK_EX
-	if !block {
-		how |= syscall.LOCK_NB
-	}
-	var err error
-	for {
-		err = syscall.Flock(int(f.Fd()), how)
-		if !errors.Is(err, syscall.EINTR) {
-			break
-		}
-	}
-	if errors.Is(err, syscall.EWOULDBLOCK) {
-		return errLocked
-	}
-	return err
 }
 
 // ownPIDs lists this process and its descendants (the steps it runs),

@@ -92,23 +92,12 @@ func TestFourTwoGPUStepsOnEightGPUMock(t *testing.T) {
 				keys = append(keys, k)
 			}
 			sort.Slice(keys, func(i, j int) bool { return iv[keys[i]].start.Before(iv[keys[j]].start) })
-			for i, a := range keys {
+			for _, a := range keys {
 				if len(iv[a].gpus) != 2 {
 					t.Errorf("%s held %v", a, iv[a].gpus)
 				}
-				for _, b := range keys[i+1:] {
-					x, y := iv[a], iv[b]
-					if x.start.Before(y.end) && y.start.Before(x.end) {
-						for _, g := range x.gpus {
-							for _, h := range y.gpus {
-								if g == h {
-									t.Errorf("%s and %s overlapped on GPU %s", a, b, g)
-								}
-							}
-						}
-					}
-				}
 			}
+			checkDisjoint(t, iv)
 			// The first four ran together; a fifth started after one ended.
 			first4 := keys[:4]
 			latestStart := iv[first4[0]].start

@@ -116,11 +116,22 @@ func (e *Executor) Run(ctx context.Context, t *contract.ExecTask) (*contract.Exe
 	}
 	if res.ExitCode != 0 {
 		// Only a failure needs the details (one more round trip).
-		if info, err := e.cli.ContainerInspect(bg, id); err == nil && info.State != nil {
+		for try := 0; ; try++ {
+			info, err := e.cli.ContainerInspect(bg, id)
+			if err != nil || info.State == nil {
+				break
+			}
 			res.OOMKilled = info.State.OOMKilled
 			if info.State.Error != "" && res.Message == "" {
 				res.Message = info.State.Error
 			}
+			// The daemon records an OOM kill from the kernel's event, which
+			// may come a little after the exit: a SIGKILLed step with a
+			// memory limit that was not cancelled is asked about again.
+			if res.OOMKilled || res.ExitCode != 137 || t.Memory <= 0 || ctx.Err() != nil || try == 5 {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
 		if !res.OOMKilled && res.ExitCode > 128 && res.ExitCode < 128+65 {
 			switch s := syscall.Signal(res.ExitCode - 128); s {
