@@ -381,6 +381,9 @@ func (r *run) execLoop(ctx context.Context, d *dagRun, key string, t *pb.Pipelin
 	if limit <= 0 || limit > n {
 		limit = n
 	}
+	// Iterations beyond what the slots can run only wait: starting 10,000
+	// at once costs their goroutines' memory and the scheduler's queue.
+	limit = min(limit, max(maxLoopInFlight, 4*r.opts.MaxParallel))
 	r.recordGroup(path, t, Running, "")
 	if n == 0 {
 		r.recordNotRun(path, body, Skipped, "the loop has no items")
@@ -415,6 +418,10 @@ func (r *run) execLoop(ctx context.Context, d *dagRun, key string, t *pb.Pipelin
 	r.recordGroup(path, t, res.state, res.message)
 	return res
 }
+
+// maxLoopInFlight is the least number of iterations of one loop started at
+// once (more with a larger --max-parallel).
+const maxLoopInFlight = 64
 
 // loopInputs are a ParallelFor's items and the inputs every iteration
 // shares; iteration i gets the shared inputs and item i under itemKey.

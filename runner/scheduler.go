@@ -48,7 +48,7 @@ func (s *scheduler) acquire(ctx context.Context, cpu float64, mem int64, priorit
 	s.mu.Lock()
 	s.seq++
 	r := &slotRequest{cpu: cpu, mem: mem, priority: priority, seq: s.seq, since: time.Now(), granted: make(chan struct{})}
-	s.queue = append(s.queue, r)
+	s.insertLocked(r)
 	s.dispatchLocked()
 	s.mu.Unlock()
 	select {
@@ -104,19 +104,33 @@ func (s *scheduler) fits(r *slotRequest) bool {
 	return true
 }
 
+// insertLocked keeps the queue in dispatch order: longest remaining path
+// first, then arrival. A new request goes after every request of its
+// priority or higher (its seq is the largest).
+func (s *scheduler) insertLocked(r *slotRequest) {
+	i := sort.Search(len(s.queue), func(i int) bool { return s.queue[i].priority < r.priority })
+	s.queue = append(s.queue, nil)
+	copy(s.queue[i+1:], s.queue[i:])
+	s.queue[i] = r
+}
+
+// dispatchLocked grants, in queue order, every request that fits. It stops
+// at the first one once no slot is left (nothing further can fit), so a
+// release costs the few requests it looks at, not the whole queue (10,000
+// loop iterations may wait at once).
 func (s *scheduler) dispatchLocked() {
-	sort.SliceStable(s.queue, func(i, j int) bool {
-		a, b := s.queue[i], s.queue[j]
-		if a.priority != b.priority {
-			return a.priority > b.priority
-		}
-		return a.seq < b.seq
-	})
+	if len(s.queue) == 0 || s.usedSlot >= s.slots {
+		return
+	}
 	now := time.Now()
-	var keep []*slotRequest
 	blocked := false
-	for _, r := range s.queue {
-		if !blocked && s.fits(r) {
+	out := s.queue[:0]
+	for i, r := range s.queue {
+		if blocked || s.usedSlot >= s.slots {
+			out = append(out, s.queue[i:]...)
+			break
+		}
+		if s.fits(r) {
 			s.usedSlot++
 			s.usedCPU += r.cpu
 			s.usedMem += r.mem
@@ -124,12 +138,13 @@ func (s *scheduler) dispatchLocked() {
 			close(r.granted)
 			continue
 		}
-		keep = append(keep, r)
+		out = append(out, r)
 		// A request that has waited too long stops others from overtaking
 		// it, so that big tasks are not starved by a stream of small ones.
-		if !blocked && now.Sub(r.since) > s.starveAfter && s.usedSlot < s.slots {
+		if now.Sub(r.since) > s.starveAfter {
 			blocked = true
 		}
 	}
-	s.queue = keep
+	clear(s.queue[len(out):])
+	s.queue = out
 }

@@ -21,18 +21,33 @@ func main() {
 	// Started as the watcher of process steps (runner/process/watcher.go),
 	// mlpipe does that and nothing else.
 	process.ServeWatcher()
-	// MLPIPE_CPUPROFILE=FILE writes a CPU profile (for mlpipe's developers).
+	// MLPIPE_CPUPROFILE=FILE writes a CPU profile, MLPIPE_MEMPROFILE=FILE
+	// the heap's peak allocations at exit (for mlpipe's developers).
 	if f := os.Getenv("MLPIPE_CPUPROFILE"); f != "" {
 		if out, err := os.Create(f); err == nil {
 			if pprof.StartCPUProfile(out) == nil {
 				code := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 				pprof.StopCPUProfile()
 				out.Close()
+				writeMemProfile()
 				os.Exit(code)
 			}
 		}
 	}
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	code := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	writeMemProfile()
+	os.Exit(code)
+}
+
+func writeMemProfile() {
+	f := os.Getenv("MLPIPE_MEMPROFILE")
+	if f == "" {
+		return
+	}
+	if out, err := os.Create(f); err == nil {
+		_ = pprof.Lookup("allocs").WriteTo(out, 0)
+		out.Close()
+	}
 }
 
 // run executes the command line and maps the outcome to an exit code. It is

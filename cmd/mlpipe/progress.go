@@ -90,14 +90,17 @@ func (p *jsonProgress) Close()            {}
 
 // plainProgress prints a line per state change, for logs and pipes.
 type plainProgress struct {
-	mu sync.Mutex
-	w  io.Writer
+	mu    sync.Mutex
+	w     io.Writer
+	loops loopQuiet
 }
 
 func (p *plainProgress) Event(e runner.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	fmt.Fprintln(p.w, eventLine(e))
+	for _, l := range p.loops.filter(e, eventLine(e)) {
+		fmt.Fprintln(p.w, l)
+	}
 }
 func (p *plainProgress) Output() io.Writer { return p.w }
 func (p *plainProgress) Close()            {}
@@ -185,6 +188,7 @@ type liveProgress struct {
 	transfers map[string]*mpb.Bar // by op and URI
 	counts    map[runner.State]int
 	total     int
+	loops     loopQuiet
 }
 
 // Transfer shows a transfer of the store as a byte bar with its rate; the
@@ -273,7 +277,9 @@ func (lp *liveProgress) Event(e runner.Event) {
 		lp.bars[e.Path] = b
 	case runner.Pending:
 		if e.Message != "" {
-			fmt.Fprintln(lp.p, eventLine(e))
+			for _, l := range lp.loops.filter(e, eventLine(e)) {
+				fmt.Fprintln(lp.p, l)
+			}
 		}
 	default:
 		if b, ok := lp.bars[e.Path]; ok {
@@ -284,7 +290,9 @@ func (lp *liveProgress) Event(e runner.Event) {
 			if e.Kind != "dag" { // the counts are of steps, as the plan's total
 				lp.counts[e.State]++
 			}
-			fmt.Fprintln(lp.p, eventLine(e))
+			for _, l := range lp.loops.filter(e, eventLine(e)) {
+				fmt.Fprintln(lp.p, l)
+			}
 		}
 	}
 }
