@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"hash"
@@ -14,6 +15,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/minio/minio-go/v7"
 )
 
 // DigestPrefix prefixes every digest mlpipe records.
@@ -39,6 +42,25 @@ func fileDigest(ctx context.Context, path string) (string, int64, error) {
 		return "", 0, err
 	}
 	return DigestPrefix + hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+// fileDigestCRC is fileDigest plus the file's CRC64NVME (base64, as S3
+// writes checksums), computed in the same pass: the store sends it with
+// the upload and checks downloads against it instead of hashing again.
+func fileDigestCRC(ctx context.Context, path string) (digest, crc string, n int64, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", "", 0, err
+	}
+	defer f.Close()
+	h, c := sha256.New(), minio.ChecksumCRC64NVME.Hasher()
+	buf := getBuffer()
+	defer putBuffer(buf)
+	n, err = io.CopyBuffer(io.MultiWriter(h, c), ctxReader{ctx, f}, *buf)
+	if err != nil {
+		return "", "", 0, err
+	}
+	return DigestPrefix + hex.EncodeToString(h.Sum(nil)), base64.StdEncoding.EncodeToString(c.Sum(nil)), n, nil
 }
 
 // DirEntry is one file of a directory artifact.

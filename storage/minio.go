@@ -103,6 +103,11 @@ const (
 // holding the hex sha256 of an object's content.
 const metaSHA256 = "Mlpipe-Sha256"
 
+// metaCRC64 is the user metadata holding the CRC64NVME (base64) of the
+// content whose sha256 is metaSHA256: a download whose S3 checksum is this
+// one needs no second hash (download).
+const metaCRC64 = "Mlpipe-Crc64nvme"
+
 // MinIO is an artifact store in a MinIO or S3 bucket, with the layout of a
 // KFP cluster: <prefix>/<pipeline>/<run>/<task>/<output>. A file artifact
 // is one object; a directory artifact is one object per file under
@@ -210,6 +215,8 @@ func newMinIO(scheme, bucket, prefix string, opts MinIOOptions) (*MinIO, error) 
 		Region:       opts.Region,
 		BucketLookup: lookup,
 		MaxRetries:   max(opts.ClientRetries, 0) + 1,
+		// Uploads send their CRC64NVME as a trailer, checked by the server.
+		TrailingHeaders: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("object store endpoint %q: %w", host, err)
@@ -363,14 +370,14 @@ func (m *MinIO) putFile(ctx context.Context, uri, bucket, key, localPath string)
 	if err := m.removeDir(ctx, uri, bucket, key); err != nil {
 		return contract.ArtifactInfo{}, err
 	}
-	digest, size, err := fileDigest(ctx, localPath)
+	digest, crc, size, err := fileDigestCRC(ctx, localPath)
 	if err != nil {
 		return contract.ArtifactInfo{}, fmt.Errorf("put %s: %w", uri, err)
 	}
 	prog := newProgress(m.opts.Progress, m.opts.ProgressMin, "put", uri, size)
 	err = m.retry(ctx, "put", uri, bucket, func(ctx context.Context) error {
 		prog.reset()
-		return m.uploadFile(ctx, bucket, key, localPath, digest, size, prog)
+		return m.uploadFileOpts(ctx, bucket, key, localPath, size, m.putOptions(digest, crc, prog))
 	})
 	if err != nil {
 		return contract.ArtifactInfo{}, err
@@ -404,14 +411,14 @@ func (m *MinIO) Create(ctx context.Context, uri, localPath string) (contract.Art
 	if st.IsDir() {
 		return m.putDir(ctx, uri, bucket, key, localPath)
 	}
-	digest, size, err := fileDigest(ctx, localPath)
+	digest, crc, size, err := fileDigestCRC(ctx, localPath)
 	if err != nil {
 		return contract.ArtifactInfo{}, fmt.Errorf("create %s: %w", uri, err)
 	}
 	prog := newProgress(m.opts.Progress, m.opts.ProgressMin, "put", uri, size)
 	err = m.retry(ctx, "put", uri, bucket, func(ctx context.Context) error {
 		prog.reset()
-		opts := m.putOptions(digest, prog)
+		opts := m.putOptions(digest, crc, prog)
 		opts.SetMatchETagExcept("*")
 		err := m.uploadFileOpts(ctx, bucket, key, localPath, size, opts)
 		if minio.ToErrorResponse(err).StatusCode == 412 {
@@ -442,7 +449,7 @@ func (m *MinIO) Create(ctx context.Context, uri, localPath string) (contract.Art
 // finishes in the background, and the incomplete upload is invisible to
 // readers either way.
 func (m *MinIO) uploadFile(ctx context.Context, bucket, key, localPath, digest string, size int64, prog *progressTracker) error {
-	return m.uploadFileOpts(ctx, bucket, key, localPath, size, m.putOptions(digest, prog))
+	return m.uploadFileOpts(ctx, bucket, key, localPath, size, m.putOptions(digest, "", prog))
 }
 
 func (m *MinIO) uploadFileOpts(ctx context.Context, bucket, key, localPath string, size int64, opts minio.PutObjectOptions) error {
@@ -471,8 +478,12 @@ func (m *MinIO) uploadFileOpts(ctx context.Context, bucket, key, localPath strin
 	}
 }
 
-func (m *MinIO) putOptions(digest string, prog *progressTracker) minio.PutObjectOptions {
-	return minio.PutObjectOptions{
+// putOptions are the options of an upload: the sha256 (the artifact's
+// identity) and, when given, the CRC64NVME in mlpipe's metadata, and the
+// CRC64NVME as an S3 full-object checksum that minio-go computes while
+// sending and the server checks on arrival and keeps with the object.
+func (m *MinIO) putOptions(digest, crc string, prog *progressTracker) minio.PutObjectOptions {
+	o := minio.PutObjectOptions{
 		UserMetadata: map[string]string{metaSHA256: cleanDigest(digest)},
 		ContentType:  "application/octet-stream",
 		PartSize:     m.opts.PartSize,
@@ -483,6 +494,11 @@ func (m *MinIO) putOptions(digest string, prog *progressTracker) minio.PutObject
 		DisableContentSha256: true,
 		Progress:             prog.hook(),
 	}
+	if crc != "" {
+		o.UserMetadata[metaCRC64] = crc
+		o.Checksum = minio.ChecksumCRC64NVME
+	}
+	return o
 }
 
 // Get implements contract.ArtifactStore: it downloads the artifact to
@@ -543,7 +559,10 @@ func (m *MinIO) getFile(ctx context.Context, uri, bucket, key, localPath, want s
 // empty) while hashing it, and checks the digest against want, else
 // against the object's recorded digest. dst is removed on failure.
 func (m *MinIO) download(ctx context.Context, bucket, key, dst, want string, progress func(size int64) *progressTracker) (contract.ArtifactInfo, error) {
-	body, oi, _, err := m.core.GetObject(ctx, bucket, key, minio.GetObjectOptions{})
+	// With Checksum, the server returns the object's S3 checksum and
+	// minio-go verifies the bytes against it as they stream (an error at
+	// the end when they differ).
+	body, oi, _, err := m.core.GetObject(ctx, bucket, key, minio.GetObjectOptions{Checksum: true})
 	if err != nil {
 		return contract.ArtifactInfo{}, err
 	}
@@ -563,9 +582,20 @@ func (m *MinIO) download(ctx context.Context, bucket, key, dst, want string, pro
 	}
 	var n int64
 	var got string
-	if oi.Size >= copyHashedMin {
+	switch {
+	case crcVouches(oi, want):
+		// The server's checksum is the one recorded with the sha256, and
+		// minio-go checks it while streaming: no second hash.
+		buf := getBuffer()
+		n, err = io.CopyBuffer(onlyWriter{w}, prog.reader(body), *buf)
+		putBuffer(buf)
+		got = recordedDigest(oi)
+		if err != nil && strings.Contains(err.Error(), "checksum mismatch") {
+			err = fmt.Errorf("%w: the content does not match the CRC64NVME checksum stored with it (%v)", ErrDigestMismatch, err)
+		}
+	case oi.Size >= copyHashedMin:
 		n, got, err = copyHashed(w, prog.reader(body))
-	} else {
+	default:
 		hr := newHashingReader(prog.reader(body))
 		buf := getBuffer()
 		n, err = io.CopyBuffer(onlyWriter{w}, hr, *buf)
@@ -599,6 +629,20 @@ func (m *MinIO) download(ctx context.Context, bucket, key, dst, want string, pro
 	return contract.ArtifactInfo{Digest: got, Size: n}, nil
 }
 
+// crcVouches says whether an object's S3 checksum proves its content is
+// the one recorded: a full-object CRC64NVME equal to the one mlpipe stored
+// with the sha256 when it uploaded, and that sha256 is the one wanted.
+// Objects uploaded otherwise (an older mlpipe, or replaced by someone who
+// kept the old metadata) are verified by hashing them.
+func crcVouches(oi minio.ObjectInfo, want string) bool {
+	recorded := recordedDigest(oi)
+	if recorded == "" || (want != "" && want != recorded) {
+		return false
+	}
+	crc := oi.ChecksumCRC64NVME
+	return crc != "" && strings.EqualFold(oi.ChecksumMode, "FULL_OBJECT") && crc == recordedMeta(oi, metaCRC64)
+}
+
 // copyHashedMin is the size from which downloads hash in a goroutine of
 // their own.
 const copyHashedMin = 4 << 20
@@ -611,15 +655,20 @@ func (o onlyWriter) Write(p []byte) (int, error) { return o.w.Write(p) }
 
 // recordedDigest is the digest stored with an object, or "".
 func recordedDigest(oi minio.ObjectInfo) string {
-	for k, v := range oi.UserMetadata {
-		if strings.EqualFold(k, metaSHA256) || strings.EqualFold(k, "X-Amz-Meta-"+metaSHA256) {
-			return DigestPrefix + v
-		}
-	}
-	if v := oi.Metadata.Get("X-Amz-Meta-" + metaSHA256); v != "" {
+	if v := recordedMeta(oi, metaSHA256); v != "" {
 		return DigestPrefix + v
 	}
 	return ""
+}
+
+// recordedMeta is a user metadata value of mlpipe's, or "".
+func recordedMeta(oi minio.ObjectInfo, name string) string {
+	for k, v := range oi.UserMetadata {
+		if strings.EqualFold(k, name) || strings.EqualFold(k, "X-Amz-Meta-"+name) {
+			return v
+		}
+	}
+	return oi.Metadata.Get("X-Amz-Meta-" + name)
 }
 
 // withURI prefixes an untranslated error with the operation.

@@ -185,6 +185,10 @@ func (s *MinIOServer) CPUTime() time.Duration {
 	return time.Duration(st.UTime+st.STime) * 10 * time.Millisecond // ticks of 1/100 s
 }
 
+// DataDir is where the server keeps its objects (for tests that damage
+// one on disk).
+func (s *MinIOServer) DataDir() string { return s.dataDir }
+
 // Freeze stops the server process (SIGSTOP) without closing anything: it
 // keeps accepting connections in the kernel but answers nothing, as a
 // hung server does, until Thaw. Stop works on a frozen server.
