@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"container/heap"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -38,64 +39,56 @@ func (d *dagRun) taskPath(key string) string {
 }
 
 // execute runs the DAG's tasks as their dependencies finish and returns
-// the DAG's state and the results of its tasks.
+// the DAG's state and the results of its tasks. Each task counts the
+// dependencies it still waits for; a result makes its dependents ready
+// when their count reaches zero, so a DAG of n tasks costs O(n + edges),
+// not a scan of every task per result.
 func (d *dagRun) execute(ctx context.Context) (State, map[string]*taskResult) {
 	tasks := d.comp.GetDag().GetTasks()
-	deps := map[string][]string{}
+	deps := make(map[string][]string, len(tasks))
+	waiting := make(map[string]int, len(tasks))
+	dependents := map[string][]string{}
 	for k, t := range tasks {
 		deps[k] = kfpir.IRDependencies(t)
-	}
-	heights := d.r.heights(d.compName, d.comp)
-	keys := make([]string, 0, len(tasks))
-	for k := range tasks {
-		keys = append(keys, k)
+		waiting[k] = len(deps[k]) // a dependency that is no task never resolves
+		for _, dep := range deps[k] {
+			dependents[dep] = append(dependents[dep], k)
+		}
 	}
 	// Longest remaining path first, then by name.
-	sort.Slice(keys, func(i, j int) bool {
-		if heights[keys[i]] != heights[keys[j]] {
-			return heights[keys[i]] > heights[keys[j]]
+	ready := &readyQueue{heights: d.r.heights(d.compName, d.comp)}
+	for k := range tasks {
+		if waiting[k] == 0 {
+			heap.Push(ready, k)
 		}
-		return keys[i] < keys[j]
-	})
+	}
 	results := map[string]*taskResult{}
-	started := map[string]bool{}
+	finished := func(res *taskResult) {
+		results[res.key] = res
+		for _, k := range dependents[res.key] {
+			if waiting[k]--; waiting[k] == 0 {
+				heap.Push(ready, k)
+			}
+		}
+	}
 	done := make(chan *taskResult)
 	running := 0
 	for {
-		for progressed := true; progressed; {
-			progressed = false
-			for _, k := range keys {
-				if started[k] || results[k] != nil {
-					continue
-				}
-				ready := true
-				for _, dep := range deps[k] {
-					if res := results[dep]; res == nil {
-						ready = false
-						break
-					}
-				}
-				if !ready {
-					continue
-				}
-				t := tasks[k]
-				res, launch := d.decide(ctx, k, t, deps[k], results)
-				if res != nil {
-					results[k] = res
-					progressed = true
-					continue
-				}
-				started[k] = true
-				running++
-				go func() { done <- launch() }()
+		for ready.Len() > 0 {
+			k := heap.Pop(ready).(string)
+			res, launch := d.decide(ctx, k, tasks[k], deps[k], results)
+			if res != nil {
+				finished(res)
+				continue
 			}
+			running++
+			go func() { done <- launch() }()
 		}
 		if running == 0 {
 			break
 		}
-		res := <-done
 		running--
-		results[res.key] = res
+		finished(<-done)
 	}
 	state := Succeeded
 	for _, res := range results {
@@ -417,6 +410,29 @@ func (r *run) execLoop(ctx context.Context, d *dagRun, key string, t *pb.Pipelin
 	res := gatherIterations(body, results)
 	r.recordGroup(path, t, res.state, res.message)
 	return res
+}
+
+// readyQueue orders the tasks whose dependencies are final: longest
+// remaining path first, then by name (container/heap).
+type readyQueue struct {
+	keys    []string
+	heights map[string]int
+}
+
+func (q *readyQueue) Len() int { return len(q.keys) }
+func (q *readyQueue) Less(i, j int) bool {
+	a, b := q.keys[i], q.keys[j]
+	if q.heights[a] != q.heights[b] {
+		return q.heights[a] > q.heights[b]
+	}
+	return a < b
+}
+func (q *readyQueue) Swap(i, j int) { q.keys[i], q.keys[j] = q.keys[j], q.keys[i] }
+func (q *readyQueue) Push(x any)    { q.keys = append(q.keys, x.(string)) }
+func (q *readyQueue) Pop() any {
+	k := q.keys[len(q.keys)-1]
+	q.keys = q.keys[:len(q.keys)-1]
+	return k
 }
 
 // maxLoopInFlight is the least number of iterations of one loop started at
