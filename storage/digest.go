@@ -90,6 +90,12 @@ func ScanDir(dir string) ([]DirEntry, error) {
 
 // scanDir is ScanDir that stops when ctx ends.
 func scanDir(ctx context.Context, dir string) ([]DirEntry, error) {
+	return scanDirCRC(ctx, dir, nil)
+}
+
+// scanDirCRC is scanDir that also fills crcs (when not nil) with each
+// file's CRC64NVME by path, computed in the same pass.
+func scanDirCRC(ctx context.Context, dir string, crcs map[string]string) ([]DirEntry, error) {
 	var out []DirEntry
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -111,7 +117,14 @@ func scanDir(ctx context.Context, dir string) ([]DirEntry, error) {
 		if err != nil {
 			return err
 		}
-		dg, n, err := fileDigest(ctx, p)
+		var dg, crc string
+		var n int64
+		if crcs != nil {
+			dg, crc, n, err = fileDigestCRC(ctx, p)
+			crcs[filepath.ToSlash(rel)] = crc
+		} else {
+			dg, n, err = fileDigest(ctx, p)
+		}
 		if err != nil {
 			return err
 		}

@@ -438,20 +438,17 @@ func (m *MinIO) Create(ctx context.Context, uri, localPath string) (contract.Art
 	return contract.ArtifactInfo{Digest: digest, Size: size}, nil
 }
 
-// uploadFile sends one file with its digest as metadata. minio-go streams
-// it with size known: one PUT up to PartSize, else a parallel multipart
-// upload reading parts straight from the file. Each call opens the file
-// anew, so a retried upload starts from its first byte.
+// uploadFileOpts sends one file with opts (putOptions: its digest, CRC and
+// checksum). minio-go streams it with size known: one PUT up to PartSize,
+// else a parallel multipart upload reading parts straight from the file.
+// Each call opens the file anew, so a retried upload starts from its first
+// byte.
 //
 // It returns as soon as ctx ends, even while minio-go still aborts a
 // failed multipart upload (which it does for up to a minute, with a
 // context of its own, against a server that may not answer): that
 // finishes in the background, and the incomplete upload is invisible to
 // readers either way.
-func (m *MinIO) uploadFile(ctx context.Context, bucket, key, localPath, digest string, size int64, prog *progressTracker) error {
-	return m.uploadFileOpts(ctx, bucket, key, localPath, size, m.putOptions(digest, "", prog))
-}
-
 func (m *MinIO) uploadFileOpts(ctx context.Context, bucket, key, localPath string, size int64, opts minio.PutObjectOptions) error {
 	f, err := os.Open(localPath)
 	if err != nil {

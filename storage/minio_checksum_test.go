@@ -71,6 +71,21 @@ func TestMinIOChecksumVerifiesTransfers(t *testing.T) {
 	if err := get(u, digest); err != nil {
 		t.Fatal(err)
 	}
+	// So do the files of a directory artifact.
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "w.bin"), data[:4096], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(t.Context(), "minio://sums/root/dir", dir); err != nil {
+		t.Fatal(err)
+	}
+	if doi, err := c.StatObject(t.Context(), "sums", "root/dir/w.bin", minio.StatObjectOptions{Checksum: true}); err != nil ||
+		doi.ChecksumCRC64NVME == "" || doi.UserMetadata["Mlpipe-Crc64nvme"] != doi.ChecksumCRC64NVME {
+		t.Errorf("directory file: checksum %q, recorded %q (%v)", doi.ChecksumCRC64NVME, doi.UserMetadata["Mlpipe-Crc64nvme"], err)
+	}
+	if _, err := s.Get(t.Context(), "minio://sums/root/dir", filepath.Join(t.TempDir(), "d"), ""); err != nil {
+		t.Errorf("Get of the directory: %v", err)
+	}
 
 	// Replaced with other bytes under the old metadata, with a checksum the
 	// server accepts (of the new bytes): refused.

@@ -60,7 +60,8 @@ type manifestEntry struct {
 // every file (in parallel), then objects left from an earlier version, and
 // the new manifest last. On failure the files sent are removed again.
 func (m *MinIO) putDir(ctx context.Context, uri, bucket, key, localPath string) (contract.ArtifactInfo, error) {
-	entries, err := scanDir(ctx, localPath)
+	crcs := map[string]string{}
+	entries, err := scanDirCRC(ctx, localPath, crcs)
 	if err != nil {
 		return contract.ArtifactInfo{}, fmt.Errorf("put %s: %w", uri, err)
 	}
@@ -81,7 +82,7 @@ func (m *MinIO) putDir(ctx context.Context, uri, bucket, key, localPath string) 
 		e := entries[i]
 		file := filepath.Join(localPath, filepath.FromSlash(e.Path))
 		return m.retry(ctx, "put", uri+"/"+e.Path, bucket, func(ctx context.Context) error {
-			return m.uploadFile(ctx, bucket, key+"/"+e.Path, file, e.Digest, e.Size, prog)
+			return m.uploadFileOpts(ctx, bucket, key+"/"+e.Path, file, e.Size, m.putOptions(e.Digest, crcs[e.Path], prog))
 		})
 	})
 	if err == nil {
