@@ -78,11 +78,9 @@ func checkLockDir(path string, uid, mode uint32, euid int, created bool) (os.Fil
 	switch {
 	case int64(uid) == int64(euid):
 		if created {
-			if euid == 0 {
-				// Shared by every user of the workstation (the owner's setup).
-				return 0o777 | os.ModeSticky, nil
-			}
-			// A user's own: others may read the holders, not add files.
+			// Root's or a user's own: others may read the holders, not add
+			// or rename files (a shared directory is made by Setup, with
+			// its files).
 			return 0o755, nil
 		}
 		if othersWrite {
@@ -91,11 +89,11 @@ func checkLockDir(path string, uid, mode uint32, euid int, created bool) (os.Fil
 		return 0, nil
 	case uid == 0:
 		if othersWrite {
-			return 0, fmt.Errorf("GPU lock directory %s is owned by root but writable by other users without the sticky bit: they could empty or rearrange it and break GPU exclusivity; have the workstation's owner run `sudo chmod +t %s` (or `sudo install -d -m 1777 -o root %s`) or set gpu.lock_dir (MLPIPE_GPU_LOCK_DIR) to a directory you own", path, path, path)
+			return 0, fmt.Errorf("GPU lock directory %s is owned by root but writable by other users without the sticky bit: they could empty or rearrange it and break GPU exclusivity; have the workstation's owner run `sudo mlpipe gpus setup` (a root-owned 0755 directory with one lock file per GPU) or set gpu.lock_dir (MLPIPE_GPU_LOCK_DIR) to a directory you own", path)
 		}
 		return 0, nil
 	default:
-		return 0, fmt.Errorf("GPU lock directory %s is owned by %s, not by root or you: another user could empty or rearrange it and break GPU exclusivity; have the workstation's owner run `sudo install -d -m 1777 -o root %s` or set gpu.lock_dir (MLPIPE_GPU_LOCK_DIR) to a directory you own", path, describeUID(uid), path)
+		return 0, fmt.Errorf("GPU lock directory %s is owned by %s, not by root or you: another user could empty or rearrange it and break GPU exclusivity; have the workstation's owner run `sudo mlpipe gpus setup` or set gpu.lock_dir (MLPIPE_GPU_LOCK_DIR) to a directory you own", path, describeUID(uid))
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"os"
 	"strconv"
 	"syscall"
+
+	"github.com/mlpipe/mlpipe/internal/procfs"
 )
 
 // shareFile makes a lock file this process owns usable by the other users
@@ -59,12 +61,40 @@ func (a *Allocator) peek(uuid string) (LeaseInfo, bool) {
 }
 
 // heldByUser counts the GPUs this user's mlpipe processes hold now, this
-// one's included, from the holder records (alloc.lock held, a.mu held).
+// one's included (alloc.lock held, a.mu held).
 func (a *Allocator) heldByUser(devs []Device) int {
 	n := 0
 	for _, d := range devs {
 		if a.held[d.UUID] != nil {
 			n++
+		}
+	}
+	return n + a.heldPerUserExcept(devs)[a.uid]
+}
+
+// heldPerUser counts the GPUs each uid's mlpipe processes hold (for the
+// queue's reservations); alloc.lock held.
+func (a *Allocator) heldPerUser() map[int]int {
+	devs, err := a.inv.Devices()
+	if err != nil {
+		return map[int]int{}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := a.heldPerUserExcept(devs)
+	out[a.uid] += len(a.held)
+	return out
+}
+
+// heldPerUserExcept counts, per uid, the GPUs locked by other processes.
+// A holder record can be written by any user of a shared directory, so it
+// counts only when the process it names is alive, started when it says and
+// owned by the uid it names; a lock without a believable record counts for
+// nobody.
+func (a *Allocator) heldPerUserExcept(devs []Device) map[int]int {
+	out := map[int]int{}
+	for _, d := range devs {
+		if a.held[d.UUID] != nil {
 			continue
 		}
 		f, err := openInDir(a.dir, a.opts.LockDir, lockName(d.UUID), syscall.O_RDONLY, false)
@@ -77,9 +107,10 @@ func (a *Allocator) heldByUser(devs []Device) int {
 		}
 		info, ok := readInfo(f)
 		f.Close()
-		if ok && info.UID == a.uid && info.Host == a.host {
-			n++
+		if ok && info.Host == a.host && info.PID > 0 && info.PIDStart != "" &&
+			procfs.StartTime(info.PID) == info.PIDStart && pidOwner(info.PID) == info.UID {
+			out[info.UID]++
 		}
 	}
-	return n
+	return out
 }

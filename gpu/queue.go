@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -34,6 +35,7 @@ type Ticket struct {
 	RunID    string    `json:"run_id"`
 	Task     string    `json:"task"`
 	Count    int       `json:"count"`
+	Type     string    `json:"type,omitempty"`
 	Since    time.Time `json:"since"`
 }
 
@@ -88,17 +90,26 @@ func writeQueue(f *os.File, ts []Ticket) error {
 	return f.Truncate(int64(b.Len()))
 }
 
-// live drops the tickets of processes of this host that are gone (killed
-// while waiting).
+// live keeps the tickets of live processes of this host owned by the uid
+// they name: the directory is this machine's, so another host's ticket is
+// stale (or forged), as is one of a process that is gone or another user's.
 func (a *Allocator) live(ts []Ticket) []Ticket {
 	out := ts[:0]
 	for _, t := range ts {
-		if start := procfs.StartTime(t.PID); t.Host == a.host && (t.PID <= 0 || start == "" || start != t.PIDStart) {
-			continue
+		if t.Host == a.host && t.PID > 0 && procfs.StartTime(t.PID) == t.PIDStart && t.PIDStart != "" && pidOwner(t.PID) == t.UID {
+			out = append(out, t)
 		}
-		out = append(out, t)
 	}
 	return out
+}
+
+// pidOwner is the uid that owns process pid, or -1.
+func pidOwner(pid int) int {
+	var st syscall.Stat_t
+	if err := syscall.Stat("/proc/"+strconv.Itoa(pid), &st); err != nil {
+		return -1
+	}
+	return int(st.Uid)
 }
 
 // openQueue opens the queue file for reading and writing (alloc.lock
@@ -130,22 +141,35 @@ func (a *Allocator) queueTurn(w *waiter) (ok bool, why string) {
 		pid := os.Getpid()
 		w.ticket = newTicketID()
 		ts = append(ts, Ticket{ID: w.ticket, PID: pid, PIDStart: procfs.StartTime(pid), Host: a.host, UID: a.uid, User: a.user,
-			RunID: w.run, Task: w.task, Count: w.req.Count, Since: w.since})
+			RunID: w.run, Task: w.task, Count: w.req.Count, Type: w.req.Type, Since: w.since})
 	}
 	if writable {
 		_ = writeQueue(q, ts)
 	}
 	now := time.Now()
+	var held map[int]int // GPUs held per uid, for the per-user limit
 	for _, o := range ts {
 		if o.ID == w.ticket {
 			break
 		}
-		if !o.Since.Before(w.since) {
+		if !o.Since.Before(w.since) || now.Sub(o.Since) <= a.opts.StarveAfter || o.Count <= w.req.Count {
 			continue
 		}
-		if now.Sub(o.Since) > a.opts.StarveAfter && o.Count > w.req.Count {
-			return false, fmt.Sprintf("behind %s's request for %d GPU(s) (run %s, task %s), waiting since %s", o.User, o.Count, o.RunID, o.Task, o.Since.Local().Format(time.TimeOnly))
+		// An older request reserves what is freed only if the freed GPUs
+		// could serve it: the same kind of GPU, and its user under the
+		// per-user limit (otherwise it waits for its own GPUs, not others').
+		if !genericType(o.Type) && !genericType(w.req.Type) && !strings.EqualFold(o.Type, w.req.Type) {
+			continue
 		}
+		if a.opts.MaxPerUser > 0 {
+			if held == nil {
+				held = a.heldPerUser()
+			}
+			if held[o.UID]+o.Count > a.opts.MaxPerUser {
+				continue
+			}
+		}
+		return false, fmt.Sprintf("behind %s's request for %d GPU(s) (run %s, task %s), waiting since %s", o.User, o.Count, o.RunID, o.Task, o.Since.Local().Format(time.TimeOnly))
 	}
 	return true, ""
 }

@@ -170,7 +170,7 @@ func TestSecurityLeaseRefusesForeignLockDir(t *testing.T) {
 		want    state    // the directory afterwards (the link's target for a link)
 	}{
 		{
-			name: "missing: created sticky and world-writable by root, 0755 by a user",
+			name: "missing: created 0755",
 			want: state{os.ModeDir | createdMode(), me},
 		},
 		{
@@ -187,7 +187,7 @@ func TestSecurityLeaseRefusesForeignLockDir(t *testing.T) {
 			name:    "another user's, sticky and world-writable",
 			foreign: true,
 			setup:   func(t *testing.T, p string) { mkdir(t, p, 0o777|os.ModeSticky, nobody) },
-			wantErr: []string{"is owned by uid 65534", "not by root or you", "break GPU exclusivity", "`sudo install -d -m 1777 -o root ", "gpu.lock_dir"},
+			wantErr: []string{"is owned by uid 65534", "not by root or you", "break GPU exclusivity", "`sudo mlpipe gpus setup`", "gpu.lock_dir"},
 			want:    state{os.ModeDir | os.ModeSticky | 0o777, nobody},
 		},
 		{
@@ -275,7 +275,7 @@ func TestSecurityLockDirOwnership(t *testing.T) {
 		want      verdict
 	}{
 		{"own, created", 1000, 0o700, 1000, true, verdict{Chmod: 0o755}},
-		{"root's, created", 0, 0o700, 0, true, verdict{Chmod: os.ModeSticky | 0o777}},
+		{"root's, created", 0, 0o700, 0, true, verdict{Chmod: 0o755}},
 		{"own, private", 1000, 0o700, 1000, false, verdict{}},
 		{"own, sticky", 1000, sticky | 0o777, 1000, false, verdict{}},
 		{"own, group-writable", 1000, 0o775, 1000, false, verdict{Chmod: os.ModeSticky | 0o775}},
@@ -317,10 +317,6 @@ func mkdir(t *testing.T, path string, mode os.FileMode, uid int) {
 	}
 }
 
-// createdMode is the mode openLockDir gives a directory it creates.
-func createdMode() os.FileMode {
-	if os.Geteuid() == 0 {
-		return os.ModeSticky | 0o777
-	}
-	return 0o755
-}
+// createdMode is the mode openLockDir gives a directory it creates: 0755
+// for root too (a directory shared by users is made by Setup).
+func createdMode() os.FileMode { return 0o755 }

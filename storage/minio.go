@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -134,6 +135,10 @@ type MinIO struct {
 	host     string // host:port, for messages
 	log      *slog.Logger
 	waitMu   sync.Mutex // serialises wait reports
+	// noChecksum is set once the server refused an upload's S3 checksum
+	// (an S3-compatible store without CRC64NVME or trailers): later
+	// uploads go without, and their downloads are hashed.
+	noChecksum atomic.Bool
 }
 
 var _ contract.ArtifactStore = (*MinIO)(nil)
@@ -461,10 +466,21 @@ func (m *MinIO) uploadFileOpts(ctx context.Context, bucket, key, localPath strin
 		f.Close()
 		return fmt.Errorf("%s changed while it was stored", localPath)
 	}
+	if opts.Checksum.IsSet() && m.noChecksum.Load() {
+		withoutChecksum(&opts)
+	}
 	done := make(chan error, 1)
 	go func() {
 		defer f.Close()
 		_, err := m.client.PutObject(ctx, bucket, key, f, size, opts)
+		if err != nil && opts.Checksum.IsSet() && checksumRefused(err) {
+			m.noChecksum.Store(true)
+			m.log.WarnContext(ctx, "the object store refuses S3 checksums: uploads go without, downloads are verified by hashing", "endpoint", m.endpoint, "err", err.Error())
+			withoutChecksum(&opts)
+			if _, serr := f.Seek(0, io.SeekStart); serr == nil {
+				_, err = m.client.PutObject(ctx, bucket, key, f, size, opts)
+			}
+		}
 		done <- err
 	}()
 	select {
@@ -473,6 +489,27 @@ func (m *MinIO) uploadFileOpts(ctx context.Context, bucket, key, localPath strin
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// withoutChecksum drops the S3 checksum and the CRC recorded for it.
+func withoutChecksum(o *minio.PutObjectOptions) {
+	o.Checksum = 0
+	delete(o.UserMetadata, metaCRC64)
+}
+
+// checksumRefused says whether an upload failed because the server does not
+// take its S3 checksum or trailing headers (rather than for a transient or
+// an access reason).
+func checksumRefused(err error) bool {
+	r := minio.ToErrorResponse(err)
+	msg := strings.ToLower(r.Code + " " + r.Message)
+	switch {
+	case r.StatusCode == 501 || r.Code == "NotImplemented":
+		return true
+	case r.StatusCode == 400 && (strings.Contains(msg, "checksum") || strings.Contains(msg, "trailer") || strings.Contains(msg, "x-amz-content-sha256")):
+		return true
+	}
+	return false
 }
 
 // putOptions are the options of an upload: the sha256 (the artifact's

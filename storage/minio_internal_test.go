@@ -200,3 +200,23 @@ func TestForEach(t *testing.T) {
 		t.Errorf("forEach with a failure = %v after %d calls; want boom, early", err, calls.Load())
 	}
 }
+
+// An S3-compatible store that does not take the upload's checksum is
+// recognised (the upload is then sent without it); other failures are not.
+func TestChecksumRefused(t *testing.T) {
+	for _, tc := range []struct {
+		resp minio.ErrorResponse
+		want bool
+	}{
+		{minio.ErrorResponse{StatusCode: 501, Code: "NotImplemented", Message: "A header you provided implies functionality that is not implemented"}, true},
+		{minio.ErrorResponse{StatusCode: 400, Code: "InvalidArgument", Message: "x-amz-checksum-crc64nvme is not supported"}, true},
+		{minio.ErrorResponse{StatusCode: 400, Code: "InvalidRequest", Message: "STREAMING-UNSIGNED-PAYLOAD-TRAILER: trailer not supported"}, true},
+		{minio.ErrorResponse{StatusCode: 400, Code: "InvalidBucketName", Message: "bad name"}, false},
+		{minio.ErrorResponse{StatusCode: 403, Code: "AccessDenied", Message: "Access Denied"}, false},
+		{minio.ErrorResponse{StatusCode: 500, Code: "InternalError", Message: "checksum"}, false},
+	} {
+		if got := checksumRefused(tc.resp); got != tc.want {
+			t.Errorf("checksumRefused(%d %s %q) = %v", tc.resp.StatusCode, tc.resp.Code, tc.resp.Message, got)
+		}
+	}
+}

@@ -154,13 +154,20 @@ func loadConfig(configFile string, flags *pflag.FlagSet) (*Config, error) {
 	return cfg, nil
 }
 
+// systemConfig is where the workstation's owner writes the machine policy.
+const systemConfig = "/etc/mlpipe/config.yaml"
+
 // machineConfigPath is the workstation owner's configuration:
-// MLPIPE_MACHINE_CONFIG, else /etc/mlpipe/config.yaml.
+// /etc/mlpipe/config.yaml when it exists (a user's environment cannot
+// replace it), else MLPIPE_MACHINE_CONFIG (machines without one, tests).
 func machineConfigPath() string {
+	if _, err := os.Stat(systemConfig); err == nil {
+		return systemConfig
+	}
 	if p := os.Getenv("MLPIPE_MACHINE_CONFIG"); p != "" {
 		return p
 	}
-	return "/etc/mlpipe/config.yaml"
+	return systemConfig
 }
 
 // readMachineConfig merges the machine-wide configuration into v, below
@@ -207,6 +214,11 @@ func (cfg *Config) applyMachinePolicy(mv *viper.Viper) {
 	}
 	if m := mv.GetInt("gpu.max_per_user"); m > 0 && (cfg.GPU.MaxPerUser <= 0 || cfg.GPU.MaxPerUser > m) {
 		cfg.GPU.MaxPerUser = m
+	}
+	// A longer wait before reservations would let this user's requests
+	// overtake the others' for longer: only a shorter one is taken.
+	if d := mv.GetDuration("gpu.starve_after"); d > 0 && (cfg.GPU.StarveAfter <= 0 || cfg.GPU.StarveAfter > d) {
+		cfg.GPU.StarveAfter = d
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -15,7 +16,10 @@ func TestMachinePolicyCannotBeLoosened(t *testing.T) {
 	home := t.TempDir()
 	t.Chdir(home)
 	machine := filepath.Join(home, "machine.yaml")
-	if err := os.WriteFile(machine, []byte("max_parallel: 3\ngpu:\n  lock_dir: /srv/gpus\n  exclude: [\"0\"]\n  max_per_user: 4\n"), 0o644); err != nil {
+	if _, err := os.Stat(systemConfig); err == nil {
+		t.Skipf("%s exists on this machine and wins over MLPIPE_MACHINE_CONFIG", systemConfig)
+	}
+	if err := os.WriteFile(machine, []byte("max_parallel: 3\ngpu:\n  lock_dir: /srv/gpus\n  exclude: [\"0\"]\n  max_per_user: 4\n  starve_after: 10s\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	user := filepath.Join(home, "config", "mlpipe", "config.yaml")
@@ -30,13 +34,14 @@ func TestMachinePolicyCannotBeLoosened(t *testing.T) {
 		Exclude     []string
 		MaxPerUser  int
 		MaxParallel int
+		StarveAfter time.Duration
 	}
 	for _, tc := range []struct {
 		name, user string
 		want       policy
 	}{
-		{"the user asks for more", "gpu: {exclude: [\"3\"], max_per_user: 8}\n", policy{"/srv/gpus", []string{"3", "0"}, 4, 3}},
-		{"the user asks for less", "max_parallel: 2\ngpu: {max_per_user: 2}\n", policy{"/srv/gpus", []string{"0"}, 2, 2}},
+		{"the user asks for more", "gpu: {exclude: [\"3\"], max_per_user: 8, starve_after: 1000h}\n", policy{"/srv/gpus", []string{"3", "0"}, 4, 3, 10 * time.Second}},
+		{"the user asks for less", "max_parallel: 2\ngpu: {max_per_user: 2, starve_after: 5s}\n", policy{"/srv/gpus", []string{"0"}, 2, 2, 5 * time.Second}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := os.WriteFile(user, []byte(tc.user), 0o644); err != nil {
@@ -46,7 +51,7 @@ func TestMachinePolicyCannotBeLoosened(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := policy{cfg.GPU.LockDir, cfg.GPU.Exclude, cfg.GPU.MaxPerUser, cfg.MaxParallel}
+			got := policy{cfg.GPU.LockDir, cfg.GPU.Exclude, cfg.GPU.MaxPerUser, cfg.MaxParallel, cfg.GPU.StarveAfter}
 			if d := cmp.Diff(tc.want, got); d != "" {
 				t.Errorf("(-want +got):\n%s", d)
 			}
