@@ -55,7 +55,9 @@ func TestMinIODirectoriesAgainstMC(t *testing.T) {
 		for r := 0; r < rounds; r++ {
 			up := []func(){
 				func() {
-					op(&mcUp, func() error { return mcRun("cp", "--recursive", dir+"/", fmt.Sprintf("bench/bench/mc/%s-%d/", name, r)) })
+					op(&mcUp, func() error {
+						return mcRun("cp", "--recursive", dir+"/", fmt.Sprintf("bench/bench/mc/%s-%d/", name, r))
+					})
 				},
 				func() {
 					op(&stUp, func() error {
@@ -67,7 +69,9 @@ func TestMinIODirectoriesAgainstMC(t *testing.T) {
 			down := []func(){
 				func() {
 					dst := filepath.Join(tmp, "mc-down")
-					op(&mcDown, func() error { return mcRun("cp", "--recursive", fmt.Sprintf("bench/bench/mc/%s-%d/", name, r), dst+"/") })
+					op(&mcDown, func() error {
+						return mcRun("cp", "--recursive", fmt.Sprintf("bench/bench/mc/%s-%d/", name, r), dst+"/")
+					})
 					os.RemoveAll(dst)
 				},
 				func() {
