@@ -382,7 +382,7 @@ func (m *MinIO) putFile(ctx context.Context, uri, bucket, key, localPath string)
 	prog := newProgress(m.opts.Progress, m.opts.ProgressMin, "put", uri, size)
 	err = m.retry(ctx, "put", uri, bucket, func(ctx context.Context) error {
 		prog.reset()
-		return m.uploadFileOpts(ctx, bucket, key, localPath, size, m.putOptions(digest, crc, prog))
+		return m.uploadFileOpts(ctx, bucket, key, localPath, size, m.putOptions(digest, crc, size, prog))
 	})
 	if err != nil {
 		return contract.ArtifactInfo{}, err
@@ -423,7 +423,7 @@ func (m *MinIO) Create(ctx context.Context, uri, localPath string) (contract.Art
 	prog := newProgress(m.opts.Progress, m.opts.ProgressMin, "put", uri, size)
 	err = m.retry(ctx, "put", uri, bucket, func(ctx context.Context) error {
 		prog.reset()
-		opts := m.putOptions(digest, crc, prog)
+		opts := m.putOptions(digest, crc, size, prog)
 		opts.SetMatchETagExcept("*")
 		err := m.uploadFileOpts(ctx, bucket, key, localPath, size, opts)
 		if minio.ToErrorResponse(err).StatusCode == 412 {
@@ -466,14 +466,16 @@ func (m *MinIO) uploadFileOpts(ctx context.Context, bucket, key, localPath strin
 		f.Close()
 		return fmt.Errorf("%s changed while it was stored", localPath)
 	}
-	if opts.Checksum.IsSet() && m.noChecksum.Load() {
+	withChecksum := opts.Checksum.IsSet() || opts.UserMetadata[amzChecksumCRC64] != ""
+	if withChecksum && m.noChecksum.Load() {
 		withoutChecksum(&opts)
+		withChecksum = false
 	}
 	done := make(chan error, 1)
 	go func() {
 		defer f.Close()
 		_, err := m.client.PutObject(ctx, bucket, key, f, size, opts)
-		if err != nil && opts.Checksum.IsSet() && checksumRefused(err) {
+		if err != nil && withChecksum && checksumRefused(err) {
 			m.noChecksum.Store(true)
 			m.log.WarnContext(ctx, "the object store refuses S3 checksums: uploads go without, downloads are verified by hashing", "endpoint", m.endpoint, "err", err.Error())
 			withoutChecksum(&opts)
@@ -495,6 +497,7 @@ func (m *MinIO) uploadFileOpts(ctx context.Context, bucket, key, localPath strin
 func withoutChecksum(o *minio.PutObjectOptions) {
 	o.Checksum = 0
 	delete(o.UserMetadata, metaCRC64)
+	delete(o.UserMetadata, amzChecksumCRC64)
 }
 
 // checksumRefused says whether an upload failed because the server does not
@@ -516,7 +519,7 @@ func checksumRefused(err error) bool {
 // identity) and, when given, the CRC64NVME in mlpipe's metadata, and the
 // CRC64NVME as an S3 full-object checksum that minio-go computes while
 // sending and the server checks on arrival and keeps with the object.
-func (m *MinIO) putOptions(digest, crc string, prog *progressTracker) minio.PutObjectOptions {
+func (m *MinIO) putOptions(digest, crc string, size int64, prog *progressTracker) minio.PutObjectOptions {
 	o := minio.PutObjectOptions{
 		UserMetadata: map[string]string{metaSHA256: cleanDigest(digest)},
 		ContentType:  "application/octet-stream",
@@ -528,12 +531,26 @@ func (m *MinIO) putOptions(digest, crc string, prog *progressTracker) minio.PutO
 		DisableContentSha256: true,
 		Progress:             prog.hook(),
 	}
-	if crc != "" {
+	switch {
+	case crc == "":
+	case size <= int64(m.opts.PartSize):
+		// One PUT: the checksum we computed goes as a signed header and the
+		// server checks the body against it. (As a trailer, minio-go would
+		// compute it again and, over plain HTTP, sign every chunk of the
+		// body with SHA-256.)
+		o.UserMetadata[metaCRC64] = crc
+		o.UserMetadata[amzChecksumCRC64] = crc
+	default:
+		// Multipart: minio-go computes the parts' checksums and the server
+		// combines them into the full object's.
 		o.UserMetadata[metaCRC64] = crc
 		o.Checksum = minio.ChecksumCRC64NVME
 	}
 	return o
 }
+
+// amzChecksumCRC64 is the S3 header of a precomputed CRC64NVME.
+const amzChecksumCRC64 = "x-amz-checksum-crc64nvme"
 
 // Get implements contract.ArtifactStore: it downloads the artifact to
 // localPath (or only verifies it when localPath is empty), checking its

@@ -82,7 +82,7 @@ func (m *MinIO) putDir(ctx context.Context, uri, bucket, key, localPath string) 
 		e := entries[i]
 		file := filepath.Join(localPath, filepath.FromSlash(e.Path))
 		return m.retry(ctx, "put", uri+"/"+e.Path, bucket, func(ctx context.Context) error {
-			return m.uploadFileOpts(ctx, bucket, key+"/"+e.Path, file, e.Size, m.putOptions(e.Digest, crcs[e.Path], prog))
+			return m.uploadFileOpts(ctx, bucket, key+"/"+e.Path, file, e.Size, m.putOptions(e.Digest, crcs[e.Path], e.Size, prog))
 		})
 	})
 	if err == nil {
