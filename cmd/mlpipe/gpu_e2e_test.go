@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mlpipe/mlpipe/metadata"
 )
 
 const gpuStep = `
@@ -51,6 +53,13 @@ func gpuIntervals(t *testing.T, c *cli, runID string) map[string]interval {
 		t.Fatal(err)
 	}
 	defer h.Close()
+	return executeIntervals(t, h, runID)
+}
+
+// executeIntervals are the execute phases of a run's attempts with their
+// GPUs, by task path.
+func executeIntervals(t *testing.T, h *metadata.Store, runID string) map[string]interval {
+	t.Helper()
 	ats, err := h.Attempts(t.Context(), runID, "")
 	if err != nil {
 		t.Fatal(err)

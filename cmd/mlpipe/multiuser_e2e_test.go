@@ -186,7 +186,7 @@ func (r *userRun) wait(t *testing.T, who string) {
 }
 
 // stepIntervals are the execute phases of every step a state dir's last
-// run recorded, with their GPUs.
+// run recorded, with their GPUs, keyed "who/task path".
 func stepIntervals(t *testing.T, who, state string) map[string]interval {
 	t.Helper()
 	h, err := metadata.Open(filepath.Join(state, "mlpipe.db"))
@@ -198,17 +198,9 @@ func stepIntervals(t *testing.T, who, state string) map[string]interval {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ats, err := h.Attempts(t.Context(), r.ID, "")
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]interval{}
-	for _, a := range ats {
-		for _, p := range a.Phases {
-			if p.Name == "execute" {
-				out[who+"/"+a.TaskPath] = interval{p.Start, p.End, a.GPUs}
-			}
-		}
+	for k, v := range executeIntervals(t, h, r.ID) {
+		out[who+"/"+k] = v
 	}
 	return out
 }
