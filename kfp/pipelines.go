@@ -92,6 +92,15 @@ func (c *Client) CreatePipeline(ctx context.Context, name, description string) (
 	return &p, nil
 }
 
+// DeletePipeline deletes a pipeline that has no versions (DELETE
+// /pipelines/{id}; the server refuses one that has).
+func (c *Client) DeletePipeline(ctx context.Context, pipelineID string) error {
+	if err := c.do(ctx, call{method: http.MethodDelete, path: "/pipelines/" + url.PathEscape(pipelineID), write: true}, nil); err != nil {
+		return fmt.Errorf("delete pipeline %s: %w", pipelineID, err)
+	}
+	return nil
+}
+
 // PipelineVersionByName finds a version of a pipeline by its name; none
 // gives an error matching ErrNotFound.
 func (c *Client) PipelineVersionByName(ctx context.Context, pipelineID, name string) (*PipelineVersion, error) {

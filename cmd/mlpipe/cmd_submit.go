@@ -341,6 +341,12 @@ func uploadPipeline(ctx context.Context, a *app, c *kfp.Client, ir *kfpir.IR, sp
 		return err
 	}
 	v, err := c.UploadPipelineVersion(ctx, p.PipelineID, up)
+	if err != nil && created {
+		// Leave no empty pipeline behind: the upload is all or nothing.
+		if derr := c.DeletePipeline(context.WithoutCancel(ctx), p.PipelineID); derr != nil {
+			a.log.WarnContext(ctx, "remove the pipeline created for a version that failed", "pipeline_id", p.PipelineID, "err", derr)
+		}
+	}
 	if errors.Is(err, kfp.ErrConflict) {
 		return exists // uploaded meanwhile
 	}

@@ -596,3 +596,22 @@ func TestSubmitWaitFollowsTasks(t *testing.T) {
 		t.Errorf("no FAILED event for task write: %v", events)
 	}
 }
+
+// A new pipeline whose first version fails to upload is removed again: an
+// upload is all or nothing.
+func TestSubmitFailedFirstVersionLeavesNoPipeline(t *testing.T) {
+	submitEnv(t)
+	srv := kfptest.New(t, kfptest.Options{})
+	srv.Inject(kfptest.RouteUploadVersion, kfptest.Fault{Kind: kfptest.Unavailable, Call: 1})
+	r := submit(t, quickstart, "--host", srv.URL(), "--upload-only", "--version-name", "v1")
+	if r.code == 0 {
+		t.Fatalf("the version upload failed but submit succeeded: %s", r)
+	}
+	if n := srv.Calls(kfptest.RouteDeletePipeline); n != 1 {
+		t.Errorf("%d pipeline deletions, want 1", n)
+	}
+	r = submit(t, quickstart, "--host", srv.URL(), "--upload-only", "--version-name", "v1")
+	if r.code != 0 || !strings.Contains(r.stdout, "created version v1 (") || srv.Calls(kfptest.RouteCreatePipeline) != 2 {
+		t.Errorf("the retried upload did not create the pipeline anew: %s", r)
+	}
+}

@@ -202,6 +202,29 @@ func (s *Server) createPipeline(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, p.json())
 }
 
+// deletePipeline is DeletePipeline: refused while the pipeline has versions.
+func (s *Server) deletePipeline(w http.ResponseWriter, id string) {
+	p := s.findPipeline(id)
+	if p == nil {
+		s.rpcError(w, http.StatusNotFound, 5, "Failed to delete a pipeline", "ResourceNotFoundError: pipeline "+id+" not found")
+		return
+	}
+	for _, v := range s.versions {
+		if v.pipelineID == id {
+			s.rpcError(w, http.StatusBadRequest, 9, "Failed to delete a pipeline", "FailedPrecondition: the pipeline has versions")
+			return
+		}
+	}
+	out := s.pipelines[:0]
+	for _, q := range s.pipelines {
+		if q.id != id {
+			out = append(out, q)
+		}
+	}
+	s.pipelines = out
+	writeJSON(w, map[string]any{})
+}
+
 func firstOf(vals ...string) string {
 	for _, v := range vals {
 		if v != "" {

@@ -104,6 +104,7 @@ const (
 	RouteListPipelines    Route = "GET /pipelines"
 	RoutePipelineByName   Route = "GET /pipelines/names/{name}"
 	RouteGetPipeline      Route = "GET /pipelines/{id}"
+	RouteDeletePipeline   Route = "DELETE /pipelines/{id}"
 	RouteListVersions     Route = "GET /pipelines/{id}/versions"
 	RouteGetVersion       Route = "GET /pipelines/{id}/versions/{vid}"
 	RouteCreateExperiment Route = "POST /experiments"
@@ -336,6 +337,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, route Route, p []
 		s.uploadVersion(w, r)
 	case RouteCreatePipeline:
 		s.createPipeline(w, r)
+	case RouteDeletePipeline:
+		s.deletePipeline(w, p[0])
 	case RouteListPipelines:
 		s.listPipelines(w, r)
 	case RoutePipelineByName:
@@ -404,6 +407,9 @@ func (s *Server) match(r *http.Request) (route Route, params []string, known boo
 	case len(segs) == 2 && segs[0] == "pipelines" && post && segs[1] == "upload_version":
 		return RouteUploadVersion, nil, true
 	case len(segs) == 2 && segs[0] == "pipelines":
+		if r.Method == http.MethodDelete {
+			return RouteDeletePipeline, []string{segs[1]}, true
+		}
 		return pick(get, RouteGetPipeline, segs[1])
 	case len(segs) == 3 && segs[0] == "pipelines" && segs[1] == "names" && !s.opts.NoNamesEndpoint:
 		return pick(get, RoutePipelineByName, segs[2])
