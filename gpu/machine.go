@@ -108,7 +108,7 @@ func (a *Allocator) heldPerUserExcept(devs []Device) map[int]int {
 		info, ok := readInfo(f)
 		f.Close()
 		if ok && info.Host == a.host && info.PID > 0 && info.PIDStart != "" &&
-			procfs.StartTime(info.PID) == info.PIDStart && pidOwner(info.PID) == info.UID {
+			procfs.StartTime(info.PID) == info.PIDStart && procfs.Owner(info.PID) == info.UID {
 			out[info.UID]++
 		}
 	}

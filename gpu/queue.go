@@ -16,7 +16,6 @@ import (
 	"io"
 	"os"
 	"sort"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -96,20 +95,11 @@ func writeQueue(f *os.File, ts []Ticket) error {
 func (a *Allocator) live(ts []Ticket) []Ticket {
 	out := ts[:0]
 	for _, t := range ts {
-		if t.Host == a.host && t.PID > 0 && procfs.StartTime(t.PID) == t.PIDStart && t.PIDStart != "" && pidOwner(t.PID) == t.UID {
+		if t.Host == a.host && t.PID > 0 && procfs.StartTime(t.PID) == t.PIDStart && t.PIDStart != "" && procfs.Owner(t.PID) == t.UID {
 			out = append(out, t)
 		}
 	}
 	return out
-}
-
-// pidOwner is the uid that owns process pid, or -1.
-func pidOwner(pid int) int {
-	var st syscall.Stat_t
-	if err := syscall.Stat("/proc/"+strconv.Itoa(pid), &st); err != nil {
-		return -1
-	}
-	return int(st.Uid)
 }
 
 // openQueue opens the queue file for reading and writing (alloc.lock

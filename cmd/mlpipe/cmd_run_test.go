@@ -380,14 +380,9 @@ func waitGone(t *testing.T, pidFile string) {
 		t.Fatal(err)
 	}
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if syscall.Kill(pid, 0) != nil || procfs.Zombie(pid) {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
+	if alive := procfs.WaitGone([]int{pid}, 5*time.Second); len(alive) > 0 {
+		t.Errorf("task process %d outlived mlpipe", pid)
 	}
-	t.Errorf("task process %d outlived mlpipe", pid)
 }
 
 func TestCtrlCCancelsRun(t *testing.T) {

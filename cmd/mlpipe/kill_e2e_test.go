@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mlpipe/mlpipe/internal/procfs"
 )
 
 // hostileComponent runs a step whose leader and background jobs ignore
@@ -38,19 +40,6 @@ implementation:
       wait
     args: [{inputValue: pids}]
 `
-
-// liveProcess reports whether pid runs (a zombie does not).
-func liveProcess(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
-		return s[i+2] != 'Z'
-	}
-	return true
-}
 
 // waitPIDs waits for a PID file ending with "ready" and returns its PIDs.
 func waitPIDs(t *testing.T, cmd *exec.Cmd, path string) []int {
@@ -102,24 +91,11 @@ func TestSecurityKilledMlpipeLeavesNoStepProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		var alive []int
-		for _, pid := range pids {
-			if liveProcess(pid) {
-				alive = append(alive, pid)
-			}
+	if alive := procfs.WaitGone(pids, 2*time.Second); len(alive) > 0 {
+		for _, pid := range alive {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
-		if len(alive) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			for _, pid := range alive {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-			}
-			t.Fatalf("step processes %v (of %v) outlived the killed mlpipe by 2 s", alive, pids)
-		}
-		time.Sleep(20 * time.Millisecond)
+		t.Fatalf("step processes %v (of %v) outlived the killed mlpipe by 2 s", alive, pids)
 	}
 }
 

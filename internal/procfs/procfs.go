@@ -10,6 +10,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
+	"time"
 )
 
 // Stat holds fields of /proc/PID/stat.
@@ -68,13 +70,78 @@ func StartTime(pid int) string {
 	return st.StartTime
 }
 
+// State is the state letter of process (or thread, with a task path) pid
+// in /proc/PID/stat: R, S, D, T, t, Z, X, ...; ok is false when there is
+// no such process.
+func State(pid int) (state byte, ok bool) {
+	return stateAt("/proc/" + strconv.Itoa(pid) + "/stat")
+}
+
+func stateAt(path string) (byte, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return 0, false
+	}
+	return b[i+2], true
+}
+
 // Zombie reports whether pid has exited and is waiting to be reaped (a
 // zombie still answers kill(pid, 0)).
 func Zombie(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
+	st, ok := State(pid)
+	return ok && st == 'Z'
+}
+
+// Alive reports whether pid runs: it exists and has not exited (a zombie
+// has, even before it is reaped).
+func Alive(pid int) bool {
+	st, ok := State(pid)
+	return ok && st != 'Z' && st != 'X'
+}
+
+// Stopped reports whether every thread of pid is stopped (SIGSTOP or a
+// tracer: state T or t).
+func Stopped(pid int) bool {
+	tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+	if err != nil || len(tasks) == 0 {
 		return false
 	}
-	i := bytes.LastIndexByte(b, ')')
-	return i > 0 && i+2 < len(b) && b[i+2] == 'Z'
+	for _, tk := range tasks {
+		st, ok := stateAt("/proc/" + strconv.Itoa(pid) + "/task/" + tk.Name() + "/stat")
+		if !ok || (st != 'T' && st != 't') {
+			return false
+		}
+	}
+	return true
+}
+
+// Owner is the uid that owns process pid, or -1 when there is none.
+func Owner(pid int) int {
+	var st syscall.Stat_t
+	if err := syscall.Stat("/proc/"+strconv.Itoa(pid), &st); err != nil {
+		return -1
+	}
+	return int(st.Uid)
+}
+
+// WaitGone waits up to timeout for every process of pids to be gone and
+// returns those still alive (for tests of what dies with mlpipe).
+func WaitGone(pids []int, timeout time.Duration) []int {
+	deadline := time.Now().Add(timeout)
+	for {
+		var alive []int
+		for _, pid := range pids {
+			if Alive(pid) {
+				alive = append(alive, pid)
+			}
+		}
+		if len(alive) == 0 || time.Now().After(deadline) {
+			return alive
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

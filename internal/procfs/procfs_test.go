@@ -3,6 +3,7 @@ package procfs
 import (
 	"os"
 	"os/exec"
+	"syscall"
 	"testing"
 	"time"
 
@@ -75,5 +76,36 @@ func TestZombie(t *testing.T) {
 	_ = cmd.Wait()
 	if Zombie(pid) || Zombie(os.Getpid()) {
 		t.Error("a reaped child or this process is a zombie")
+	}
+}
+
+func TestAliveStoppedOwnerWaitGone(t *testing.T) {
+	cmd := exec.Command("sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	if !Alive(pid) || Owner(pid) != os.Getuid() || Stopped(pid) {
+		t.Fatalf("a running child: alive %v, owner %d, stopped %v", Alive(pid), Owner(pid), Stopped(pid))
+	}
+	_ = cmd.Process.Signal(syscall.SIGSTOP)
+	deadline := time.Now().Add(5 * time.Second)
+	for !Stopped(pid) && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !Stopped(pid) {
+		t.Error("a SIGSTOPped child is not Stopped")
+	}
+	if alive := WaitGone([]int{pid}, 50*time.Millisecond); len(alive) != 1 {
+		t.Errorf("WaitGone of a live child = %v", alive)
+	}
+	_ = cmd.Process.Kill()
+	// Not waited for yet: a zombie, which is gone for Alive and WaitGone.
+	if alive := WaitGone([]int{pid}, 5*time.Second); len(alive) != 0 {
+		t.Errorf("WaitGone of a killed child = %v", alive)
+	}
+	_ = cmd.Wait()
+	if Alive(pid) || Owner(pid) != -1 {
+		t.Errorf("a reaped child: alive %v, owner %d", Alive(pid), Owner(pid))
 	}
 }

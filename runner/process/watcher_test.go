@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mlpipe/mlpipe/internal/procfs"
 	"github.com/mlpipe/mlpipe/runner"
 )
 
@@ -32,19 +33,6 @@ func TestMain(m *testing.M) {
 		os.Exit(res.ExitCode)
 	}
 	os.Exit(m.Run())
-}
-
-// processAlive reports whether pid is a live process (a zombie is dead).
-func processAlive(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
-		return s[i+2] != 'Z'
-	}
-	return true
 }
 
 // readPIDs waits for a file of PIDs, one a line, ending with "ready".
@@ -97,24 +85,11 @@ func TestSecurityStepGroupDiesWithMlpipe(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		var alive []int
-		for _, pid := range pids {
-			if processAlive(pid) {
-				alive = append(alive, pid)
-			}
+	if alive := procfs.WaitGone(pids, 2*time.Second); len(alive) > 0 {
+		for _, pid := range alive {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
-		if len(alive) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			for _, pid := range alive {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-			}
-			t.Fatalf("processes of the step outlived the killed mlpipe by 2 s: %v (of %v)", alive, pids)
-		}
-		time.Sleep(20 * time.Millisecond)
+		t.Fatalf("processes of the step outlived the killed mlpipe by 2 s: %v (of %v)", alive, pids)
 	}
 }
 
@@ -159,7 +134,7 @@ func TestSecurityWatcherKillsUnconfirmedStart(t *testing.T) {
 		t.Fatal("the step's leader outlived its mlpipe")
 	}
 	deadline := time.Now().Add(2 * time.Second)
-	for processAlive(child) {
+	for procfs.Alive(child) {
 		if time.Now().After(deadline) {
 			_ = syscall.Kill(child, syscall.SIGKILL)
 			t.Fatal("the step's child outlived its mlpipe")
@@ -216,7 +191,7 @@ func TestWatcherReplacedWhenKilled(t *testing.T) {
 	steps.mu.Lock()
 	second, pipe := steps.watcher, steps.pipe
 	steps.mu.Unlock()
-	if second == first || pipe == nil || !processAlive(second) {
-		t.Errorf("watcher %d killed, now %d (alive %v)", first, second, processAlive(second))
+	if second == first || pipe == nil || !procfs.Alive(second) {
+		t.Errorf("watcher %d killed, now %d (alive %v)", first, second, procfs.Alive(second))
 	}
 }

@@ -200,30 +200,11 @@ func (s *MinIOServer) Freeze() {
 	pid := s.cmd.Process.Pid
 	s.mu.Unlock()
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
-		if allStopped(pid) {
+		if procfs.Stopped(pid) {
 			return
 		}
 	}
 	s.t.Fatalf("MinIO (pid %d) did not stop within 5 s of SIGSTOP", pid)
-}
-
-// allStopped reports whether every thread of pid is stopped (state T).
-func allStopped(pid int) bool {
-	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-	if err != nil || len(tasks) == 0 {
-		return false
-	}
-	for _, tk := range tasks {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, tk.Name()))
-		if err != nil {
-			return false
-		}
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 || i+2 >= len(b) || (b[i+2] != 'T' && b[i+2] != 't') {
-			return false
-		}
-	}
-	return true
 }
 
 // Thaw lets a frozen server run again (SIGCONT).
