@@ -1,6 +1,7 @@
 package kfp
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -182,7 +183,7 @@ func (c *Client) newAPIError(method, path string, resp *http.Response, body []by
 		if text != "" && text[0] == '{' && json.Unmarshal(body, &st) == nil {
 			e.Code = st.Code
 			e.Message, e.Detail = statusText(st)
-			e.Trace = firstOf(st.ErrorDetails, detailsTrace(st))
+			e.Trace = cmp.Or(st.ErrorDetails, detailsTrace(st))
 			if e.Trace != "" {
 				e.Detail = traceHeadline(e.Detail, e.Message)
 			}
@@ -255,15 +256,6 @@ func traceHeadline(details, headline string) string {
 		return ""
 	}
 	return line
-}
-
-func firstOf(vals ...string) string {
-	for _, v := range vals {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 func looksHTML(s string) bool {

@@ -3,6 +3,7 @@ package runner
 import (
 	"fmt"
 	"maps"
+	"path"
 	"regexp"
 	"slices"
 	"strings"
@@ -31,12 +32,12 @@ func (r *run) recordSimple(path string, t *pb.PipelineTaskSpec, state State, msg
 
 // recordNotRun records every task of body, the DAG of the group at path,
 // as not run (state Skipped or Canceled) for the reason why, recursively.
-func (r *run) recordNotRun(path string, body *pb.ComponentSpec, state State, why string) {
+func (r *run) recordNotRun(group string, body *pb.ComponentSpec, state State, why string) {
 	if state != Canceled {
 		state = Skipped
 	}
 	budget := kfpir.MaxExpandedTasks
-	r.recordNotRunIn(path, body, state, "in "+lastSegment(path)+": "+why, 0, &budget)
+	r.recordNotRunIn(group, body, state, "in "+path.Base(group)+": "+why, 0, &budget)
 }
 
 func (r *run) recordNotRunIn(path string, body *pb.ComponentSpec, state State, why string, depth int, budget *int) {
@@ -75,10 +76,6 @@ func (r *run) saveNotRun(path string, t *pb.PipelineTaskSpec, callee *pb.Compone
 		e.Kind = "dag"
 	}
 	r.emit(e)
-}
-
-func lastSegment(path string) string {
-	return path[strings.LastIndexByte(path, '/')+1:]
 }
 
 // paramRef is how a trigger condition reads a task input.

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -47,10 +48,10 @@ func (r *run) preflight() error {
 				}
 			}
 		}
-		if q, err := kfpir.ParseQuantity(firstNonEmpty(ct.Resources.CPURequest, ct.Resources.CPULimit)); err == nil && q > r.opts.CPUs {
+		if q, err := kfpir.ParseQuantity(cmp.Or(ct.Resources.CPURequest, ct.Resources.CPULimit)); err == nil && q > r.opts.CPUs {
 			problems = append(problems, fmt.Sprintf("task %s requests %s CPUs but the budget is %s", tasks, fmtFloat(q), fmtFloat(r.opts.CPUs)))
 		}
-		if q, err := kfpir.ParseQuantity(firstNonEmpty(ct.Resources.MemoryRequest, ct.Resources.MemoryLimit)); err == nil && int64(q) > r.opts.Memory {
+		if q, err := kfpir.ParseQuantity(cmp.Or(ct.Resources.MemoryRequest, ct.Resources.MemoryLimit)); err == nil && int64(q) > r.opts.Memory {
 			problems = append(problems, fmt.Sprintf("task %s requests %s of memory but the machine has %s", tasks, kfpir.FormatBytes(q), kfpir.FormatBytes(float64(r.opts.Memory))))
 		}
 		if !r.opts.Executor.Properties().RunsEntrypoint && len(ct.Command) == 0 {

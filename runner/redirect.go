@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -48,7 +49,7 @@ func (c *containerTask) collectArtifact(ctx context.Context, ei *ExecutorInput, 
 		for k, v := range o.Metadata {
 			a.Metadata[k] = v
 		}
-		if cp := firstNonEmpty(o.CustomPath, o.CustomPathSC); cp != "" {
+		if cp := cmp.Or(o.CustomPath, o.CustomPathSC); cp != "" {
 			local, err := c.customPath(decl, cp)
 			if err != nil {
 				return nil, err

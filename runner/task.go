@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -148,7 +149,7 @@ func (c *containerTask) prepare() error {
 		return fmt.Errorf("image: %w", err)
 	}
 	res := c.ct.Resources
-	cpuS, _ := resolve(firstNonEmpty(res.CPURequest, res.CPULimit))
+	cpuS, _ := resolve(cmp.Or(res.CPURequest, res.CPULimit))
 	if cpuS != "" {
 		q, err := kfpir.ParseQuantity(cpuS)
 		if err != nil {
@@ -156,7 +157,7 @@ func (c *containerTask) prepare() error {
 		}
 		c.cpu = q
 	}
-	memS, _ := resolve(firstNonEmpty(res.MemoryRequest, res.MemoryLimit))
+	memS, _ := resolve(cmp.Or(res.MemoryRequest, res.MemoryLimit))
 	if memS != "" {
 		q, err := kfpir.ParseQuantity(memS)
 		if err != nil {
@@ -213,15 +214,6 @@ func (c *containerTask) prepare() error {
 		c.in.params[name] = map[string]any{"env": env, "resources": res}
 	}
 	return nil
-}
-
-func firstNonEmpty(vals ...string) string {
-	for _, v := range vals {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 // expandEnv applies Kubernetes $(VAR) expansion over the container's own

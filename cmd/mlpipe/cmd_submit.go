@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -142,8 +143,8 @@ func runSubmit(ctx context.Context, a *app, o submitOptions, path string) error 
 		Host:               a.cfg.KFP.Host,
 		Namespace:          namespace,
 		TokenFile:          a.cfg.KFP.TokenFile,
-		Cookie:             firstNonEmpty(o.cookie, a.cfg.KFP.Cookie),
-		UserID:             firstNonEmpty(o.userID, a.cfg.KFP.UserID),
+		Cookie:             cmp.Or(o.cookie, a.cfg.KFP.Cookie),
+		UserID:             cmp.Or(o.userID, a.cfg.KFP.UserID),
 		CAFile:             a.cfg.KFP.CAFile,
 		InsecureSkipVerify: o.insecure,
 		Logger:             a.log,
@@ -372,13 +373,4 @@ func uiHost(c *kfp.Client) string {
 		ui = "http://" + ui
 	}
 	return strings.TrimRight(ui, "/")
-}
-
-func firstNonEmpty(vals ...string) string {
-	for _, v := range vals {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }

@@ -2,6 +2,7 @@ package kfptest
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"net/http"
 	"strings"
@@ -96,7 +97,7 @@ func (s *Server) uploadPipeline(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	name := firstOf(q.Get("name"), q.Get("display_name"), file)
+	name := cmp.Or(q.Get("name"), q.Get("display_name"), file)
 	for _, p := range s.pipelines {
 		if p.name == name && p.namespace == ns {
 			uploadError(w, http.StatusConflict, "Failed to create a pipeline. The pipeline already exist.",
@@ -104,7 +105,7 @@ func (s *Server) uploadPipeline(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	p := &pipeline{id: s.newID("pipeline"), name: name, displayName: firstOf(q.Get("display_name"), name),
+	p := &pipeline{id: s.newID("pipeline"), name: name, displayName: cmp.Or(q.Get("display_name"), name),
 		description: q.Get("description"), namespace: ns, created: s.now()}
 	s.pipelines = append(s.pipelines, p)
 	s.versions = append(s.versions, &version{id: s.newID("version"), pipelineID: p.id, name: name,
@@ -143,7 +144,7 @@ func (s *Server) uploadVersion(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	name := firstOf(q.Get("name"), q.Get("display_name"), file)
+	name := cmp.Or(q.Get("name"), q.Get("display_name"), file)
 	for _, v := range s.versions {
 		if v.pipelineID == pid && v.name == name {
 			// The real server says no more than this, with a stack trace.
@@ -151,7 +152,7 @@ func (s *Server) uploadVersion(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	v := &version{id: s.newID("version"), pipelineID: pid, name: name, displayName: firstOf(q.Get("display_name"), name),
+	v := &version{id: s.newID("version"), pipelineID: pid, name: name, displayName: cmp.Or(q.Get("display_name"), name),
 		description: q.Get("description"), created: s.now(), spec: spec}
 	s.versions = append(s.versions, v)
 	writeJSON(w, v.json())
@@ -177,7 +178,7 @@ func (s *Server) createPipeline(w http.ResponseWriter, r *http.Request) {
 	if !s.decode(w, r, &req) {
 		return
 	}
-	name := firstOf(req.Name, req.DisplayName)
+	name := cmp.Or(req.Name, req.DisplayName)
 	ns := req.Namespace
 	if !s.opts.MultiUser {
 		ns = ""
@@ -196,7 +197,7 @@ func (s *Server) createPipeline(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	p := &pipeline{id: s.newID("pipeline"), name: name, displayName: firstOf(req.DisplayName, name),
+	p := &pipeline{id: s.newID("pipeline"), name: name, displayName: cmp.Or(req.DisplayName, name),
 		description: req.Description, namespace: ns, created: s.now()}
 	s.pipelines = append(s.pipelines, p)
 	writeJSON(w, p.json())
@@ -223,15 +224,6 @@ func (s *Server) deletePipeline(w http.ResponseWriter, id string) {
 	}
 	s.pipelines = out
 	writeJSON(w, map[string]any{})
-}
-
-func firstOf(vals ...string) string {
-	for _, v := range vals {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 func (s *Server) findPipeline(id string) *pipeline {
