@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mlpipe/mlpipe/contract"
+	"github.com/mlpipe/mlpipe/internal/termsafe"
 )
 
 // PhaseOrder is the order phases are shown in.
@@ -285,7 +286,8 @@ func (r *Result) WriteTable(w io.Writer) error {
 		return err
 	}
 	for _, n := range r.NotRun {
-		fmt.Fprintf(w, "not run: %s %s in %d of %d run(s): %s\n", n.Name, strings.ToLower(string(n.State)), n.Runs, len(r.Runs), n.Reason)
+		// The reason quotes values steps wrote: escaped for the terminal.
+		fmt.Fprintf(w, "not run: %s %s in %d of %d run(s): %s\n", termsafe.Escape(n.Name), strings.ToLower(string(n.State)), n.Runs, len(r.Runs), termsafe.Escape(n.Reason))
 	}
 	for _, n := range r.Notes() {
 		fmt.Fprintln(w, "note:", n)

@@ -146,4 +146,12 @@ func TestCollectNotRun(t *testing.T) {
 	if line := "not run: publish canceled in 2 of 3 run(s): in condition-1: run cancelled\n"; !strings.Contains(b.String(), line) {
 		t.Errorf("table lacks %q:\n%s", line, b.String())
 	}
+	r.NotRun = []NotRun{{Name: "publish", Runs: 1, State: runner.Skipped, Reason: "condition a (\x1b[2Jx) > 1 is false"}}
+	b.Reset()
+	if err := r.WriteTable(&b); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "\x1b") {
+		t.Errorf("a step's escape sequence reached the table: %q", b.String())
+	}
 }

@@ -151,6 +151,9 @@ func openSubmitSource(path string) (*kfpir.IR, error) {
 	return ir, kfpir.ValidateIR(ir)
 }
 
+// maxUnpacked bounds what a .tar.gz package may expand to.
+const maxUnpacked = 256 << 20
+
 // readPackage returns the only .yaml, .yml or .json file of a package, as
 // kfp.Client does; anything else is the user's mistake (exit code 2).
 func readPackage(path string) (string, []byte, error) {
@@ -214,9 +217,15 @@ func readPackage(path string) (string, []byte, error) {
 		if err != nil {
 			return "", nil, bad("is not a gzip archive: %v", err)
 		}
-		tr := tar.NewReader(gz)
+		// A small archive can expand without end: what is read through
+		// (members skipped included) is bounded.
+		unpacked := &io.LimitedReader{R: gz, N: maxUnpacked + 1}
+		tr := tar.NewReader(unpacked)
 		for {
 			h, err := tr.Next()
+			if unpacked.N <= 0 {
+				return "", nil, bad("expands to more than %d MiB: not a pipeline package", maxUnpacked>>20)
+			}
 			if err == io.EOF {
 				break
 			}

@@ -544,6 +544,27 @@ func TestSubmitPipelinePackages(t *testing.T) {
 	if r := submit(t, tgz, "--host", srv.URL()); r.code != 0 || srv.Calls(kfptest.RouteCreateRun) != 1 {
 		t.Fatalf("tar.gz run: %s", r)
 	}
+	// A package that expands without end is refused before it is read
+	// through: 300 MiB of zeros in front of the pipeline file.
+	bomb := filepath.Join(home, "bomb.tar.gz")
+	b.Reset()
+	gz = gzip.NewWriter(&b)
+	tw = tar.NewWriter(gz)
+	_ = tw.WriteHeader(&tar.Header{Name: "zeros.bin", Mode: 0o644, Size: 300 << 20, Typeflag: tar.TypeReg})
+	zeros := make([]byte, 1<<20)
+	for i := 0; i < 300; i++ {
+		_, _ = tw.Write(zeros)
+	}
+	_ = tw.WriteHeader(&tar.Header{Name: "pipeline.yaml", Mode: 0o644, Size: int64(len(src)), Typeflag: tar.TypeReg})
+	_, _ = tw.Write(src)
+	_ = tw.Close()
+	_ = gz.Close()
+	if err := os.WriteFile(bomb, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := submit(t, bomb, "--host", srv.URL(), "--upload-only"); r.code != 2 || !strings.Contains(r.stderr, "expands to more than 256 MiB") {
+		t.Errorf("gzip bomb: %s", r)
+	}
 	for name, files := range map[string]map[string][]byte{
 		"several pipeline files": {"a.yaml": src, "b.json": []byte("{}")},
 		"no pipeline file":       {"README": []byte("x")},
