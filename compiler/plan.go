@@ -13,6 +13,7 @@ import (
 	pb "github.com/kubeflow/pipelines/api/v2alpha1/go/pipelinespec"
 	"github.com/mlpipe/mlpipe/internal/diag"
 	"github.com/mlpipe/mlpipe/kfpir"
+	"github.com/mlpipe/mlpipe/pyfunc"
 )
 
 // Plan is how a run will unfold: executor tasks (loop iterations expanded
@@ -48,6 +49,20 @@ type PlanTask struct {
 	Iteration  string   `json:"iteration,omitempty"`
 	Unexpanded bool     `json:"unexpanded_loop,omitempty"`
 	Cache      bool     `json:"cache"`
+	// Python is set for a KFP Python function component (pyfunc).
+	Python *PlanPython `json:"python,omitempty"`
+}
+
+// PlanPython is what a Python function component installs, and whether
+// it is installed ahead of the step already (mlpipe plan fills Prepared
+// when it can ask the executor).
+type PlanPython struct {
+	Packages []string `json:"packages"`
+	Indexes  []string `json:"indexes,omitempty"`
+	// Prepared: "", "yes" or "no"; Ref names the derived image or the
+	// virtual environment.
+	Prepared string `json:"prepared,omitempty"`
+	Ref      string `json:"ref,omitempty"`
 }
 
 // PlanTotals sums the resources of the plan; Peak* is the largest sum over
@@ -182,6 +197,9 @@ func (x *expander) dag(cs *pb.ComponentSpec, prefix string, known map[string]any
 					if n, err := strconv.Atoi(r.AcceleratorCount); err == nil {
 						pt.GPUs = n
 						pt.GPUType = r.AcceleratorType
+					}
+					if py, _ := pyfunc.Parse(e.Container.Command, e.Container.Args); py != nil {
+						pt.Python = &PlanPython{Packages: py.Packages(), Indexes: py.Indexes()}
 					}
 				} else if e.Importer != nil {
 					pt.Importer = true
@@ -429,6 +447,16 @@ func (pl *Plan) WriteText(w io.Writer) error {
 			}
 			if t.Unexpanded {
 				notes = append(notes, "loop items known only at run time")
+			}
+			if p := t.Python; p != nil {
+				n := "python: " + pyfunc.Display(p.Packages)
+				switch p.Prepared {
+				case "yes":
+					n += "; installed in " + p.Ref
+				case "no":
+					n += "; not installed yet (mlpipe build installs it in " + p.Ref + ")"
+				}
+				notes = append(notes, n)
 			}
 			if len(notes) > 0 {
 				fmt.Fprintf(w, "  (%s)", strings.Join(notes, "; "))

@@ -250,3 +250,34 @@ type Event struct {
 	Outputs  map[string]any `json:"outputs,omitempty"`
 	GPUs     []string       `json:"gpus,omitempty"`
 }
+
+// PythonPreparer is implemented by executors that install a KFP Python
+// function component's packages before its steps run (pyfunc): the Docker
+// executor derives an image, the process executor a cached virtual
+// environment. The step's own pip prologue then finds every requirement
+// satisfied and makes no network call.
+type PythonPreparer interface {
+	PreparePython(ctx context.Context, req PythonRequest, log io.Writer) (PythonEnv, error)
+}
+
+// PythonRequest asks for the packages of one Python function component.
+type PythonRequest struct {
+	Component string     // the component's name, for messages ("comp-train")
+	Image     string     // the component's image (container executors)
+	Installs  [][]string // the arguments of each pip install, in order (pyfunc.Install.PipArgs)
+	Packages  []string   // every requirement, for messages
+	Key       string     // identifies what is installed (pyfunc.Component.Key)
+}
+
+// PythonEnv is what PreparePython prepared.
+type PythonEnv struct {
+	// Image is the image to run instead of the component's (Docker).
+	Image string
+	// Env is added to the step's environment (process: PATH and
+	// VIRTUAL_ENV of the virtual environment).
+	Env []string
+	// Ref names what was prepared for people: an image tag, a directory.
+	Ref string
+	// Built is false when it existed already.
+	Built bool
+}

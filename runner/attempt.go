@@ -2,6 +2,7 @@ package runner
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -308,19 +309,9 @@ func (c *containerTask) mounts(ei *ExecutorInput, kfpPaths bool) []Mount {
 	return ms
 }
 
-func (c *containerTask) cpuLimit() float64 {
-	if q, err := kfpir.ParseQuantity(c.ct.Resources.CPULimit); err == nil && q > 0 {
-		return q
-	}
-	return c.cpu
-}
+func (c *containerTask) cpuLimit() float64 { return cmp.Or(c.cpuLim, c.cpu) }
 
-func (c *containerTask) memLimit() int64 {
-	if q, err := kfpir.ParseQuantity(c.ct.Resources.MemoryLimit); err == nil && q > 0 {
-		return int64(q)
-	}
-	return c.mem
-}
+func (c *containerTask) memLimit() int64 { return cmp.Or(c.memLim, c.mem) }
 
 // executorOutput is the file a component may write (§3.3).
 type executorOutput struct {

@@ -28,6 +28,7 @@ type (
 	ExecResult         = contract.ExecResult
 	Collector          = contract.Collector
 	ImageResolver      = contract.ImageResolver
+	PythonEnv          = contract.PythonEnv
 	GPURequest         = contract.GPURequest
 	GPULease           = contract.GPULease
 	ExtraFile          = contract.ExtraFile

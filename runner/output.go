@@ -2,6 +2,7 @@ package runner
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"sync"
 
@@ -74,4 +75,13 @@ func (l *lineWriter) Flush() {
 	}
 	l.emit(l.buf)
 	l.buf = nil
+}
+
+// notef writes a note about a task into the run's output ("task | note:
+// ..."), for what mlpipe changed or left out on its way to running it.
+func (r *run) notef(task, format string, args ...any) {
+	if w := r.outputWriter(task); w != nil {
+		fmt.Fprintf(w, "note: "+format+"\n", args...)
+	}
+	r.log.Info("note", "task", task, "message", fmt.Sprintf(format, args...))
 }

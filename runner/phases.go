@@ -128,6 +128,7 @@ func (a *attemptRun) prepare() error {
 	}
 	a.stderr = stdout
 	env := append([]string(nil), c.env...)
+	env = append(env, c.pyEnv...)
 	env = append(env, "MLPIPE_RUN_ID="+r.runID, "MLPIPE_TASK="+c.path, "MLPIPE_ATTEMPT="+strconv.Itoa(n), "MLPIPE_PIPELINE="+r.pipeline)
 	a.et = &ExecTask{
 		RunID: r.runID, Pipeline: r.pipeline, TaskPath: c.path, Name: c.name, Attempt: n, Image: c.image, ExecutorInput: eiJSON,

@@ -1,7 +1,6 @@
 package runner
 
 import (
-	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -48,10 +47,12 @@ func (r *run) preflight() error {
 				}
 			}
 		}
-		if q, err := kfpir.ParseQuantity(cmp.Or(ct.Resources.CPURequest, ct.Resources.CPULimit)); err == nil && q > r.opts.CPUs {
+		// Limits above the machine are lowered to it when the task runs;
+		// requests above it can never be met.
+		if q, err := kfpir.ParseQuantity(ct.Resources.CPURequest); err == nil && q > r.opts.CPUs {
 			problems = append(problems, fmt.Sprintf("task %s requests %s CPUs but the budget is %s", tasks, fmtFloat(q), fmtFloat(r.opts.CPUs)))
 		}
-		if q, err := kfpir.ParseQuantity(cmp.Or(ct.Resources.MemoryRequest, ct.Resources.MemoryLimit)); err == nil && int64(q) > r.opts.Memory {
+		if q, err := kfpir.ParseQuantity(ct.Resources.MemoryRequest); err == nil && int64(q) > r.opts.Memory {
 			problems = append(problems, fmt.Sprintf("task %s requests %s of memory but the machine has %s", tasks, kfpir.FormatBytes(q), kfpir.FormatBytes(float64(r.opts.Memory))))
 		}
 		if !r.opts.Executor.Properties().RunsEntrypoint && len(ct.Command) == 0 {

@@ -48,6 +48,9 @@ type Options struct {
 	Memory      int64   // memory budget in bytes (default: physical memory)
 	KeepGoing   bool    // let independent branches finish after a failure
 	NoCache     bool    // do not look up the cache
+	// NoPythonPrepare runs Python function components as written: their
+	// pip prologue installs their packages in every step.
+	NoPythonPrepare bool
 	// Target, for benchmarks, names one task (by display name; loop
 	// iterations included): it always runs (no cache), the tasks it needs
 	// may come from the cache, and the tasks after it are skipped.
@@ -164,6 +167,7 @@ type run struct {
 	compMaps  memo[map[string]any] // component specs as values, for cache keys
 	heightsOf memo[map[string]int] // per DAG component: longest path from each task
 	images    memo[string]         // image → digest, resolved once per run
+	pyenvs    memo[PythonEnv]      // image and pip installs → prepared environment
 }
 
 // NewRunID returns a fresh run id: a sortable timestamp and random suffix.

@@ -31,8 +31,10 @@ type containerTask struct {
 	rec      *TaskRecord
 	image    string
 	digest   string
-	cpu      float64
+	cpu      float64 // reserved (request, else limit)
 	mem      int64
+	cpuLim   float64 // limits (0: the reservation), at most the machine
+	memLim   int64
 	gpus     int
 	gpuType  string
 	env      []string
@@ -41,6 +43,10 @@ type containerTask struct {
 	// imagePhase is the time spent resolving (building, pulling) the image,
 	// reported with the first attempt.
 	imagePhase *Phase
+	// pyEnv is added to the step's environment for a Python function
+	// component (preparePython); pyPhase is the time spent preparing it.
+	pyEnv   []string
+	pyPhase *Phase
 	// collectOnly: the first attempt is the one the dead run started,
 	// finished since, to collect rather than run (collect.go).
 	collectOnly bool
@@ -75,10 +81,19 @@ func (c *containerTask) run(ctx context.Context, target, exempt bool, prio int) 
 	if err := c.prepare(); err != nil {
 		return c.finish(Failed, nil, err.Error())
 	}
+	if err := c.preparePython(ctx); err != nil {
+		if ctx.Err() != nil {
+			return c.finish(Canceled, nil, "cancelled")
+		}
+		return c.finish(Failed, nil, err.Error())
+	}
 	// Image digest (Docker), for the cache key.
 	if resolver, ok := r.opts.Executor.(ImageResolver); ok {
 		start := time.Now()
 		digest, err := r.resolveImage(ctx, resolver, c.image)
+		if c.pyPhase != nil {
+			start = c.pyPhase.Start
+		}
 		c.rec.StartedAt = start
 		c.imagePhase = &Phase{Name: "image", Start: start, End: time.Now()}
 		if err != nil {
@@ -88,6 +103,9 @@ func (c *containerTask) run(ctx context.Context, target, exempt bool, prio int) 
 			return c.finish(Failed, nil, err.Error())
 		}
 		c.digest = digest
+	} else if c.pyPhase != nil {
+		c.rec.StartedAt = c.pyPhase.Start
+		c.imagePhase = c.pyPhase
 	}
 	enableCache := c.t.GetCachingOptions().GetEnableCache()
 	key2, keyErr := c.cacheKey()
@@ -149,22 +167,52 @@ func (c *containerTask) prepare() error {
 		return fmt.Errorf("image: %w", err)
 	}
 	res := c.ct.Resources
-	cpuS, _ := resolve(cmp.Or(res.CPURequest, res.CPULimit))
-	if cpuS != "" {
-		q, err := kfpir.ParseQuantity(cpuS)
-		if err != nil {
-			return fmt.Errorf("cpu: %w", err)
+	quantity := func(what, s string) (float64, error) {
+		v, err := resolve(s)
+		if err != nil || v == "" {
+			return 0, err
 		}
-		c.cpu = q
-	}
-	memS, _ := resolve(cmp.Or(res.MemoryRequest, res.MemoryLimit))
-	if memS != "" {
-		q, err := kfpir.ParseQuantity(memS)
+		q, err := kfpir.ParseQuantity(v)
 		if err != nil {
-			return fmt.Errorf("memory: %w", err)
+			return 0, fmt.Errorf("%s: %w", what, err)
 		}
-		c.mem = int64(q)
+		return q, nil
 	}
+	cpuReq, err := quantity("cpu request", res.CPURequest)
+	if err != nil {
+		return err
+	}
+	cpuLim, err := quantity("cpu limit", res.CPULimit)
+	if err != nil {
+		return err
+	}
+	memReq, err := quantity("memory request", res.MemoryRequest)
+	if err != nil {
+		return err
+	}
+	memLim, err := quantity("memory limit", res.MemoryLimit)
+	if err != nil {
+		return err
+	}
+	// A request is a reservation: above the machine it can never be met.
+	// A limit is a ceiling: above the machine it is the machine (the SDK's
+	// samples ask for 4000m; Docker refuses more CPUs than there are).
+	if cpuReq > c.r.opts.CPUs {
+		return fmt.Errorf("the task requests %s CPUs but the budget is %s", fmtFloat(cpuReq), fmtFloat(c.r.opts.CPUs))
+	}
+	if memReq > float64(c.r.opts.Memory) {
+		return fmt.Errorf("the task requests %s of memory but the machine has %s", kfpir.FormatBytes(memReq), kfpir.FormatBytes(float64(c.r.opts.Memory)))
+	}
+	if cpuLim > c.r.opts.CPUs {
+		c.r.notef(c.name, "cpu limit %s is above this machine's budget of %s CPUs: limited to %s", fmtFloat(cpuLim), fmtFloat(c.r.opts.CPUs), fmtFloat(c.r.opts.CPUs))
+		cpuLim = c.r.opts.CPUs
+	}
+	if memLim > float64(c.r.opts.Memory) {
+		c.r.notef(c.name, "memory limit %s is above this machine's %s: limited to %s", kfpir.FormatBytes(memLim), kfpir.FormatBytes(float64(c.r.opts.Memory)), kfpir.FormatBytes(float64(c.r.opts.Memory)))
+		memLim = float64(c.r.opts.Memory)
+	}
+	c.cpu, c.cpuLim = cmp.Or(cpuReq, cpuLim), cpuLim
+	c.mem, c.memLim = int64(cmp.Or(memReq, memLim)), int64(memLim)
 	if res.AcceleratorCount != "" {
 		n, err := resolve(res.AcceleratorCount)
 		if err != nil {

@@ -4,7 +4,9 @@
 #   scripts/base-images.sh            mlpipe/busybox:latest, and busybox:1.36 when
 #                                     that tag is absent (the example pipelines use it)
 #   scripts/base-images.sh python     also mlpipe/python:3 (Debian bookworm minbase with
-#                                     python3 and numpy, from debootstrap; a few minutes)
+#                                     python3, pip, venv and numpy, from debootstrap; a few
+#                                     minutes). Like the official python images, pip may
+#                                     install into it (no EXTERNALLY-MANAGED marker).
 #
 # busybox comes from Debian's busybox-static package (or a static busybox already
 # installed); the image is FROM scratch with busybox's applets installed in /bin.
@@ -102,7 +104,12 @@ for ref in ${BUSYBOX_STAND_INS-busybox:1.36}; do
 	fi
 done
 
-if [[ "$want_python" == 1 ]] && ! have mlpipe/python:3; then
+# python_ok: the image is this script's current version (with pip).
+python_ok() {
+	[[ "$(docker image inspect -f '{{index .Config.Labels "mlpipe.base_image_version"}}' mlpipe/python:3 2>/dev/null)" == 2 ]]
+}
+
+if [[ "$want_python" == 1 ]] && ! python_ok; then
 	workdir
 	if ! command -v debootstrap >/dev/null; then
 		say "installing debootstrap"
@@ -110,14 +117,16 @@ if [[ "$want_python" == 1 ]] && ! have mlpipe/python:3; then
 		DEBIAN_FRONTEND=noninteractive quiet apt-get install -y -qq debootstrap
 	fi
 	root="$work/rootfs"
-	say "debootstrap bookworm (python3, numpy); this takes a minute or two"
-	quiet debootstrap --variant=minbase --include=python3,python3-numpy bookworm "$root" "${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+	say "debootstrap bookworm (python3, pip, venv, numpy); this takes a minute or two"
+	quiet debootstrap --variant=minbase --include=python3,python3-pip,python3-venv,python3-numpy bookworm "$root" "${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 	rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
+	rm -f "$root"/usr/lib/python3*/EXTERNALLY-MANAGED
 	say "importing mlpipe/python:3"
 	tar -C "$root" -c . | docker import \
 		--change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
 		--change 'ENV LANG=C.UTF-8' \
 		--change 'CMD ["python3"]' \
+		--change 'LABEL mlpipe.base_image_version=2' \
 		- mlpipe/python:3 >/dev/null
 fi
 

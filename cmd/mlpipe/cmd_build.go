@@ -3,14 +3,17 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mlpipe/mlpipe/compiler"
+	"github.com/mlpipe/mlpipe/pyfunc"
 	"github.com/mlpipe/mlpipe/runner/docker"
 )
 
@@ -23,13 +26,20 @@ type buildOptions struct {
 func newBuildCmd(a *app) *cobra.Command {
 	var o buildOptions
 	cmd := &cobra.Command{
-		Use:   "build [COMPONENT_DIR...]",
-		Short: "Build the images of components that have a Dockerfile",
+		Use:   "build [COMPONENT_DIR... | PIPELINE | IR]",
+		Short: "Build the images of components that have a Dockerfile, and of Python function components",
 		Long: `Build each component directory's Dockerfile through the Docker Engine API and tag the image
 with the name its component.yaml gives (implementation.container.image) and with a
 content-hash tag (mlpipe-<hash>): a component whose files, build arguments and base images
 have not changed is not rebuilt. Without arguments, every directory under components/ that
 has a Dockerfile is built.
+
+Given a pipeline (a directory with pipeline.yaml, or its file) or a compiled IR file, build
+what its runs need: the images of its components that have a Dockerfile, and, for each
+KFP Python function component (@dsl.component), its packages installed ahead of the step:
+an image derived from the component's image (Docker; tagged mlpipe/pyfunc:<hash> of the
+base image, the pip installs and the pip settings) or a virtual environment under the
+state directory (--executor process). Runs then start without pip installing anything.
 
 --push pushes each image to the registry of docker.registry (MLPIPE_DOCKER_REGISTRY) and
 prints the reference pinned by digest.`,
@@ -56,6 +66,9 @@ func runBuild(ctx context.Context, a *app, o buildOptions, dirs []string) error 
 	}
 	if o.push && a.cfg.Docker.Registry == "" {
 		return usagef("--push needs a registry: set docker.registry in the configuration (or MLPIPE_DOCKER_REGISTRY)")
+	}
+	if len(dirs) == 1 && isPipelineSource(dirs[0]) {
+		return runBuildPipeline(ctx, a, o, buildArgs, dirs[0])
 	}
 	if len(dirs) == 0 {
 		if dirs, err = defaultComponentDirs("components"); err != nil {
@@ -152,4 +165,62 @@ func parseBuildArgs(list []string) (map[string]*string, error) {
 		out[k] = &v
 	}
 	return out, nil
+}
+
+// isPipelineSource reports whether path is a pipeline or an IR file
+// rather than a component directory.
+func isPipelineSource(path string) bool {
+	st, err := os.Stat(path)
+	if err != nil {
+		return false
+	}
+	if st.IsDir() {
+		_, err := os.Stat(filepath.Join(path, "pipeline.yaml"))
+		return err == nil
+	}
+	return true
+}
+
+// runBuildPipeline builds what the runs of a pipeline or IR need: its
+// component images and its Python function components' packages.
+func runBuildPipeline(ctx context.Context, a *app, o buildOptions, buildArgs map[string]*string, source string) error {
+	ir, err := compiler.Open(source)
+	if err != nil {
+		return err
+	}
+	contexts, err := buildContexts(source)
+	if err != nil {
+		return err
+	}
+	reqs := pythonRequests(ir)
+	if len(contexts) == 0 && len(reqs) == 0 {
+		fmt.Fprintf(a.stdout, "%s: nothing to build (no component with a Dockerfile, no Python function component)\n", source)
+		return nil
+	}
+	ex, done, err := a.pythonExecutor(ctx, contexts)
+	if err != nil {
+		return fmt.Errorf("mlpipe build needs Docker (or --executor process for Python function components): %w", err)
+	}
+	defer done()
+	if dex, ok := ex.(*docker.Executor); ok {
+		for _, img := range slices.Sorted(maps.Keys(contexts)) {
+			res, err := dex.Build(ctx, docker.BuildRequest{Dir: contexts[img], Image: img, Args: buildArgs, Force: o.force}, a.stderr)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "%s %s %s (%s)\n", img, strings.TrimPrefix(res.ID, "sha256:")[:12], map[bool]string{true: "built", false: "up to date"}[res.Built], res.HashTag)
+		}
+	}
+	for _, req := range reqs {
+		env, err := ex.PreparePython(ctx, req, a.stderr)
+		if err != nil {
+			return err
+		}
+		state := "up to date"
+		if env.Built {
+			state = "built"
+		}
+		fmt.Fprintf(a.stdout, "%s python %s: %s %s\n", req.Component, pyfunc.Display(req.Packages), env.Ref, state)
+	}
+	return nil
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
 
 	"github.com/mlpipe/mlpipe/compiler"
@@ -18,7 +20,7 @@ func newPlanCmd(a *app) *cobra.Command {
 		Short: "Show how a run will unfold: stages, parallel tasks, resources, critical path",
 		Args:  args(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runPlan(a, o, args[0])
+			return runPlan(cmd.Context(), a, o, args[0])
 		},
 	}
 	cmd.Flags().StringArrayVarP(&o.params, "param", "p", nil, "pipeline parameter NAME=VALUE (repeatable)")
@@ -26,7 +28,7 @@ func newPlanCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-func runPlan(a *app, o planOptions, path string) error {
+func runPlan(ctx context.Context, a *app, o planOptions, path string) error {
 	switch o.format {
 	case "text", "json", "dot", "mermaid":
 	default:
@@ -40,6 +42,7 @@ func runPlan(a *app, o planOptions, path string) error {
 	if err != nil {
 		return err
 	}
+	a.markPrepared(ctx, ir, path, pl)
 	switch o.format {
 	case "json":
 		return pl.WriteJSON(a.stdout)

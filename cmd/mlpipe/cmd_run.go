@@ -150,7 +150,8 @@ func runRun(ctx context.Context, a *app, o runOptions, args []string) error {
 		IR: ir, Params: params, RunID: runID, Resume: o.resume != "", Source: source,
 		Executor: ex, Store: store, GPUs: gpus, GPUUnavailable: gpuWhy, History: hist, StateDir: a.cfg.StateDir,
 		MaxParallel: a.cfg.MaxParallel, CPUs: float64(runtime.NumCPU()), KeepGoing: o.keepGoing, NoCache: o.noCache,
-		Events: prog.Event, Output: prog.Output(), Logger: a.log,
+		NoPythonPrepare: !a.cfg.Python.Prepare,
+		Events:          prog.Event, Output: prog.Output(), Logger: a.log,
 		MaxParamBytes: a.cfg.Limits.outputParameterBytes, MaxLogBytes: a.cfg.Limits.logBytes,
 	}
 	start := time.Now()

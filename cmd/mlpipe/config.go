@@ -79,7 +79,20 @@ type Config struct {
 	TrustedProjects []string `mapstructure:"trusted_projects"`
 	// sources and values of the banner's settings (sourcesLine).
 	sources, values map[string]string
-	Docker          struct {
+	// Python: how the packages of KFP Python function components are
+	// installed ahead of their steps (derived images, virtual
+	// environments).
+	Python struct {
+		// PipConf is a pip.conf the installs use (private indexes).
+		PipConf string `mapstructure:"pip_conf"`
+		// Interpreter makes the process executor's virtual environments
+		// (default python3 on PATH).
+		Interpreter string `mapstructure:"interpreter"`
+		// Prepare false runs the components as written (their prologue
+		// pip-installs in every step).
+		Prepare bool `mapstructure:"prepare"`
+	} `mapstructure:"python"`
+	Docker struct {
 		ShmSize   string `mapstructure:"shm_size"`
 		PidsLimit int64  `mapstructure:"pids_limit"`
 		User      string `mapstructure:"user"`
@@ -233,6 +246,9 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("minio.region", "")
 	v.SetDefault("kfp.experiment", "")
 	v.SetDefault("gpu.lock_dir", "")
+	v.SetDefault("python.pip_conf", "")
+	v.SetDefault("python.interpreter", "")
+	v.SetDefault("python.prepare", true)
 	v.SetDefault("gpu.exclude", []string{})
 	v.SetDefault("gpu.max_per_user", 0)
 	v.SetDefault("gpu.starve_after", 30*time.Second)

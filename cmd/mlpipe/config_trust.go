@@ -29,7 +29,7 @@ var guardedKeys = []string{
 	"pipeline_root", "state_dir", "docker.registry",
 	// isolation of steps and of GPUs
 	"executor", "docker.user", "docker.pids_limit", "process.pass_env", "gpu.lock_dir", "gpu.mock",
-	"limits.output_parameter", "limits.log",
+	"limits.output_parameter", "limits.log", "python.pip_conf", "python.interpreter",
 	// the trust list itself
 	"trusted_projects",
 }

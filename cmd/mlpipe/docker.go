@@ -12,6 +12,7 @@ import (
 
 	"github.com/mlpipe/mlpipe/compiler"
 	"github.com/mlpipe/mlpipe/kfpir"
+	"github.com/mlpipe/mlpipe/pyfunc"
 	"github.com/mlpipe/mlpipe/runner"
 	"github.com/mlpipe/mlpipe/runner/docker"
 )
@@ -52,6 +53,8 @@ func (a *app) newDocker(ctx context.Context, opts docker.Options) (*docker.Execu
 	opts.StateDir = a.cfg.StateDir
 	opts.MockGPUs = a.cfg.GPU.Mock != ""
 	opts.Logger = a.log
+	opts.Pip = pyfunc.SettingsFromEnv(a.cfg.Python.PipConf)
+	opts.PipCacheDir = filepath.Join(a.cfg.StateDir, "cache", "pip")
 	ex, err := docker.New(opts)
 	if err != nil {
 		return nil, err

@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/mlpipe/mlpipe/internal/statedir"
 	"github.com/mlpipe/mlpipe/kfpir"
 	"github.com/mlpipe/mlpipe/metadata"
+	"github.com/mlpipe/mlpipe/pyfunc"
 	"github.com/mlpipe/mlpipe/runner"
 	"github.com/mlpipe/mlpipe/runner/process"
 	"github.com/mlpipe/mlpipe/storage"
@@ -111,6 +113,9 @@ func (a *app) chooseExecutorFor(ctx context.Context, ir *kfpir.IR, source, resum
 func (a *app) processExecutor() *process.Executor {
 	ex := process.New(0)
 	ex.PassEnv = a.cfg.Process.PassEnv
+	ex.VenvDir = filepath.Join(a.cfg.StateDir, "venvs")
+	ex.Python = a.cfg.Python.Interpreter
+	ex.Pip = pyfunc.SettingsFromEnv(a.cfg.Python.PipConf)
 	return ex
 }
 

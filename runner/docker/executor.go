@@ -16,6 +16,7 @@ import (
 
 	"github.com/mlpipe/mlpipe/contract"
 	"github.com/mlpipe/mlpipe/internal/procfs"
+	"github.com/mlpipe/mlpipe/pyfunc"
 )
 
 // Labels every container of mlpipe carries.
@@ -88,6 +89,12 @@ type Options struct {
 	// StateDir is the state directory of the runs whose containers this
 	// executor creates (LabelStateDir).
 	StateDir string
+	// Pip are the pip settings of the images derived for Python function
+	// components (PreparePython).
+	Pip pyfunc.Settings
+	// PipCacheDir is the host directory of pip's cache, mounted into the
+	// containers that derive those images ("" : no cache).
+	PipCacheDir string
 	// Logger receives the executor's own diagnostics (nil: discarded).
 	Logger *slog.Logger
 }

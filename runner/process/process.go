@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mlpipe/mlpipe/contract"
+	"github.com/mlpipe/mlpipe/pyfunc"
 )
 
 // Executor runs tasks as host processes.
@@ -30,6 +31,12 @@ type Executor struct {
 	// PassEnv adds names (or NAME_* prefixes) of mlpipe's environment that
 	// steps get, to DefaultPassEnv.
 	PassEnv []string
+	// VenvDir holds the virtual environments of Python function
+	// components (PreparePython); Python is the interpreter they are made
+	// with (default python3 on the step's PATH); Pip the pip settings.
+	VenvDir string
+	Python  string
+	Pip     pyfunc.Settings
 }
 
 // DefaultPassEnv is what a step gets from mlpipe's own environment: what
@@ -101,11 +108,7 @@ func (e *Executor) Run(ctx context.Context, t *contract.ExecTask) (*contract.Exe
 	if len(argv) == 0 {
 		return nil, errors.New("the task has no command; the process executor cannot run an image's entrypoint")
 	}
-	env := e.BaseEnv
-	if env == nil {
-		env = FilterEnv(os.Environ(), append(append([]string(nil), DefaultPassEnv...), e.PassEnv...))
-	}
-	env = append(append([]string(nil), env...), t.Env...)
+	env := append(append([]string(nil), e.baseEnv()...), t.Env...)
 	if len(t.GPUs) > 0 {
 		ids := strings.Join(t.GPUs, ",")
 		env = append(env, "CUDA_VISIBLE_DEVICES="+ids, "CUDA_DEVICE_ORDER=PCI_BUS_ID", "NVIDIA_VISIBLE_DEVICES="+ids)

@@ -1,0 +1,2 @@
+def boom(x: int):
+    raise ValueError(f'boom {x}')

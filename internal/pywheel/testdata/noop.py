@@ -1,0 +1,2 @@
+def noop(msg: str = 'default message'):
+    print(msg)
