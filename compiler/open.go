@@ -7,6 +7,7 @@ import (
 
 	"github.com/mlpipe/mlpipe/internal/diag"
 	"github.com/mlpipe/mlpipe/kfpir"
+	"github.com/mlpipe/mlpipe/platform"
 )
 
 // Open loads what a user names to run, plan, benchmark or submit: a
@@ -43,6 +44,11 @@ func Open(path string) (*kfpir.IR, error) {
 		}
 		if err := kfpir.ValidateIR(ir); err != nil {
 			return nil, err
+		}
+		// The kfp-kubernetes document: a wrong shape is the user's input
+		// (exit 2), found before anything runs.
+		if _, err := platform.Parse(ir.Platform); err != nil {
+			return nil, fmt.Errorf("%s: %w", src, err)
 		}
 		return ir, nil
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/mlpipe/mlpipe/internal/diag"
 	"github.com/mlpipe/mlpipe/kfpir"
+	"github.com/mlpipe/mlpipe/platform"
 )
 
 // ValidateFile checks a pipeline.yaml, a component.yaml or an IR file and
@@ -42,7 +43,13 @@ func ValidateFile(path string) error {
 		if err != nil {
 			return err
 		}
-		return kfpir.ValidateIR(ir)
+		if err := kfpir.ValidateIR(ir); err != nil {
+			return err
+		}
+		if _, err := platform.Parse(ir.Platform); err != nil {
+			return err // the caller names the file
+		}
+		return nil
 	}
 	return fmt.Errorf("%s: unrecognised file", path)
 }

@@ -76,6 +76,9 @@ type ExecTask struct {
 	CPU           float64  // cores (limit), 0 = unlimited
 	Memory        int64    // bytes (limit), 0 = unlimited
 	GPUs          []string // UUIDs of the GPUs leased to this attempt
+	ShmSize       int64    // /dev/shm size in bytes for container executors (0: the executor's default)
+	// Labels are added to the container's labels (the IR's pod metadata).
+	Labels map[string]string
 	// GPULease carries files that keep GPU leases alive as long as the
 	// process lives (process executor: inherited lock files).
 	GPULease GPULease

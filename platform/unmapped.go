@@ -113,3 +113,55 @@ func plural(n int, what string) string {
 	}
 	return fmt.Sprintf("%d %ss", n, what)
 }
+
+// StaticWarnings returns the warnings of the config that depend neither on
+// the run's values nor on the local stores (scheduling fields, settings
+// that are not mapped, unknown fields), for the start of a run.
+func (c *ExecutorConfig) StaticWarnings(t Task) []string {
+	if c == nil {
+		return nil
+	}
+	m := &mapper{c: c, t: t, out: &Local{}, warned: map[string]bool{}}
+	m.scheduling()
+	m.unmapped()
+	for _, u := range c.Unknown {
+		m.warn("unknown field %s: ignored (written by a newer KFP SDK, or a typo)", u)
+	}
+	return m.out.Warnings
+}
+
+// Refs returns the parameter references of the config that name secrets,
+// config maps and PVCs and are not constants: what the engine resolves
+// from the task's scope before Local runs. RefKey identifies each.
+func (c *ExecutorConfig) Refs() []ParamRef {
+	if c == nil {
+		return nil
+	}
+	var out []ParamRef
+	add := func(r *ParamRef) {
+		if r != nil && r.Constant == nil && !r.IsZero() {
+			out = append(out, *r)
+		}
+	}
+	for _, v := range c.SecretAsVolume {
+		add(v.SecretNameParameter)
+	}
+	for _, v := range c.SecretAsEnv {
+		add(v.SecretNameParameter)
+	}
+	for _, v := range c.ConfigMapAsVolume {
+		add(v.ConfigMapNameParameter)
+	}
+	for _, v := range c.ConfigMapAsEnv {
+		add(v.ConfigMapNameParameter)
+	}
+	for i := range c.PVCMount {
+		r := c.PVCMount[i].NameRef()
+		add(&r)
+	}
+	return out
+}
+
+// RefKey identifies a parameter reference: "input NAME" or "output KEY of
+// task TASK".
+func RefKey(r ParamRef) string { return describeRef(r) }

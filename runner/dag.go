@@ -184,6 +184,9 @@ func (d *dagRun) decide(ctx context.Context, key string, t *pb.PipelineTaskSpec,
 		return finish(Failed, fmt.Sprintf("component %q is not defined", t.GetComponentRef().GetName())), nil
 	}
 	in, err := d.resolveInputs(t, callee, results)
+	if err == nil {
+		d.platformRefs(callee.GetExecutorLabel(), in, results)
+	}
 	if err != nil {
 		d.r.fail()
 		return finish(Failed, err.Error()), nil

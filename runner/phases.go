@@ -129,12 +129,24 @@ func (a *attemptRun) prepare() error {
 	a.stderr = stdout
 	env := append([]string(nil), c.env...)
 	env = append(env, c.pyEnv...)
+	var platMounts []Mount
+	if c.plat != nil {
+		env = append(env, c.plat.Env...)
+		var err error
+		if platMounts, err = c.platformMounts(); err != nil {
+			return err
+		}
+	}
 	env = append(env, "MLPIPE_RUN_ID="+r.runID, "MLPIPE_TASK="+c.path, "MLPIPE_ATTEMPT="+strconv.Itoa(n), "MLPIPE_PIPELINE="+r.pipeline)
 	a.et = &ExecTask{
 		RunID: r.runID, Pipeline: r.pipeline, TaskPath: c.path, Name: c.name, Attempt: n, Image: c.image, ExecutorInput: eiJSON,
 		Command: cmd, Args: args, Env: env, Dir: c.workDir(a.needDir), Mounts: c.mounts(a.ei, dockerPaths),
 		CPU: c.cpuLimit(), Memory: c.memLimit(), Stdout: stdout, Stderr: stdout,
 		Phase: a.addPhase,
+	}
+	a.et.Mounts = append(a.et.Mounts, platMounts...)
+	if c.plat != nil {
+		a.et.ShmSize, a.et.Labels = c.plat.ShmSize, c.plat.Labels
 	}
 	if err := a.workspace(eiJSON); err != nil {
 		return err
@@ -195,7 +207,24 @@ func (a *attemptRun) execute(ctx context.Context) (*ExecResult, error) {
 	if a.lease != nil && r.opts.GPUs != nil {
 		stopSampling = r.opts.GPUs.Sample(ctx, a.et.GPUs)
 	}
-	res, err := a.c.execute(ctx, a.et, a.ei)
+	runCtx := ctx
+	if p := a.c.plat; p != nil && p.Timeout > 0 {
+		// activeDeadlineSeconds: the step is stopped, and the attempt
+		// fails (not cancelled) with the reason.
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithTimeout(ctx, p.Timeout)
+		defer cancel()
+	}
+	res, err := a.c.execute(runCtx, a.et, a.ei)
+	if ctx.Err() == nil && runCtx.Err() != nil {
+		if res == nil || err != nil {
+			res, err = &ExecResult{ExitCode: -1}, nil
+		}
+		if res.ExitCode == 0 {
+			res.ExitCode = -1
+		}
+		res.Message = fmt.Sprintf("stopped after activeDeadlineSeconds (%s)", a.c.plat.Timeout)
+	}
 	if stopSampling != nil {
 		a.rec.GPUSamples = stopSampling()
 	}

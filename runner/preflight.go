@@ -11,6 +11,7 @@ import (
 
 	pb "github.com/kubeflow/pipelines/api/v2alpha1/go/pipelinespec"
 	"github.com/mlpipe/mlpipe/kfpir"
+	"github.com/mlpipe/mlpipe/platform"
 )
 
 // preflight refuses, before anything runs, a pipeline that can never run
@@ -22,6 +23,7 @@ func (r *run) preflight() error {
 		return &PreflightError{Problems: []string{fmt.Sprintf("the pipeline unfolds into more than %d tasks (sub-DAGs that each call the next several times?)", kfpir.MaxExpandedTasks)}}
 	}
 	uses := r.componentUses()
+	problems = append(problems, r.setupPlatform(uses)...)
 	for _, compName := range slices.Sorted(maps.Keys(uses)) {
 		comp := r.ir.Component(compName)
 		e := r.ir.Executors[comp.GetExecutorLabel()]
@@ -55,7 +57,7 @@ func (r *run) preflight() error {
 		if q, err := kfpir.ParseQuantity(ct.Resources.MemoryRequest); err == nil && int64(q) > r.opts.Memory {
 			problems = append(problems, fmt.Sprintf("task %s requests %s of memory but the machine has %s", tasks, kfpir.FormatBytes(q), kfpir.FormatBytes(float64(r.opts.Memory))))
 		}
-		if !r.opts.Executor.Properties().RunsEntrypoint && len(ct.Command) == 0 {
+		if !r.opts.Executor.Properties().RunsEntrypoint && len(ct.Command) == 0 && !platform.IsCreatePVC(ct.Image) && !platform.IsDeletePVC(ct.Image) {
 			problems = append(problems, fmt.Sprintf("task %s has no command (it relies on the image's entrypoint, %s); the process executor cannot run it: use --executor docker", tasks, ct.Image))
 		}
 	}

@@ -35,6 +35,9 @@ type resolvedInputs struct {
 	artifacts map[string][]*RuntimeArtifact
 	// present is what was supplied before component defaults (IfPresent).
 	present map[string]bool
+	// platform holds the values of the parameters that name the task's
+	// secrets, config maps and PVCs (platformRefs), by platform.RefKey.
+	platform map[string]string
 }
 
 // resolveInputs resolves the inputs of task t of DAG d from the DAG's own

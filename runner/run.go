@@ -26,6 +26,7 @@ import (
 	"github.com/mlpipe/mlpipe/contract"
 	"github.com/mlpipe/mlpipe/internal/statedir"
 	"github.com/mlpipe/mlpipe/kfpir"
+	"github.com/mlpipe/mlpipe/platform"
 )
 
 // Options configure one run.
@@ -51,6 +52,9 @@ type Options struct {
 	// NoPythonPrepare runs Python function components as written: their
 	// pip prologue installs their packages in every step.
 	NoPythonPrepare bool
+	// Platform says where the local stand-ins for the cluster objects the
+	// IR's kubernetes platform spec names are (secrets, config maps, PVCs).
+	Platform platform.Sources
 	// Target, for benchmarks, names one task (by display name; loop
 	// iterations included): it always runs (no cache), the tasks it needs
 	// may come from the cache, and the tasks after it are skipped.
@@ -168,6 +172,10 @@ type run struct {
 	heightsOf memo[map[string]int] // per DAG component: longest path from each task
 	images    memo[string]         // image → digest, resolved once per run
 	pyenvs    memo[PythonEnv]      // image and pip installs → prepared environment
+	// platform is the IR's kubernetes platform spec (platform.go);
+	// platformNoted the executor labels whose mapping was shown.
+	platform      *platform.Spec
+	platformNoted sync.Map
 }
 
 // NewRunID returns a fresh run id: a sortable timestamp and random suffix.

@@ -13,6 +13,7 @@ import (
 
 	pb "github.com/kubeflow/pipelines/api/v2alpha1/go/pipelinespec"
 	"github.com/mlpipe/mlpipe/kfpir"
+	"github.com/mlpipe/mlpipe/platform"
 )
 
 // containerTask is the state of one container task across its attempts.
@@ -47,6 +48,9 @@ type containerTask struct {
 	// component (preparePython); pyPhase is the time spent preparing it.
 	pyEnv   []string
 	pyPhase *Phase
+	// plat is what the IR's platform spec means for the task
+	// (preparePlatform), or nil.
+	plat *platform.Local
 	// collectOnly: the first attempt is the one the dead run started,
 	// finished since, to collect rather than run (collect.go).
 	collectOnly bool
@@ -79,6 +83,12 @@ func (r *run) execContainer(ctx context.Context, d *dagRun, key string, t *pb.Pi
 func (c *containerTask) run(ctx context.Context, target, exempt bool, prio int) *taskResult {
 	r := c.r
 	if err := c.prepare(); err != nil {
+		return c.finish(Failed, nil, err.Error())
+	}
+	if platform.IsCreatePVC(c.image) || platform.IsDeletePVC(c.image) {
+		return c.runPVCTask()
+	}
+	if err := c.preparePlatform(); err != nil {
 		return c.finish(Failed, nil, err.Error())
 	}
 	if err := c.preparePython(ctx); err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/mlpipe/mlpipe/compiler"
 	"github.com/mlpipe/mlpipe/internal/termsafe"
 	"github.com/mlpipe/mlpipe/kfpir"
+	"github.com/mlpipe/mlpipe/platform"
 	"github.com/mlpipe/mlpipe/runner"
 )
 
@@ -151,7 +152,9 @@ func runRun(ctx context.Context, a *app, o runOptions, args []string) error {
 		Executor: ex, Store: store, GPUs: gpus, GPUUnavailable: gpuWhy, History: hist, StateDir: a.cfg.StateDir,
 		MaxParallel: a.cfg.MaxParallel, CPUs: float64(runtime.NumCPU()), KeepGoing: o.keepGoing, NoCache: o.noCache,
 		NoPythonPrepare: !a.cfg.Python.Prepare,
-		Events:          prog.Event, Output: prog.Output(), Logger: a.log,
+		Platform: platform.Sources{SecretsDir: a.cfg.Kubernetes.SecretsDir, ConfigMapsDir: a.cfg.Kubernetes.ConfigMapsDir,
+			PVCs: a.cfg.Kubernetes.PVCs, Namespace: a.cfg.Kubernetes.Namespace},
+		Events: prog.Event, Output: prog.Output(), Logger: a.log,
 		MaxParamBytes: a.cfg.Limits.outputParameterBytes, MaxLogBytes: a.cfg.Limits.logBytes,
 	}
 	start := time.Now()

@@ -92,6 +92,21 @@ type Config struct {
 		// pip-installs in every step).
 		Prepare bool `mapstructure:"prepare"`
 	} `mapstructure:"python"`
+	// Kubernetes: the local stand-ins for what the IR's kfp-kubernetes
+	// platform spec names (package platform).
+	Kubernetes struct {
+		// SecretsDir holds secrets as <dir>/<name>/<key> files or
+		// <dir>/<name>.env (default $XDG_CONFIG_HOME/mlpipe/secrets).
+		SecretsDir string `mapstructure:"secrets_dir"`
+		// ConfigMapsDir likewise for config maps (default
+		// $XDG_CONFIG_HOME/mlpipe/configmaps).
+		ConfigMapsDir string `mapstructure:"config_maps_dir"`
+		// PVCs maps PVC names to host directories; other PVCs are
+		// directories under <state dir>/pvcs/.
+		PVCs map[string]string `mapstructure:"pvcs"`
+		// Namespace is what metadata.namespace reads (default "local").
+		Namespace string `mapstructure:"namespace"`
+	} `mapstructure:"kubernetes"`
 	Docker struct {
 		ShmSize   string `mapstructure:"shm_size"`
 		PidsLimit int64  `mapstructure:"pids_limit"`
@@ -247,6 +262,10 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("kfp.experiment", "")
 	v.SetDefault("gpu.lock_dir", "")
 	v.SetDefault("python.pip_conf", "")
+	v.SetDefault("kubernetes.secrets_dir", filepath.Join(xdgConfigHome(), "mlpipe", "secrets"))
+	v.SetDefault("kubernetes.config_maps_dir", filepath.Join(xdgConfigHome(), "mlpipe", "configmaps"))
+	v.SetDefault("kubernetes.pvcs", map[string]string{})
+	v.SetDefault("kubernetes.namespace", "local")
 	v.SetDefault("python.interpreter", "")
 	v.SetDefault("python.prepare", true)
 	v.SetDefault("gpu.exclude", []string{})

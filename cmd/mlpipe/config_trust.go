@@ -30,6 +30,7 @@ var guardedKeys = []string{
 	// isolation of steps and of GPUs
 	"executor", "docker.user", "docker.pids_limit", "process.pass_env", "gpu.lock_dir", "gpu.mock",
 	"limits.output_parameter", "limits.log", "python.pip_conf", "python.interpreter",
+	"kubernetes.secrets_dir", "kubernetes.config_maps_dir", "kubernetes.pvcs",
 	// the trust list itself
 	"trusted_projects",
 }

@@ -182,7 +182,16 @@ func (e *Executor) spec(t *contract.ExecTask, imageID string) (*container.Config
 	if len(t.GPUs) > 0 {
 		labels[LabelGPUs] = strings.Join(t.GPUs, ",")
 	}
-	return containerSpec(t, imageID, specOptions{User: e.user, ShmSize: e.opts.ShmSize, PidsLimit: e.opts.PidsLimit, Labels: labels, MockGPUs: e.opts.MockGPUs})
+	for k, v := range t.Labels {
+		if !strings.HasPrefix(k, "mlpipe.") {
+			labels[k] = v
+		}
+	}
+	shm := e.opts.ShmSize
+	if t.ShmSize > 0 {
+		shm = t.ShmSize
+	}
+	return containerSpec(t, imageID, specOptions{User: e.user, ShmSize: shm, PidsLimit: e.opts.PidsLimit, Labels: labels, MockGPUs: e.opts.MockGPUs})
 }
 
 func boolPtr(b bool) *bool { return &b }
