@@ -350,3 +350,23 @@ func Display(reqs []string) string {
 	}
 	return s
 }
+
+// WithoutPrologue returns the command line a recognised component runs
+// once its prologue is done: the prologue ends with `"$0" "$@"`, so `sh -c
+// SCRIPT A B C...` goes on as `A B C...`. mlpipe runs that directly when it
+// has installed the packages ahead of the step, which saves the step a pip
+// start-up that would find everything installed. command and args are the
+// resolved ones of a container Parse recognised.
+func WithoutPrologue(command, args []string) ([]string, []string) {
+	if len(command) < 3 {
+		return command, args
+	}
+	rest := append(append([]string{}, command[3:]...), args...)
+	if len(rest) == 0 {
+		return command, args
+	}
+	if len(command) > 3 {
+		return rest[:len(command)-3], rest[len(command)-3:]
+	}
+	return rest[:1], rest[1:]
+}

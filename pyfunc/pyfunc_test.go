@@ -115,3 +115,22 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestWithoutPrologue(t *testing.T) {
+	// What `sh -c SCRIPT A B...` goes on with after "$0" "$@".
+	cmd, args := WithoutPrologue(sdkCommand(sdkPlain), []string{"--executor_input", "{}", "--function_to_execute", "add"})
+	if diff := cmp.Diff([]string{"sh", "-ec", program, source}, cmd); diff != "" {
+		t.Errorf("command (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"--executor_input", "{}", "--function_to_execute", "add"}, args); diff != "" {
+		t.Errorf("args (-want +got):\n%s", diff)
+	}
+	// The program in args.
+	cmd, args = WithoutPrologue([]string{"sh", "-c", sdkPlain}, []string{"sh", "-ec", program, source, "--executor_input", "{}"})
+	if diff := cmp.Diff([]string{"sh"}, cmd); diff != "" {
+		t.Errorf("command (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"-ec", program, source, "--executor_input", "{}"}, args); diff != "" {
+		t.Errorf("args (-want +got):\n%s", diff)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mlpipe/mlpipe/kfpir"
+	"github.com/mlpipe/mlpipe/pyfunc"
 )
 
 // attemptRun is the state of one attempt across its phases.
@@ -117,6 +118,9 @@ func (a *attemptRun) prepare() error {
 	args, err := pc.resolveArgs(c.ct.Args)
 	if err != nil {
 		return fmt.Errorf("args: %w", err)
+	}
+	if c.noPrologue {
+		cmd, args = pyfunc.WithoutPrologue(cmd, args)
 	}
 	logPath := filepath.Join(c.dir, fmt.Sprintf("attempt-%d.log", n))
 	a.rec.LogPath = logPath

@@ -52,6 +52,10 @@ type Options struct {
 	// NoPythonPrepare runs Python function components as written: their
 	// pip prologue installs their packages in every step.
 	NoPythonPrepare bool
+	// KeepPythonPrologue runs a prepared component's pip prologue anyway
+	// (it then finds every package installed); by default the step starts
+	// at its program.
+	KeepPythonPrologue bool
 	// Platform says where the local stand-ins for the cluster objects the
 	// IR's kubernetes platform spec names are (secrets, config maps, PVCs).
 	Platform platform.Sources

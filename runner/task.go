@@ -48,6 +48,9 @@ type containerTask struct {
 	// component (preparePython); pyPhase is the time spent preparing it.
 	pyEnv   []string
 	pyPhase *Phase
+	// noPrologue: the packages are installed; the step runs without its
+	// pip prologue (pyfunc.WithoutPrologue).
+	noPrologue bool
 	// plat is what the IR's platform spec means for the task
 	// (preparePlatform), or nil.
 	plat *platform.Local

@@ -151,7 +151,7 @@ func runRun(ctx context.Context, a *app, o runOptions, args []string) error {
 		IR: ir, Params: params, RunID: runID, Resume: o.resume != "", Source: source,
 		Executor: ex, Store: store, GPUs: gpus, GPUUnavailable: gpuWhy, History: hist, StateDir: a.cfg.StateDir,
 		MaxParallel: a.cfg.MaxParallel, CPUs: float64(runtime.NumCPU()), KeepGoing: o.keepGoing, NoCache: o.noCache,
-		NoPythonPrepare: !a.cfg.Python.Prepare,
+		NoPythonPrepare: !a.cfg.Python.Prepare, KeepPythonPrologue: a.cfg.Python.KeepPrologue,
 		Platform: platform.Sources{SecretsDir: a.cfg.Kubernetes.SecretsDir, ConfigMapsDir: a.cfg.Kubernetes.ConfigMapsDir,
 			PVCs: a.cfg.Kubernetes.PVCs, Namespace: a.cfg.Kubernetes.Namespace},
 		Events: prog.Event, Output: prog.Output(), Logger: a.log,

@@ -91,6 +91,9 @@ type Config struct {
 		// Prepare false runs the components as written (their prologue
 		// pip-installs in every step).
 		Prepare bool `mapstructure:"prepare"`
+		// KeepPrologue runs a prepared component's pip prologue anyway
+		// (it finds everything installed; costs a pip start-up per step).
+		KeepPrologue bool `mapstructure:"keep_prologue"`
 	} `mapstructure:"python"`
 	// Kubernetes: the local stand-ins for what the IR's kfp-kubernetes
 	// platform spec names (package platform).
@@ -268,6 +271,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("kubernetes.namespace", "local")
 	v.SetDefault("python.interpreter", "")
 	v.SetDefault("python.prepare", true)
+	v.SetDefault("python.keep_prologue", false)
 	v.SetDefault("gpu.exclude", []string{})
 	v.SetDefault("gpu.max_per_user", 0)
 	v.SetDefault("gpu.starve_after", 30*time.Second)
