@@ -42,6 +42,8 @@ fuzz-short:
 	$(GO) test -run '^$$' -fuzz '^FuzzLoadIRNames$$' -fuzztime $(FUZZTIME) ./kfpir
 	$(GO) test -run '^$$' -fuzz '^FuzzTaskRelDir$$' -fuzztime $(FUZZTIME) ./runner
 	$(GO) test -run '^$$' -fuzz '^FuzzEscape$$' -fuzztime $(FUZZTIME) ./internal/termsafe
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./pyfunc
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./platform
 
 lint:
 	@out="$$(gofmt -l $$(git ls-files '*.go'))"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
