@@ -195,7 +195,7 @@ func rawDocs(file string, src []byte) ([]any, error) {
 		dec.UseNumber()
 		var v any
 		if err := dec.Decode(&v); err == nil {
-			return []any{normalizeNumbers(v)}, nil
+			return []any{NormalizeNumbers(v)}, nil
 		}
 		// Not JSON: a YAML flow mapping, or an error the YAML parser
 		// reports with a position.
@@ -214,7 +214,9 @@ func rawDocs(file string, src []byte) ([]any, error) {
 	return out, nil
 }
 
-func normalizeNumbers(v any) any {
+// NormalizeNumbers turns the json.Numbers of a decoded JSON value into the
+// int64 and float64 values the YAML loader gives, in place.
+func NormalizeNumbers(v any) any {
 	switch x := v.(type) {
 	case json.Number:
 		if i, err := x.Int64(); err == nil {
@@ -224,11 +226,11 @@ func normalizeNumbers(v any) any {
 		return f
 	case map[string]any:
 		for k, e := range x {
-			x[k] = normalizeNumbers(e)
+			x[k] = NormalizeNumbers(e)
 		}
 	case []any:
 		for i, e := range x {
-			x[i] = normalizeNumbers(e)
+			x[i] = NormalizeNumbers(e)
 		}
 	}
 	return v

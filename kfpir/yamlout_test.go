@@ -32,8 +32,8 @@ func TestWriteYAMLRoundTrips(t *testing.T) {
 		if err != nil {
 			t.Fatalf("output does not parse: %v\n%s", err, b.String())
 		}
-		got := normalizeNumbers(n.Value())
-		want := normalizeNumbers(v)
+		got := NormalizeNumbers(n.Value())
+		want := NormalizeNumbers(v)
 		if diff := cmp.Diff(toFloat(want), toFloat(got)); diff != "" {
 			t.Errorf("round trip (-want +got):\n%s\nYAML:\n%s", diff, b.String())
 		}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"os"
 	"testing"
+
+	"github.com/mlpipe/mlpipe/kfpir"
 )
 
 // FuzzParse feeds arbitrary JSON documents to Parse and the successful
@@ -36,7 +38,7 @@ func FuzzParse(f *testing.F) {
 		if dec.Decode(&doc) != nil {
 			return
 		}
-		s, err := Parse(normalize(doc).(map[string]any))
+		s, err := Parse(kfpir.NormalizeNumbers(doc).(map[string]any))
 		if err != nil {
 			_ = err.Error()
 			return
@@ -45,25 +47,4 @@ func FuzzParse(f *testing.F) {
 			_, _ = c.Local(Task{TaskPath: "t"}, Sources{}, nil, "")
 		}
 	})
-}
-
-// normalize turns json.Numbers into the int64 and float64 kfpir gives.
-func normalize(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		if i, err := x.Int64(); err == nil {
-			return i
-		}
-		f, _ := x.Float64()
-		return f
-	case map[string]any:
-		for k, e := range x {
-			x[k] = normalize(e)
-		}
-	case []any:
-		for i, e := range x {
-			x[i] = normalize(e)
-		}
-	}
-	return v
 }
