@@ -130,9 +130,21 @@ func (c *containerTask) executorInput(ctx context.Context, addPhase func(string,
 	if r.opts.Store.Remote() && len(c.in.artifacts) > 0 {
 		addPhase("stage_in", start, time.Now())
 	}
-	ei.Outputs.OutputFile = filepath.Join(c.dir, "executor_output.json")
-	if c.needsDir() && !c.collectOnly {
-		_ = os.Remove(ei.Outputs.OutputFile)
+	// The executor output file lies in the task's output root, as on KFP:
+	// the SDK's dsl.get_uri(suffix) is its directory plus the suffix.
+	hostRoot, stepRoot := c.outRoot(), c.stepOutRoot()
+	ei.Outputs.OutputFile = path.Join(stepRoot, executorOutputName)
+	ei.Outputs.local = filepath.Join(hostRoot, executorOutputName)
+	if c.needsDir() && c.usesOutRoot() {
+		if err := c.noLinksToOutRoot(); err != nil { // left by an earlier attempt
+			return nil, err
+		}
+		if !c.collectOnly {
+			_ = os.Remove(ei.Outputs.local)
+		}
+		if err := os.MkdirAll(hostRoot, 0o755); err != nil {
+			return nil, err
+		}
 	}
 	if ps := c.comp.GetOutputDefinitions().GetParameters(); len(ps) > 0 {
 		ei.Outputs.Parameters = map[string]OutputParameter{}
@@ -190,6 +202,55 @@ func (c *containerTask) executorInput(ctx context.Context, addPhase func(string,
 		}
 	}
 	return ei, nil
+}
+
+// executorOutputName is the name of the executor output file in the
+// task's output root (kfp.local's name).
+const executorOutputName = "executor_output.json"
+
+// outRoot is the host directory of the task's output root, where its
+// output artifacts and the executor output file are written: the local
+// path of the task root with the local store, the staging directory its
+// outputs are uploaded from with a remote store.
+func (c *containerTask) outRoot() string {
+	if c.r.opts.Store.Remote() {
+		return filepath.Join(c.dir, "artifacts", "out")
+	}
+	return localPathOf(c.taskRoot())
+}
+
+// stepOutRoot is the task's output root as the step sees it: the host
+// directory, or for a container with a remote store the KFP local path of
+// the task root (/minio/<bucket>/..., mounted from outRoot).
+func (c *containerTask) stepOutRoot() string {
+	if c.r.opts.Store.Remote() && c.r.opts.Executor.Properties().Isolated {
+		return KFPLocalPath(c.taskRoot())
+	}
+	return c.outRoot()
+}
+
+// usesOutRoot reports whether the step may write in its output root: it
+// has output artifacts, or it can learn where the executor output goes.
+func (c *containerTask) usesOutRoot() bool {
+	if len(c.comp.GetOutputDefinitions().GetArtifacts()) > 0 {
+		return true
+	}
+	for _, a := range append(append([]string(nil), c.ct.Command...), c.ct.Args...) {
+		if strings.Contains(a, "{{$}}") || strings.Contains(a, "output_file") || strings.Contains(a, "outputMetadataUri") {
+			return true
+		}
+	}
+	return false
+}
+
+// noLinksToOutRoot fails when a directory on the way to the output root
+// (below the task directory, or below the local store's root) is a
+// symbolic link, which an earlier attempt's step may have left.
+func (c *containerTask) noLinksToOutRoot() error {
+	if c.r.opts.Store.Remote() {
+		return noLinksBelow(c.dir, c.outRoot())
+	}
+	return noLinksBelow(localPathOf(c.r.opts.Store.Root()), c.outRoot())
 }
 
 // needsDir reports whether the task directory must exist before the task
@@ -306,6 +367,13 @@ func (c *containerTask) mounts(ei *ExecutorInput, kfpPaths bool) []Mount {
 			add(Mount{HostPath: host, ContainerPath: cp})
 		}
 	}
+	// The output root, where the executor output file goes (and what
+	// dsl.get_uri names), even for a task without output artifacts.
+	if c.usesOutRoot() {
+		if _, err := os.Stat(c.outRoot()); err == nil {
+			add(Mount{HostPath: c.outRoot(), ContainerPath: c.stepOutRoot()})
+		}
+	}
 	return ms
 }
 
@@ -341,8 +409,11 @@ func (c *containerTask) collect(ctx context.Context, ei *ExecutorInput, haveDir 
 	var eo executorOutput
 	// Without a task directory the step was never told where the executor
 	// output goes (needsDir): there is nothing to read.
-	if haveDir {
-		b, err := readFileNoFollow(ei.Outputs.OutputFile, c.r.executorOutputLimit())
+	if haveDir && ei.Outputs.local != "" {
+		if err := c.noLinksToOutRoot(); err != nil {
+			return nil, err
+		}
+		b, err := readFileNoFollow(ei.Outputs.local, c.r.executorOutputLimit())
 		switch {
 		case err == nil:
 			if err := json.NewDecoder(bytes.NewReader(b)).Decode(&eo); err != nil {

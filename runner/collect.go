@@ -46,8 +46,8 @@ func (c *containerTask) execute(ctx context.Context, et *ExecTask, ei *ExecutorI
 // clearOutputs removes what an attempt may have written to its outputs
 // (executorInput does the same for an attempt that is not collected).
 func clearOutputs(ei *ExecutorInput) error {
-	if ei.Outputs.OutputFile != "" {
-		_ = os.Remove(ei.Outputs.OutputFile)
+	if ei.Outputs.local != "" {
+		_ = os.Remove(ei.Outputs.local)
 	}
 	for _, p := range ei.Outputs.Parameters {
 		_ = os.Remove(p.OutputFile)

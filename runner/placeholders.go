@@ -27,6 +27,8 @@ type ExecOutputs struct {
 	Parameters map[string]OutputParameter `json:"parameters,omitempty"`
 	Artifacts  map[string]ArtifactList    `json:"artifacts,omitempty"`
 	OutputFile string                     `json:"outputFile"`
+	// local is OutputFile on the host (it differs in a container).
+	local string
 }
 
 // OutputParameter is the file an output parameter is written to.

@@ -20,10 +20,13 @@ import (
 // stores the content under the artifact's URI.
 //
 // A component may point an output at another URI (how the model registry
-// publishes a version). mlpipe then stores the content the step wrote at
-// the declared path under that URI; a step on this host with the local
-// store may instead have written at the new URI's own path, which the KFP
-// launcher reads. The rules (docs/pipeline-format.md): the new URI lies
+// publishes a version, and what an artifact made with dsl.get_uri(suffix)
+// is). mlpipe then stores the content the step wrote at the declared path
+// under that URI; when the step wrote nothing there, the content is at the
+// new URI's own path, which the KFP launcher reads: for a URI inside the
+// task's root (dsl.get_uri) with every executor and store (its output
+// root, outRoot), elsewhere only for a step on this host with the local
+// store. The rules (docs/pipeline-format.md): the new URI lies
 // inside the pipeline root, in a clean form, not at or under one of the
 // task's declared outputs, with no symbolic link on its path below the
 // root; outside the task's own directory it names nothing that exists
@@ -37,7 +40,7 @@ func (c *containerTask) collectArtifact(ctx context.Context, ei *ExecutorInput, 
 	redirected := false
 	if o != nil {
 		if o.URI != "" {
-			uri, err := c.redirectTarget(ei, o.URI)
+			uri, err := c.redirectTarget(ei, c.fromStepOutRoot(o.URI))
 			if err != nil {
 				return nil, err
 			}
@@ -58,9 +61,30 @@ func (c *containerTask) collectArtifact(ctx context.Context, ei *ExecutorInput, 
 		}
 	}
 	a.CustomPath = ""
-	if redirected && a.local == decl.local && !st.Remote() && !c.r.opts.Executor.Properties().Isolated {
-		if _, err := os.Lstat(a.local); errors.Is(err, fs.ErrNotExist) {
-			a.local = localPathOf(a.URI) // written in place, as for the KFP launcher
+	fromURI := false // content taken from the URI's path in the task's root
+	if redirected && a.local == decl.local {
+		if rel, ok := relURI(c.taskRoot(), a.URI); ok {
+			// dsl.get_uri(suffix): the step wrote in its output root,
+			// which every executor and store gives it (a container has it
+			// mounted), at the URI's local path, where the KFP launcher
+			// reads the content. Without anything there, the declared
+			// path holds it, as for any redirect.
+			if err := c.noLinksToOutRoot(); err != nil {
+				return nil, err
+			}
+			at := filepath.Join(c.outRoot(), filepath.FromSlash(rel))
+			if err := noLinksBelow(c.outRoot(), at); err != nil {
+				return nil, err
+			}
+			if _, err := os.Lstat(at); !errors.Is(err, fs.ErrNotExist) {
+				a.local, fromURI = at, true
+			}
+		} else if !st.Remote() && !c.r.opts.Executor.Properties().Isolated {
+			// Elsewhere only a step of this host with the local store can
+			// have written at the URI's own path.
+			if _, err := os.Lstat(a.local); errors.Is(err, fs.ErrNotExist) {
+				a.local = localPathOf(a.URI) // written in place, as for the KFP launcher
+			}
 		}
 	}
 	if a.local == decl.local && strings.HasPrefix(decl.local, c.dir+string(filepath.Separator)) {
@@ -72,6 +96,9 @@ func (c *containerTask) collectArtifact(ctx context.Context, ei *ExecutorInput, 
 	fi, err := os.Lstat(a.local)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && redirected:
+		if _, ok := relURI(c.taskRoot(), a.URI); ok {
+			return nil, fmt.Errorf("the executor output points it at %s, but the step wrote nothing there nor at its declared path %s", a.URI, c.stepPath(decl))
+		}
 		return nil, fmt.Errorf("the executor output points it at %s, but the step wrote nothing at its path %s", a.URI, c.stepPath(decl))
 	case errors.Is(err, fs.ErrNotExist):
 		return &a, nil // declared, not written: registered without content, as the backend does
@@ -122,7 +149,7 @@ func (c *containerTask) collectArtifact(ctx context.Context, ei *ExecutorInput, 
 		}
 	}
 	a.Digest, a.Size, a.Dir = info.Digest, info.Size, info.Dir
-	if redirected && !inPlace && a.local == decl.local && !st.Remote() {
+	if redirected && !st.Remote() && (a.local == decl.local && !inPlace || fromURI) {
 		// Stored elsewhere: the copy at the declared URI would be an
 		// artifact no record points at. Best effort: a step running as
 		// another user may have left files mlpipe cannot remove.
@@ -145,6 +172,35 @@ func (c *containerTask) stepPath(decl *RuntimeArtifact) string {
 // taskRoot is the URI of this task's own directory of the run.
 func (c *containerTask) taskRoot() string {
 	return strings.TrimSuffix(c.r.runRoot, "/") + "/" + c.relDir
+}
+
+// fromStepOutRoot maps a path under the step's output root (what
+// dsl.get_uri returns where the root is not a /gcs/, /minio/ or /s3/ path:
+// the staging directory of a step of this host with a remote store) to the
+// URI it stands for under the task root. Anything else is returned as is.
+func (c *containerTask) fromStepOutRoot(uri string) string {
+	if !c.r.opts.Store.Remote() || c.r.opts.Executor.Properties().Isolated {
+		return uri // the output root is the task root's local or KFP path
+	}
+	clean, ok := splitClean(uri)
+	if !ok || strings.Contains(clean, "://") {
+		return uri
+	}
+	rel, err := filepath.Rel(c.outRoot(), clean)
+	if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return uri
+	}
+	return strings.TrimSuffix(c.taskRoot(), "/") + "/" + filepath.ToSlash(rel)
+}
+
+// relURI returns uri relative to prefix when it lies strictly under it.
+func relURI(prefix, uri string) (string, bool) {
+	if !withinURI(prefix, uri) {
+		return "", false
+	}
+	p, _ := splitClean(prefix)
+	u, _ := splitClean(uri)
+	return strings.TrimPrefix(u, strings.TrimSuffix(p, "/")+"/"), true
 }
 
 // customPath checks the customPath a component gave an output (§3.3: where
@@ -182,6 +238,8 @@ func (c *containerTask) redirectTarget(ei *ExecutorInput, uri string) (string, e
 		return "", fmt.Errorf("the executor output points it at %s, outside the pipeline root %s; mlpipe stores artifacts only under the pipeline root", uri, root)
 	case reservedName(clean):
 		return "", fmt.Errorf("the executor output points it at %s, a name mlpipe's stores reserve", uri)
+	case clean == strings.TrimSuffix(c.taskRoot(), "/")+"/"+executorOutputName || withinURI(strings.TrimSuffix(c.taskRoot(), "/")+"/"+executorOutputName, clean):
+		return "", fmt.Errorf("the executor output points it at %s, the executor output file itself", uri)
 	}
 	for _, l := range ei.Outputs.Artifacts {
 		for _, d := range l.Artifacts {
