@@ -97,6 +97,11 @@ type Mount struct {
 	HostPath      string
 	ContainerPath string
 	ReadOnly      bool
+	// Tmpfs mounts an empty in-memory file system at ContainerPath
+	// instead (no HostPath), of at most TmpfsSize bytes (0: the
+	// engine's default).
+	Tmpfs     bool
+	TmpfsSize int64
 }
 
 // ExecResult is how an attempt ended.

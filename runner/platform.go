@@ -162,6 +162,10 @@ func (c *containerTask) platformMounts() ([]Mount, error) {
 		ms = append(ms, Mount{HostPath: dir, ContainerPath: p.MountPath})
 	}
 	for i, e := range c.plat.EmptyDirs {
+		if e.Medium == "Memory" {
+			ms = append(ms, Mount{ContainerPath: e.MountPath, Tmpfs: true, TmpfsSize: e.SizeLimit})
+			continue
+		}
 		dir := filepath.Join(c.dir, "emptydir", strconv.Itoa(i))
 		if err := os.RemoveAll(dir); err != nil {
 			return nil, err

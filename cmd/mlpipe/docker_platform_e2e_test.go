@@ -30,6 +30,8 @@ func TestKubernetesPlatformInDocker(t *testing.T) {
 		"produce | password username",
 		"produce | shm=262144",
 		"produce | scratch=ok",
+		"produce | fast=65536",
+		"produce | tmpfs",
 		"consume | read hello",
 	} {
 		if !strings.Contains(out, want) {

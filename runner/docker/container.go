@@ -308,6 +308,10 @@ func containerMounts(ms []contract.Mount) []mount.Mount {
 		if target == "" {
 			target = m.HostPath
 		}
+		if m.Tmpfs {
+			out = append(out, mount.Mount{Type: mount.TypeTmpfs, Target: target, TmpfsOptions: &mount.TmpfsOptions{SizeBytes: m.TmpfsSize}})
+			continue
+		}
 		out = append(out, mount.Mount{Type: mount.TypeBind, Source: m.HostPath, Target: target, ReadOnly: m.ReadOnly})
 	}
 	return out
