@@ -18,8 +18,11 @@ build:
 # The real MinIO server the storage tests start: built once from the Go
 # module proxy (about ten minutes on two cores) and cached under
 # ~/.cache/mlpipe-tools/.
+# Debian's chromium for the browser tests of `mlpipe ui` (installed with
+# apt-get when missing and running as root; otherwise those tests skip).
 tools:
 	scripts/minio.sh path >/dev/null
+	scripts/chromium.sh path >/dev/null || echo "make: no browser: the browser tests of mlpipe ui will skip"
 
 test: build tools
 	$(GO) vet -tags $(TEST_TAGS) ./...
