@@ -97,6 +97,7 @@ to a KFP cluster, and benchmarks each component's execution time.`,
 		newRunsCmd(a),
 		newSubmitCmd(a),
 		newGPUsCmd(a),
+		newUICmd(a),
 	)
 	a.root = root
 	return a

@@ -1,0 +1,238 @@
+package ui
+
+import (
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"maps"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/mlpipe/mlpipe/bench"
+	"github.com/mlpipe/mlpipe/contract"
+	"github.com/mlpipe/mlpipe/kfpir"
+)
+
+type kv struct{ Key, Value string }
+
+func sortedKV(m map[string]any) []kv {
+	var out []kv
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, kv{k, fmtValue(m[k])})
+	}
+	return out
+}
+
+// artifactLink is an output artifact of a task, for the run and task pages.
+type artifactLink struct {
+	Task, Name, URI, Type string
+	Size                  int64
+}
+
+type runData struct {
+	Run      runRow
+	Record   *contract.RunRecord
+	Params   []kv
+	Outputs  []kv
+	DAG      *dagView
+	Expanded bool
+	Events   string // the events URL while the run may change
+	Timeline template.HTML
+	Arts     []artifactLink
+	CSRF     string
+	CanStop  bool
+}
+
+func (s *Server) runPage(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	run, err := s.o.History.Run(ctx, r.PathValue("id"))
+	if err != nil {
+		s.notFoundOr(w, err)
+		return
+	}
+	tasks, err := s.o.History.Tasks(ctx, run.ID)
+	if err != nil {
+		s.fail(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	attempts, err := s.o.History.Attempts(ctx, run.ID, "")
+	if err != nil {
+		s.fail(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	var ir *kfpir.IR
+	if run.IRPath != "" {
+		ir, _ = kfpir.LoadIR(run.IRPath) // the path comes from the history; gone: stages from the records
+	}
+	expanded := r.URL.Query().Get("expand") != ""
+	d := &runData{Run: s.row(run), Record: run, Params: sortedKV(run.Params), Outputs: sortedKV(run.Outputs),
+		DAG: layoutDAG(run.ID, ir, run.Params, tasks, !expanded), Expanded: expanded, CSRF: s.csrf}
+	if s.live(run) {
+		d.Events = "/runs/" + urlID(run.ID) + "/events"
+		if expanded {
+			d.Events += "?expand=1"
+		}
+		d.CanStop = s.o.Cancel != nil && s.state(run) == contract.Running
+	}
+	// bench.TimelineSVG escapes every name it draws.
+	d.Timeline = template.HTML(bench.TimelineSVG(run, tasks, attempts))
+	for _, t := range tasks {
+		for _, name := range slices.Sorted(maps.Keys(t.Outputs.Artifacts)) {
+			for _, a := range t.Outputs.Artifacts[name] {
+				d.Arts = append(d.Arts, artifactLink{Task: t.Path, Name: name, URI: a.URI, Type: a.Type, Size: a.Size})
+			}
+		}
+	}
+	s.render(w, "run", "Run "+run.ID, "runs", d)
+}
+
+// runAPI is the run as `mlpipe runs show --output json` prints it.
+func (s *Server) runAPI(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if s.o.RunJSON == nil {
+		http.Error(w, "not available", http.StatusNotImplemented)
+		return
+	}
+	if _, err := s.o.History.Run(r.Context(), id); err != nil {
+		s.notFoundOr(w, err)
+		return
+	}
+	v, err := s.o.RunJSON(r.Context(), id)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	writeJSON(w, v)
+}
+
+// sse writes server-sent events.
+type sse struct {
+	w http.ResponseWriter
+	f http.Flusher
+}
+
+func startSSE(w http.ResponseWriter) (*sse, bool) {
+	f, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
+		return nil, false
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	f.Flush()
+	return &sse{w, f}, true
+}
+
+func (e *sse) send(event string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(e.w, "event: %s\ndata: %s\n\n", event, b); err != nil {
+		return err
+	}
+	e.f.Flush()
+	return nil
+}
+
+// runEvents streams the changes of a run's node states while the run goes
+// on: the history is read every Poll and only nodes whose state, reason,
+// duration or count changed are sent. The first event holds every node;
+// the stream ends with an "end" event once the run is final.
+func (s *Server) runEvents(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	id := r.PathValue("id")
+	if _, err := s.o.History.Run(ctx, id); err != nil {
+		s.notFoundOr(w, err)
+		return
+	}
+	collapse := r.URL.Query().Get("expand") == ""
+	ev, ok := startSSE(w)
+	if !ok {
+		return
+	}
+	last := map[string]nodeState{}
+	lastRun := runRow{}
+	tick := time.NewTicker(s.o.Poll)
+	defer tick.Stop()
+	for {
+		run, err := s.o.History.Run(ctx, id)
+		if err != nil {
+			_ = ev.send("error", err.Error())
+			return
+		}
+		tasks, err := s.o.History.Tasks(ctx, id)
+		if err != nil {
+			_ = ev.send("error", err.Error())
+			return
+		}
+		var changed []nodeState
+		for k, st := range nodeStates(tasks, collapse) {
+			if old, ok := last[k]; !ok || old != *st {
+				last[k] = *st
+				changed = append(changed, *st)
+			}
+		}
+		if len(changed) > 0 {
+			slices.SortFunc(changed, func(a, b nodeState) int { return cmpString(a.Path, b.Path) })
+			if err := ev.send("tasks", changed); err != nil {
+				return
+			}
+		}
+		row := s.row(run)
+		if row.State != lastRun.State {
+			if err := ev.send("run", map[string]string{"state": row.State, "duration": row.Duration}); err != nil {
+				return
+			}
+			lastRun = row
+		}
+		if !s.live(run) {
+			_ = ev.send("end", map[string]string{"state": row.State})
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// timelineSVG serves the run's timeline alone, for the page to redraw it
+// when the run ends (the one drawn with the page stops where the run
+// was).
+func (s *Server) timelineSVG(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	run, err := s.o.History.Run(ctx, r.PathValue("id"))
+	if err != nil {
+		s.notFoundOr(w, err)
+		return
+	}
+	tasks, err := s.o.History.Tasks(ctx, run.ID)
+	if err != nil {
+		s.fail(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	attempts, err := s.o.History.Attempts(ctx, run.ID, "")
+	if err != nil {
+		s.fail(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "image/svg+xml")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(bench.TimelineSVG(run, tasks, attempts))
+}
