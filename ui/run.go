@@ -30,6 +30,10 @@ type artifactLink struct {
 	Size                  int64
 }
 
+// bigRun is the number of tasks above which the run page leaves out its
+// timeline and the rest of its task table unless asked (runData).
+const bigRun = 300
+
 type runData struct {
 	Run      runRow
 	Record   *contract.RunRecord
@@ -39,7 +43,14 @@ type runData struct {
 	Expanded bool
 	Events   string // the events URL while the run may change
 	Timeline template.HTML
-	Arts     []artifactLink
+	// A run of more than bigRun tasks draws its timeline on request
+	// (TimelineTasks says how many) and lists the first bigRun rows of its
+	// task table (MoreRows more on request): what makes such a page slow
+	// to show is its size, and the graph has every task already.
+	TimelineTasks int
+	Rows          []*dagNode
+	MoreRows      int
+	Arts          []artifactLink
 	CSRF     string
 	CanStop  bool
 }
@@ -75,8 +86,17 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request) {
 		}
 		d.CanStop = s.o.Cancel != nil && s.state(run) == contract.Running
 	}
-	// bench.TimelineSVG escapes every name it draws.
-	d.Timeline = template.HTML(bench.TimelineSVG(run, tasks, attempts))
+	q := r.URL.Query()
+	if len(tasks) <= bigRun || q.Get("timeline") != "" {
+		// bench.TimelineSVG escapes every name it draws.
+		d.Timeline = template.HTML(bench.TimelineSVG(run, tasks, attempts))
+	} else {
+		d.TimelineTasks = len(tasks)
+	}
+	d.Rows = d.DAG.Nodes
+	if len(d.Rows) > bigRun && q.Get("all") == "" {
+		d.Rows, d.MoreRows = d.Rows[:bigRun], len(d.Rows)-bigRun
+	}
 	for _, t := range tasks {
 		for _, name := range slices.Sorted(maps.Keys(t.Outputs.Artifacts)) {
 			for _, a := range t.Outputs.Artifacts[name] {

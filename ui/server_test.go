@@ -387,3 +387,37 @@ func BenchmarkRunsPage10000(b *testing.B) {
 		}
 	}
 }
+
+// TestBigRunPage: a run of more tasks than bigRun lists the first bigRun
+// in its table and draws its timeline on request; the graph has them all.
+func TestBigRunPage(t *testing.T) {
+	ts := newTestServer(t)
+	n := bigRun + 20
+	var tasks []*contract.TaskRecord
+	for i := range n {
+		tasks = append(tasks, &contract.TaskRecord{Path: fmt.Sprintf("t%03d", i), State: contract.Succeeded, StartedAt: t0, FinishedAt: t0.Add(time.Second)})
+	}
+	ts.h.mu.Lock()
+	ts.h.runs = append(ts.h.runs, &contract.RunRecord{ID: "big", Pipeline: "big", State: contract.Succeeded, StartedAt: t0, FinishedAt: t0.Add(time.Minute)})
+	ts.h.tasks["big"] = tasks
+	ts.h.mu.Unlock()
+
+	_, body := ts.get("/runs/big")
+	if got := strings.Count(body, `<g class="node`); got != n {
+		t.Errorf("graph nodes = %d, want %d", got, n)
+	}
+	if got := strings.Count(body, "<tr data-path="); got != bigRun {
+		t.Errorf("table rows = %d, want %d", got, bigRun)
+	}
+	contains(t, "big run page", body, `id="more-rows"`, "20 more tasks", `href="?timeline=1"`)
+	if strings.Contains(body, "<svg class=\"timeline") || strings.Contains(body, "queue</text>") {
+		t.Error("the timeline is drawn without being asked for")
+	}
+	_, all := ts.get("/runs/big?all=1&timeline=1")
+	if got := strings.Count(all, "<tr data-path="); got != n {
+		t.Errorf("table rows with all=1 = %d, want %d", got, n)
+	}
+	if strings.Contains(all, `href="?timeline=1"`) {
+		t.Error("timeline=1 still offers to draw the timeline")
+	}
+}

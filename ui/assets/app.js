@@ -68,7 +68,7 @@
       // final one (server-rendered SVG, every name escaped by the server).
       var tl = document.getElementById("timeline");
       var id = document.getElementById("run-id");
-      if (tl && id && window.fetch) {
+      if (tl && tl.querySelector("svg") && id && window.fetch) {
         fetch("/runs/" + encodeURIComponent(id.textContent) + "/timeline.svg", { cache: "no-store" })
           .then(function (r) { return r.ok ? r.text() : null; })
           .then(function (svg) {
