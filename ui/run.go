@@ -53,6 +53,8 @@ type runData struct {
 	Arts          []artifactLink
 	CSRF     string
 	CanStop  bool
+	// Bench links to the benchmark report of the bench that made the run.
+	Bench string
 }
 
 func (s *Server) runPage(w http.ResponseWriter, r *http.Request) {
@@ -85,6 +87,9 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request) {
 			d.Events += "?expand=1"
 		}
 		d.CanStop = s.o.Cancel != nil && s.state(run) == contract.Running
+	}
+	if ids := s.benchSession(ctx, run); len(ids) > 0 {
+		d.Bench = benchURL(ids)
 	}
 	q := r.URL.Query()
 	if len(tasks) <= bigRun || q.Get("timeline") != "" {

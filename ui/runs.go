@@ -207,6 +207,7 @@ type compareData struct {
 	Params    []compareRow
 	Metrics   []compareRow
 	Durations []compareRow
+	BenchURL  string
 }
 
 type compareRow struct {
@@ -229,7 +230,7 @@ func (s *Server) comparePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	d := &compareData{}
+	d := &compareData{BenchURL: benchURL(ids)}
 	params := map[string][]string{}
 	metrics := map[string][]string{}
 	durations := map[string][]string{}

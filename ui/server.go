@@ -154,6 +154,7 @@ func New(o Options) (*Server, error) {
 	s.mux.HandleFunc("GET /gpus", s.gpuPage)
 	s.mux.HandleFunc("GET /api/gpus", s.gpuAPI)
 	s.mux.HandleFunc("GET /compare", s.comparePage)
+	s.mux.HandleFunc("GET /bench", s.benchPage)
 	return s, nil
 }
 

@@ -421,3 +421,42 @@ func TestBigRunPage(t *testing.T) {
 		t.Error("timeline=1 still offers to draw the timeline")
 	}
 }
+
+// TestBenchReport: the runs of one `mlpipe bench` link to their report,
+// which the server draws from the history with mlpipe bench's own HTML,
+// under a policy that allows its inline style and nothing else.
+func TestBenchReport(t *testing.T) {
+	ts := newTestServer(t)
+	ts.h.mu.Lock()
+	for i, id := range []string{"b1", "b2", "b3", "b4"} {
+		start := t0.Add(time.Duration(i) * 10 * time.Second)
+		if id == "b4" { // another bench, an hour later
+			start = start.Add(time.Hour)
+		}
+		ts.h.runs = append(ts.h.runs, &contract.RunRecord{ID: id, Pipeline: "demo", Source: "bench pipelines/demo", State: contract.Succeeded,
+			StartedAt: start, FinishedAt: start.Add(5 * time.Second), Executor: "process"})
+		ts.h.tasks[id] = []*contract.TaskRecord{{Path: "train", State: contract.Succeeded, StartedAt: start, FinishedAt: start.Add(4 * time.Second), Attempts: 1}}
+		ts.h.attempts[id] = []*contract.AttemptRecord{{RunID: id, TaskPath: "train", Attempt: 1, StartedAt: start, FinishedAt: start.Add(4 * time.Second),
+			Phases: []contract.Phase{{Name: "execute", Start: start, End: start.Add(4 * time.Second)}}}}
+	}
+	ts.h.mu.Unlock()
+	_, page := ts.get("/runs/b2")
+	contains(t, "run page of a bench run", page, `href="/bench?runs=b1%2Cb2%2Cb3"`)
+	_, other := ts.get("/runs/b4")
+	contains(t, "run page of the later bench", other, `href="/bench?runs=b4"`)
+	_, plain := ts.get("/runs/r1")
+	if strings.Contains(plain, "bench-report") {
+		t.Error("a run no bench made links to a benchmark report")
+	}
+	res, body := ts.get("/bench?runs=b1,b2,b3")
+	if res.StatusCode != 200 {
+		t.Fatalf("status %d: %s", res.StatusCode, body)
+	}
+	if got := res.Header.Get("Content-Security-Policy"); got != benchCSP {
+		t.Errorf("CSP %q", got)
+	}
+	contains(t, "bench report", body, "demo", "train", "<svg")
+	if res, _ := ts.get("/bench?runs=nope"); res.StatusCode != 404 {
+		t.Errorf("unknown run: status %d", res.StatusCode)
+	}
+}

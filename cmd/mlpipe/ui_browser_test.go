@@ -226,4 +226,11 @@ func TestUIInBrowser(t *testing.T) {
 		t.Errorf("the compare page does not show the parameters:\n%s", text)
 	}
 	browsertest.Screenshot(t, ctx, filepath.Join(shots, "ui-compare.png"))
+
+	// The benchmark report of the compared runs, one click away.
+	browsertest.Do(t, ctx, 30*time.Second, chromedp.Click("#bench-report"), chromedp.WaitVisible("h1"))
+	h1 := browsertest.Get(t, ctx, 10*time.Second, chromedp.Text("h1"))
+	if h1 != "Benchmark of training" {
+		t.Errorf("the benchmark report's heading is %q", h1)
+	}
 }
