@@ -238,7 +238,9 @@ func newTestServer(t *testing.T) *testServer {
 			return GPUStatus{Driver: "mock driver", Mock: true, Devices: []GPUDevice{
 				{Index: 0, UUID: "GPU-1", Name: "Mock H100", MemoryUsed: 1 << 30, MemoryTotal: 80 << 30, Util: 42, PowerWatts: 300,
 					Holder: &GPUHolder{User: "alice", RunID: "r2", Task: "a", PID: 7}},
-				{Index: 1, UUID: "GPU-2", Name: "Mock H100", MemoryTotal: 80 << 30, Util: 0, PowerWatts: -1}}}
+				{Index: 1, UUID: "GPU-2", Name: "Mock H100", MemoryTotal: 80 << 30, Util: 0, PowerWatts: -1},
+				{Index: 2, UUID: "GPU-3", Name: "Mock H100", MemoryTotal: 80 << 30, Util: 0, PowerWatts: -1, Excluded: true}},
+				Waiting: []GPUWaiter{{User: "bob", RunID: "r2", Task: "sub/train", Count: 2, Since: t0}}}
 		}})
 	if err != nil {
 		t.Fatal(err)

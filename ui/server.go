@@ -54,10 +54,22 @@ type GPUStatus struct {
 	Mock    bool
 	Error   string // why there are no GPUs (no NVML)
 	Devices []GPUDevice
+	// Waiting are the steps waiting for GPUs, oldest first (the lease
+	// queue, of every user).
+	Waiting []GPUWaiter
+}
+
+// GPUWaiter is a step waiting for GPUs.
+type GPUWaiter struct {
+	User, RunID, Task string
+	Count             int
+	Type              string
+	Since             time.Time
 }
 
 // GPUDevice is one GPU (or MIG device) and who holds it.
 type GPUDevice struct {
+	Excluded                bool // the machine policy keeps it from mlpipe
 	Index                   int
 	UUID, Name              string
 	MIG                     bool

@@ -460,3 +460,11 @@ func TestBenchReport(t *testing.T) {
 		t.Errorf("unknown run: status %d", res.StatusCode)
 	}
 }
+
+// TestGPUPageShowsPolicyAndQueue: excluded GPUs say so, and the steps
+// waiting for GPUs are listed with their user, run and task.
+func TestGPUPageShowsPolicyAndQueue(t *testing.T) {
+	ts := newTestServer(t)
+	_, body := ts.get("/gpus")
+	contains(t, "GPU page", body, "excluded (machine policy)", `id="gpu-queue"`, "<td>bob</td>", "<td>2</td>", `href="/runs/r2"`, "sub/train")
+}

@@ -280,7 +280,11 @@ func (g *uiGPUs) status(context.Context) ui.GPUStatus {
 		if h, ok := holders[d.UUID]; ok {
 			dev.Holder = &ui.GPUHolder{User: h.User, RunID: h.RunID, Task: h.Task, PID: h.PID, Since: h.Since}
 		}
+		dev.Excluded = g.alloc.Excluded(d)
 		st.Devices = append(st.Devices, dev)
+	}
+	for _, t := range g.alloc.Queue() {
+		st.Waiting = append(st.Waiting, ui.GPUWaiter{User: t.User, RunID: t.RunID, Task: t.Task, Count: t.Count, Type: t.Type, Since: t.Since})
 	}
 	return st
 }
