@@ -51,8 +51,8 @@ type runData struct {
 	Rows          []*dagNode
 	MoreRows      int
 	Arts          []artifactLink
-	CSRF     string
-	CanStop  bool
+	CSRF          string
+	CanStop       bool
 	// Bench links to the benchmark report of the bench that made the run.
 	Bench string
 }
