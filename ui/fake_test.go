@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -152,6 +153,11 @@ func fixture(t *testing.T) (*fakeHistory, string) {
 			Params: map[string]any{"who": hostile, "n": 3.0}, Executor: "process", Outputs: map[string]any{"lines": 3.0}},
 		&contract.RunRecord{ID: "r2", Pipeline: "demo", State: contract.Running, StartedAt: t0.Add(time.Minute), PID: 1, Executor: "process"})
 	logPath := filepath.Join(dir, "attempt-1.log")
+	// The executor input mlpipe writes beside the log (input parameters).
+	ei := `{"inputs": {"parameterValues": {"epochs": 3, "note": ` + strconv.Quote(hostile) + `}}, "outputs": {}}`
+	if err := os.WriteFile(filepath.Join(dir, "executor_input.json"), []byte(ei), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(logPath, []byte("hello\n"+hostile+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -1,13 +1,16 @@
 package ui
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -53,6 +56,7 @@ type taskData struct {
 	Duration    string
 	Attempts    []attemptView
 	Inputs      []metadata.Input
+	InParams    []kv // input parameters, from the attempt's executor input
 	Params      []kv
 	Arts        []artifactLink
 	CachedRun   string
@@ -154,6 +158,7 @@ func (s *Server) taskPage(w http.ResponseWriter, r *http.Request, run *contract.
 		d.NoLogReason = "the task has not started yet"
 		d.LogStream = taskURL(run.ID, t.Path) + "/log?offset=0"
 	default:
+		d.InParams = inputParams(shown.LogPath)
 		d.LogAttempt = shown.Attempt
 		text, off, note := readLog(shown.LogPath, maxLogPage)
 		d.Log, d.LogOffset, d.LogNote = text, off, note
@@ -321,4 +326,28 @@ func sparks(samples []contract.GPUSample) []gpuSpark {
 			UtilMax: fmt.Sprintf("%.0f%%", maxUtil), MemMax: fmtBytes(int64(maxMem)), PowMax: fmt.Sprintf("%.0f W", maxPow)})
 	}
 	return out
+}
+
+// inputParams reads the input parameters of a task from the executor input
+// mlpipe wrote into its task directory (the directory of its attempt's
+// log), when there is one: the history keeps input artifacts, not values.
+// A link is never followed, and only the first MiB is read.
+func inputParams(logPath string) []kv {
+	if logPath == "" {
+		return nil
+	}
+	f, err := os.OpenFile(filepath.Join(filepath.Dir(logPath), "executor_input.json"), os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var ei struct {
+		Inputs struct {
+			ParameterValues map[string]any `json:"parameterValues"`
+		} `json:"inputs"`
+	}
+	if err := json.NewDecoder(io.LimitReader(f, 1<<20)).Decode(&ei); err != nil {
+		return nil
+	}
+	return sortedKV(ei.Inputs.ParameterValues)
 }
