@@ -20,14 +20,7 @@ const benchCSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; 
 // the statistics of every task and phase over those runs, their
 // timeline, drawn from the history.
 func (s *Server) benchPage(w http.ResponseWriter, r *http.Request) {
-	var ids []string
-	for _, v := range r.URL.Query()["runs"] {
-		for _, id := range strings.Split(v, ",") {
-			if id = strings.TrimSpace(id); id != "" && !slices.Contains(ids, id) {
-				ids = append(ids, id)
-			}
-		}
-	}
+	ids := runIDs(r)
 	if len(ids) < 1 || len(ids) > 200 {
 		s.fail(w, http.StatusBadRequest, "a benchmark report needs 1 to 200 run ids: /bench?runs=a,b")
 		return
@@ -40,14 +33,8 @@ func (s *Server) benchPage(w http.ResponseWriter, r *http.Request) {
 	}
 	res := &bench.Result{Pipeline: last.Pipeline, Date: last.StartedAt.UTC(), Machine: bench.ThisMachine(nil), Executor: last.Executor,
 		Repeat: len(ids), Runs: ids, Tasks: bench.Collect(data), NotRun: bench.CollectNotRun(data)}
-	tasks, err := s.o.History.Tasks(ctx, last.ID)
-	if err != nil {
-		s.fail(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	attempts, err := s.o.History.Attempts(ctx, last.ID, "")
-	if err != nil {
-		s.fail(w, http.StatusInternalServerError, err.Error())
+	_, tasks, attempts, ok := s.runRecords(w, r, last.ID)
+	if !ok {
 		return
 	}
 	w.Header().Set("Content-Security-Policy", benchCSP)

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/mlpipe/mlpipe/bench"
@@ -59,19 +60,8 @@ type runData struct {
 
 func (s *Server) runPage(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	run, err := s.o.History.Run(ctx, r.PathValue("id"))
-	if err != nil {
-		s.notFoundOr(w, err)
-		return
-	}
-	tasks, err := s.o.History.Tasks(ctx, run.ID)
-	if err != nil {
-		s.fail(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	attempts, err := s.o.History.Attempts(ctx, run.ID, "")
-	if err != nil {
-		s.fail(w, http.StatusInternalServerError, err.Error())
+	run, tasks, attempts, ok := s.runRecords(w, r, r.PathValue("id"))
+	if !ok {
 		return
 	}
 	var ir *kfpir.IR
@@ -241,23 +231,46 @@ func cmpString(a, b string) int {
 // when the run ends (the one drawn with the page stops where the run
 // was).
 func (s *Server) timelineSVG(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	run, err := s.o.History.Run(ctx, r.PathValue("id"))
-	if err != nil {
-		s.notFoundOr(w, err)
-		return
-	}
-	tasks, err := s.o.History.Tasks(ctx, run.ID)
-	if err != nil {
-		s.fail(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	attempts, err := s.o.History.Attempts(ctx, run.ID, "")
-	if err != nil {
-		s.fail(w, http.StatusInternalServerError, err.Error())
+	run, tasks, attempts, ok := s.runRecords(w, r, r.PathValue("id"))
+	if !ok {
 		return
 	}
 	w.Header().Set("Content-Type", "image/svg+xml")
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write(bench.TimelineSVG(run, tasks, attempts))
+}
+
+// runRecords reads a run with its tasks and attempts; on an error it has
+// answered the request and returns false.
+func (s *Server) runRecords(w http.ResponseWriter, r *http.Request, id string) (*contract.RunRecord, []*contract.TaskRecord, []*contract.AttemptRecord, bool) {
+	ctx := r.Context()
+	run, err := s.o.History.Run(ctx, id)
+	if err != nil {
+		s.notFoundOr(w, err)
+		return nil, nil, nil, false
+	}
+	tasks, err := s.o.History.Tasks(ctx, run.ID)
+	if err != nil {
+		s.fail(w, http.StatusInternalServerError, err.Error())
+		return nil, nil, nil, false
+	}
+	attempts, err := s.o.History.Attempts(ctx, run.ID, "")
+	if err != nil {
+		s.fail(w, http.StatusInternalServerError, err.Error())
+		return nil, nil, nil, false
+	}
+	return run, tasks, attempts, true
+}
+
+// runIDs reads ?runs=a,b&runs=c: distinct ids, in order.
+func runIDs(r *http.Request) []string {
+	var ids []string
+	for _, v := range r.URL.Query()["runs"] {
+		for _, id := range strings.Split(v, ",") {
+			if id = strings.TrimSpace(id); id != "" && !slices.Contains(ids, id) {
+				ids = append(ids, id)
+			}
+		}
+	}
+	return ids
 }

@@ -217,14 +217,7 @@ type compareRow struct {
 }
 
 func (s *Server) comparePage(w http.ResponseWriter, r *http.Request) {
-	var ids []string
-	for _, v := range r.URL.Query()["runs"] {
-		for _, id := range strings.Split(v, ",") {
-			if id = strings.TrimSpace(id); id != "" && !slices.Contains(ids, id) {
-				ids = append(ids, id)
-			}
-		}
-	}
+	ids := runIDs(r)
 	if len(ids) < 2 || len(ids) > 20 {
 		s.fail(w, http.StatusBadRequest, "compare needs 2 to 20 run ids: /compare?runs=a,b")
 		return
