@@ -199,19 +199,7 @@ func runsShow(ctx context.Context, a *app, ref, output, timeline string) error {
 		fmt.Fprintf(a.stderr, "timeline written to %s\n", timeline)
 	}
 	if output == "json" {
-		m := runSummaryJSON(r)
-		if shown == nil {
-			shown = []taskJSON{}
-		}
-		m["tasks"] = shown
-		m["parameters"] = r.Params
-		m["outputs"] = r.Outputs
-		m["executor"] = r.Executor
-		m["pipeline_root"] = r.PipelineRoot
-		if r.Error != "" {
-			m["error"] = r.Error
-		}
-		return writeJSON(a, m)
+		return writeJSON(a, runJSON(r, shown))
 	}
 	return writeRunText(a.stdout, r, shown)
 }

@@ -144,7 +144,12 @@ func runShowJSON(ctx context.Context, h *metadata.Store, id string) (any, error)
 	if err != nil {
 		return nil, err
 	}
-	shown := shownTasks(tasks, attempts)
+	return runJSON(r, shownTasks(tasks, attempts)), nil
+}
+
+// runJSON is the document of `mlpipe runs show --output json` (and of the
+// UI's /api/runs/RUN).
+func runJSON(r *runner.RunRecord, shown []taskJSON) map[string]any {
 	if shown == nil {
 		shown = []taskJSON{}
 	}
@@ -157,7 +162,7 @@ func runShowJSON(ctx context.Context, h *metadata.Store, id string) (any, error)
 	if r.Error != "" {
 		m["error"] = r.Error
 	}
-	return m, nil
+	return m
 }
 
 // openArtifactForUI stages an artifact the history recorded from its store
