@@ -176,6 +176,7 @@ func TestUIInBrowser(t *testing.T) {
 	if !strings.Contains(log, "waiting for the gate <b>") {
 		t.Errorf("log %q: the step's text is not shown as text", log)
 	}
+	browsertest.Screenshot(t, ctx, filepath.Join(shots, "ui-task.png"))
 
 	// The HTML artifact, sandboxed: its script does not run, nothing
 	// reaches the page.
@@ -216,6 +217,7 @@ func TestUIInBrowser(t *testing.T) {
 	if cells < 4 {
 		t.Errorf("the confusion matrix has %d cells, want at least 4 (2 classes)", cells)
 	}
+	browsertest.Screenshot(t, ctx, filepath.Join(shots, "ui-confusion-matrix.png"))
 
 	// Two runs of pipelines/training side by side.
 	c.mustRun("run", "pipelines/training", "-p", "threshold=0.5", "-p", "rows=200", "-p", "epochs=3")
