@@ -115,6 +115,9 @@ type Config struct {
 		PidsLimit int64  `mapstructure:"pids_limit"`
 		User      string `mapstructure:"user"`
 		Registry  string `mapstructure:"registry"`
+		// Builder: "" (BuildKit when the daemon has it), "buildkit" or
+		// "legacy".
+		Builder string `mapstructure:"builder"`
 	} `mapstructure:"docker"`
 }
 
@@ -283,6 +286,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("limits.log", "256Mi")
 	v.SetDefault("docker.user", "")
 	v.SetDefault("docker.registry", "")
+	v.SetDefault("docker.builder", "")
 	for _, k := range []string{"minio.endpoint", "minio.ca_file", "minio.path_style", "minio.create_bucket", "kfp.host", "kfp.namespace", "kfp.token_file", "kfp.ca_file", "kfp.cookie", "kfp.user_id"} {
 		v.SetDefault(k, "")
 	}

@@ -50,6 +50,12 @@ func (a *app) newDocker(ctx context.Context, opts docker.Options) (*docker.Execu
 	opts.ShmSize = shm
 	opts.PidsLimit = a.cfg.Docker.PidsLimit
 	opts.User = a.cfg.Docker.User
+	switch a.cfg.Docker.Builder {
+	case "", "buildkit", "legacy":
+		opts.Builder = a.cfg.Docker.Builder
+	default:
+		return nil, usagef("docker.builder %q must be buildkit or legacy (or empty: BuildKit when the daemon has it)", a.cfg.Docker.Builder)
+	}
 	opts.StateDir = a.cfg.StateDir
 	opts.MockGPUs = a.cfg.GPU.Mock != ""
 	opts.Logger = a.log

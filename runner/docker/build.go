@@ -94,19 +94,42 @@ func (e *Executor) Build(ctx context.Context, req BuildRequest, log io.Writer) (
 		}
 		labels[LabelBuildArgs] = string(b)
 	}
-	fmt.Fprintf(log, "building %s from %s%s\n", req.Image, req.Dir, showArgs(req.Args))
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(writeContext(pw, req.Dir, files)) }()
-	defer pr.Close()
-	resp, err := e.cli.ImageBuild(ctx, pr, build.ImageBuildOptions{
-		Tags:        []string{req.Image, res.HashTag},
-		Dockerfile:  "Dockerfile",
-		BuildArgs:   req.Args,
-		Labels:      labels,
-		Remove:      true,
-		ForceRemove: true,
-		Version:     build.BuilderV1,
-	})
+	kit := e.useBuildKit()
+	fmt.Fprintf(log, "building %s from %s%s%s\n", req.Image, req.Dir, showArgs(req.Args), map[bool]string{true: " (BuildKit)", false: ""}[kit])
+	// The context streams while the daemon reads it (BuildKit reads it
+	// during the build): its pipe is closed when the build is over.
+	var pr *io.PipeReader
+	defer func() { pr.Close() }()
+	start := func(kit bool) (build.ImageBuildResponse, error) {
+		if pr != nil {
+			pr.Close()
+		}
+		var pw *io.PipeWriter
+		pr, pw = io.Pipe()
+		go func() { pw.CloseWithError(writeContext(pw, req.Dir, files)) }()
+		version := build.BuilderV1
+		if kit {
+			version = build.BuilderBuildKit
+		}
+		resp, err := e.cli.ImageBuild(ctx, pr, build.ImageBuildOptions{
+			Tags:        []string{req.Image, res.HashTag},
+			Dockerfile:  "Dockerfile",
+			BuildArgs:   req.Args,
+			Labels:      labels,
+			Remove:      true,
+			ForceRemove: true,
+			Version:     version,
+		})
+		return resp, err
+	}
+	resp, err := start(kit)
+	if err != nil && kit && ctx.Err() == nil && e.opts.Builder == "" {
+		// A daemon without BuildKit refuses the version: the legacy
+		// builder, from now on.
+		e.noBuildKit.Store(true)
+		e.log.InfoContext(ctx, "the daemon does not build with BuildKit: using the legacy builder", "error", err)
+		resp, err = start(false)
+	}
 	if err != nil {
 		return BuildResult{}, fmt.Errorf("build image %s from %s: %w", req.Image, req.Dir, ctxErr(ctx, err))
 	}
@@ -236,4 +259,17 @@ func showArgs(args map[string]*string) string {
 	}
 	sort.Strings(kv)
 	return " with " + strings.Join(kv, " ")
+}
+
+// useBuildKit reports whether builds use BuildKit: docker.builder says so
+// ("buildkit", "legacy"), else BuildKit unless the daemon refused it once
+// (Build then retries with the legacy builder, which Docker deprecates).
+func (e *Executor) useBuildKit() bool {
+	switch e.opts.Builder {
+	case "legacy":
+		return false
+	case "buildkit":
+		return true
+	}
+	return !e.noBuildKit.Load()
 }

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -119,25 +120,35 @@ func task(t *testing.T, img string, command, args []string) (*runner.ExecTask, *
 		Command: command, Args: args, Stdout: &stdout, Stderr: &stderr}, &stdout, &stderr
 }
 
+// builders are the image builders the build tests run with, and what each
+// prints for the second step of a Dockerfile.
+var builders = []struct{ name, step2 string }{{"legacy", "Step 2/"}, {"buildkit", "[2/3] COPY msg.txt /msg.txt"}}
+
 func TestBuildAndRebuildSkipping(t *testing.T) {
-	e := requireDocker(t, Options{})
+	for _, b := range builders {
+		t.Run(b.name, func(t *testing.T) { testBuildAndRebuildSkipping(t, b.name, b.step2) })
+	}
+}
+
+func testBuildAndRebuildSkipping(t *testing.T, builder, step2 string) {
+	e := requireDocker(t, Options{Builder: builder})
 	dir := writeTree(t, map[string]string{
 		"Dockerfile":    "FROM " + testBase + "\nARG GREETING=hello\nCOPY msg.txt /msg.txt\nRUN echo \"$GREETING\" > /greeting\n",
 		"msg.txt":       "one\n",
 		"notes.log":     "ignored\n",
 		".dockerignore": "*.log\n",
 	})
-	name := "mlpipe-test/rebuild:dev"
+	name := "mlpipe-test/rebuild-" + builder + ":dev"
 	t.Cleanup(func() { removeImage(e, name) })
 	var log bytes.Buffer
 	first, err := e.Build(t.Context(), BuildRequest{Dir: dir, Image: name}, &log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !first.Built || !strings.HasPrefix(first.HashTag, "mlpipe-test/rebuild:mlpipe-") {
+	if !first.Built || !strings.HasPrefix(first.HashTag, "mlpipe-test/rebuild-"+builder+":mlpipe-") {
 		t.Fatalf("first build %+v", first)
 	}
-	if !strings.Contains(log.String(), "Step 2/") {
+	if !strings.Contains(log.String(), step2) {
 		t.Errorf("build output not logged:\n%s", log.String())
 	}
 	for _, ref := range []string{name, first.HashTag} {
@@ -194,17 +205,50 @@ func TestBuildAndRebuildSkipping(t *testing.T) {
 }
 
 func TestBuildFailureShowsLastLines(t *testing.T) {
-	e := requireDocker(t, Options{})
-	dir := writeTree(t, map[string]string{"Dockerfile": "FROM " + testBase + "\nRUN echo building-the-thing && echo oh-no >&2 && exit 3\n"})
-	_, err := e.Build(t.Context(), BuildRequest{Dir: dir, Image: "mlpipe-test/broken:dev"}, nil)
-	if err == nil {
-		removeImage(e, "mlpipe-test/broken:dev")
-		t.Fatal("a failing RUN built")
+	for _, b := range []struct{ builder, exit string }{{"legacy", "returned a non-zero code: 3"}, {"buildkit", "exit code: 3"}} {
+		t.Run(b.builder, func(t *testing.T) {
+			e := requireDocker(t, Options{Builder: b.builder})
+			dir := writeTree(t, map[string]string{"Dockerfile": "FROM " + testBase + "\nRUN echo building-the-thing && echo oh-no >&2 && exit 3\n"})
+			_, err := e.Build(t.Context(), BuildRequest{Dir: dir, Image: "mlpipe-test/broken:dev"}, nil)
+			if err == nil {
+				removeImage(e, "mlpipe-test/broken:dev")
+				t.Fatal("a failing RUN built")
+			}
+			for _, want := range []string{"build image mlpipe-test/broken:dev from " + dir, b.exit, "building-the-thing", "oh-no"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q lacks %q", err, want)
+				}
+			}
+		})
 	}
-	for _, want := range []string{"build image mlpipe-test/broken:dev from " + dir, "returned a non-zero code: 3", "building-the-thing", "oh-no"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q lacks %q", err, want)
-		}
+}
+
+// TestBuildKitCacheMount: with BuildKit, a Dockerfile may use what only
+// BuildKit has (a cache mount that outlives the build), and the output of
+// its commands is shown.
+func TestBuildKitCacheMount(t *testing.T) {
+	e := requireDocker(t, Options{Builder: "buildkit"})
+	// Unique per test run: BuildKit's own layer cache outlives the images.
+	nonce := strconv.FormatInt(time.Now().UnixNano(), 36)
+	dir := writeTree(t, map[string]string{"Dockerfile": "FROM " + testBase + "\nARG N=1\nRUN --mount=type=cache,id=" + nonce + ",target=/cache echo run-$N >> /cache/runs && cat /cache/runs && cp /cache/runs /runs\n"})
+	name := "mlpipe-test/cachemount:dev"
+	t.Cleanup(func() { removeImage(e, name) })
+	var log bytes.Buffer
+	one, two := nonce+"-1", nonce+"-2"
+	first, err := e.Build(t.Context(), BuildRequest{Dir: dir, Image: name, Args: map[string]*string{"N": &one}}, &log)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	t.Cleanup(func() { removeImage(e, first.HashTag) })
+	log.Reset()
+	second, err := e.Build(t.Context(), BuildRequest{Dir: dir, Image: name, Args: map[string]*string{"N": &two}}, &log)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	t.Cleanup(func() { removeImage(e, second.HashTag) })
+	// The second build saw what the first left in the cache.
+	if !strings.Contains(log.String(), "run-"+one+"\nrun-"+two) {
+		t.Errorf("the cache mount did not keep the first build's file; output:\n%s", log.String())
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -89,6 +90,9 @@ type Options struct {
 	// StateDir is the state directory of the runs whose containers this
 	// executor creates (LabelStateDir).
 	StateDir string
+	// Builder is "" (BuildKit when the daemon has it, else the legacy
+	// builder), "buildkit" or "legacy" (docker.builder).
+	Builder string
 	// Pip are the pip settings of the images derived for Python function
 	// components (PreparePython).
 	Pip pyfunc.Settings
@@ -110,6 +114,8 @@ type Executor struct {
 	start  string // start time of this process (LabelPIDStart)
 	host   string
 	images imageCache
+	// noBuildKit: the daemon refused a BuildKit build (Options.Builder "").
+	noBuildKit atomic.Bool
 }
 
 var (

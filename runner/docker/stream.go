@@ -49,6 +49,7 @@ func readStream(r io.Reader, log io.Writer) (digest string, err error) {
 	var tail []string
 	var partial string
 	lastStatus := map[string]string{}
+	var trace *buildkitTrace
 	addLines := func(s string) {
 		s = partial + s
 		lines := strings.Split(s, "\n")
@@ -69,6 +70,19 @@ func readStream(r io.Reader, log io.Writer) (digest string, err error) {
 				break
 			}
 			return digest, fmt.Errorf("read the daemon's progress stream: %w", err)
+		}
+		if m.ID == "moby.buildkit.trace" {
+			var b []byte // base64 in the JSON
+			if json.Unmarshal(m.Aux, &b) == nil {
+				if trace == nil {
+					trace = newBuildkitTrace()
+				}
+				if text := trace.render(b); text != "" {
+					io.WriteString(log, text)
+					addLines(text)
+				}
+			}
+			continue
 		}
 		switch {
 		case m.Error != "" || m.ErrorDetail != nil:
