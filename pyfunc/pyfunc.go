@@ -45,6 +45,12 @@ import (
 type Component struct {
 	// Installs are the script's pip install commands, in order.
 	Installs []Install
+	// Skippable: the prologue does nothing but get pip, make and enter a
+	// virtual environment, pip-install and go on with "$0" "$@" (the SDK's
+	// forms), so that once the packages are installed the step may start
+	// at what it goes on with (WithoutPrologue). A prologue that does
+	// anything else is kept.
+	Skippable bool
 }
 
 // Install is one `pip install` command of the prologue.
@@ -181,7 +187,59 @@ func Parse(command, args []string) (*Component, string) {
 	if len(c.Installs) == 0 {
 		return nil, "the prologue installs nothing"
 	}
+	c.Skippable = onlyKnownStatements(f)
 	return c, ""
+}
+
+// onlyKnownStatements reports whether every top-level statement of the
+// prologue is one the SDK writes: the `if ! [ -x "$(command -v pip)" ]`
+// block, `export PIP_…=…`, `tmp=$(mktemp -d)`, `python3 -m venv …`,
+// `. "$tmp/venv/bin/activate"`, pip installs, and "$0" "$@" (alone or
+// after pip installs joined by &&).
+func onlyKnownStatements(f *syntax.File) bool {
+	text := func(n syntax.Node) string {
+		var b strings.Builder
+		_ = syntax.NewPrinter().Print(&b, n)
+		return strings.TrimSpace(b.String())
+	}
+	var known func(s *syntax.Stmt) bool
+	known = func(s *syntax.Stmt) bool {
+		if s.Negated || s.Background || len(s.Redirs) > 0 {
+			return false
+		}
+		switch c := s.Cmd.(type) {
+		case *syntax.IfClause:
+			return strings.Contains(text(c), "command -v pip") && strings.Contains(text(c), "ensurepip")
+		case *syntax.DeclClause:
+			t := text(c)
+			return strings.HasPrefix(t, "export PIP_") && !strings.ContainsAny(strings.TrimPrefix(t, "export "), " ;$`")
+		case *syntax.BinaryCmd:
+			return c.Op == syntax.AndStmt && known(c.X) && known(c.Y)
+		case *syntax.CallExpr:
+			if len(c.Args) == 0 {
+				// tmp=$(mktemp -d)
+				return len(c.Assigns) == 1 && c.Assigns[0].Name.Value == "tmp" && text(c.Assigns[0].Value) == "$(mktemp -d)"
+			}
+			t := text(c)
+			if _, isPip := pipInstallArgs(c.Args); isPip {
+				return true
+			}
+			if len(c.Assigns) > 0 {
+				return false
+			}
+			if v, ok := strings.CutPrefix(t, "export "); ok { // POSIX: a command
+				return strings.HasPrefix(v, "PIP_") && !strings.ContainsAny(v, " ;$`&|")
+			}
+			return t == `"$0" "$@"` || strings.HasPrefix(t, "python3 -m venv ") || t == `. "$tmp/venv/bin/activate"`
+		}
+		return false
+	}
+	for _, s := range f.Stmts {
+		if !known(s) {
+			return false
+		}
+	}
+	return true
 }
 
 // pipInstallArgs reports whether a command is `python3 -m pip install ...`

@@ -36,19 +36,22 @@ func TestParse(t *testing.T) {
 	}{
 		{name: "kfp only", command: sdkCommand(sdkPlain), args: sdkArgs, want: &Component{Installs: []Install{
 			{Requirements: []string{"kfp==2.7.0", typingExt}, Options: []string{"--no-deps"}},
-		}}},
+		}, Skippable: true}},
 		{name: "packages_to_install", command: sdkCommand(sdkPkgs), args: sdkArgs, want: &Component{Installs: []Install{
 			{Requirements: []string{"kfp==2.7.0", typingExt}, Options: []string{"--no-deps"}},
 			{Requirements: []string{"pandas==2.1.0", "scikit-learn"}},
-		}}},
+		}, Skippable: true}},
 		{name: "pip_index_urls", command: sdkCommand(sdkIndex), args: sdkArgs, want: &Component{Installs: []Install{
 			{Requirements: []string{"kfp==2.7.0", typingExt}, Options: []string{"--index-url=https://pypi.example.com/simple", "--trusted-host=https://pypi.example.com/simple", "--no-deps"}},
 			{Requirements: []string{"mlpipe-testpkg"}, Options: []string{"--index-url=https://pypi.example.com/simple", "--trusted-host=https://pypi.example.com/simple"}},
-		}}},
+		}, Skippable: true}},
 		{name: "use_venv", command: sdkCommand(sdkVenv), args: sdkArgs, want: &Component{Installs: []Install{
 			{Requirements: []string{"kfp==2.13.0", typingExt}, Options: []string{"--no-deps"}},
-		}}},
+		}, Skippable: true}},
 		{name: "program in args", command: []string{"sh", "-c", sdkPlain}, args: append([]string{"sh", "-ec", program, source}, sdkArgs...), want: &Component{Installs: []Install{
+			{Requirements: []string{"kfp==2.7.0", typingExt}, Options: []string{"--no-deps"}},
+		}, Skippable: true}},
+		{name: "more than the SDK writes", command: sdkCommand(strings.Replace(sdkPlain, "PIP_DISABLE", "cd /work\nPIP_DISABLE", 1)), args: sdkArgs, want: &Component{Installs: []Install{
 			{Requirements: []string{"kfp==2.7.0", typingExt}, Options: []string{"--no-deps"}},
 		}}},
 		{name: "plain container", command: []string{"python3", "train.py"}, reason: "not `sh -c"},

@@ -50,6 +50,9 @@ func (d *dagRun) execute(ctx context.Context) (State, map[string]*taskResult) {
 	dependents := map[string][]string{}
 	for k, t := range tasks {
 		deps[k] = kfpir.IRDependencies(t)
+	}
+	d.platformDeps(tasks, deps)
+	for k := range tasks {
 		waiting[k] = len(deps[k]) // a dependency that is no task never resolves
 		for _, dep := range deps[k] {
 			dependents[dep] = append(dependents[dep], k)

@@ -220,12 +220,9 @@ func (a *attemptRun) execute(ctx context.Context) (*ExecResult, error) {
 		defer cancel()
 	}
 	res, err := a.c.execute(runCtx, a.et, a.ei)
-	if ctx.Err() == nil && runCtx.Err() != nil {
+	if ctx.Err() == nil && runCtx.Err() != nil && (err != nil || res == nil || res.ExitCode != 0) {
 		if res == nil || err != nil {
 			res, err = &ExecResult{ExitCode: -1}, nil
-		}
-		if res.ExitCode == 0 {
-			res.ExitCode = -1
 		}
 		res.Message = fmt.Sprintf("stopped after activeDeadlineSeconds (%s)", a.c.plat.Timeout)
 	}

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	pb "github.com/kubeflow/pipelines/api/v2alpha1/go/pipelinespec"
+
 	"github.com/mlpipe/mlpipe/platform"
 )
 
@@ -105,6 +107,14 @@ func (c *containerTask) preparePlatform() error {
 		return "", fmt.Errorf("%s has no value", platform.RefKey(ref))
 	}
 	scratch := filepath.Join(c.dir, "platform")
+	// A resumed task's directory is what its steps left: no link there
+	// may take the secrets' copies elsewhere.
+	if err := noLinksBelow(c.dir, scratch); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(scratch); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(scratch, 0o700); err != nil {
 		return err
 	}
@@ -150,12 +160,20 @@ func (c *containerTask) platformMounts() ([]Mount, error) {
 			return nil, fmt.Errorf("PVC %s: %w", p.Name, err)
 		}
 		if p.SubPath != "" {
+			// Steps write in the PVC: a link they left there must not
+			// carry the mount (or the directory made for it) elsewhere.
 			sub, err := joinUnder(dir, p.SubPath)
-			if err != nil {
-				return nil, fmt.Errorf("PVC %s: subPath: %w", p.Name, err)
+			if err == nil {
+				err = noLinksBelow(dir, sub)
 			}
-			if err := os.MkdirAll(sub, 0o755); err != nil {
-				return nil, err
+			if err == nil {
+				err = os.MkdirAll(sub, 0o755)
+			}
+			if err == nil {
+				err = inside(dir, sub)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("PVC %s: subPath %s: %w", p.Name, p.SubPath, err)
 			}
 			dir = sub
 		}
@@ -167,6 +185,11 @@ func (c *containerTask) platformMounts() ([]Mount, error) {
 			continue
 		}
 		dir := filepath.Join(c.dir, "emptydir", strconv.Itoa(i))
+		// The task directory is the step's to write: no link of an
+		// earlier attempt may point the removal elsewhere.
+		if err := noLinksBelow(c.dir, dir); err != nil {
+			return nil, err
+		}
 		if err := os.RemoveAll(dir); err != nil {
 			return nil, err
 		}
@@ -196,7 +219,9 @@ func (c *containerTask) runPVCTask() *taskResult {
 	r := c.r
 	params := withDefaults(c.comp, c.in.params)
 	if platform.IsCreatePVC(c.image) {
-		name, err := platform.CreatePVCName(params, r.runID)
+		// The run id stands for the workflow name; PVC names are DNS
+		// names (lower case, no '_' or '.').
+		name, err := platform.CreatePVCName(params, strings.NewReplacer("_", "-", ".", "-").Replace(strings.ToLower(r.runID)))
 		if err != nil {
 			return c.finish(Failed, nil, err.Error())
 		}
@@ -221,4 +246,63 @@ func (c *containerTask) runPVCTask() *taskResult {
 		return c.finish(Failed, nil, fmt.Sprintf("delete PVC %s: %v", name, err))
 	}
 	return c.finish(Succeeded, newOutputs(), "")
+}
+
+// platformDeps adds to deps the producers of the outputs that name a
+// task's secrets, config maps or PVCs (taskOutputParameter in the platform
+// spec), which the task's own inputs may not mention: it must wait for
+// them. An edge that would close a cycle is left out (the task then fails
+// with "no value" rather than the DAG waiting for ever).
+func (d *dagRun) platformDeps(tasks map[string]*pb.PipelineTaskSpec, deps map[string][]string) {
+	if d.r.platform == nil {
+		return
+	}
+	for _, k := range slices.Sorted(maps.Keys(tasks)) {
+		comp := d.r.ir.Component(tasks[k].GetComponentRef().GetName())
+		for _, ref := range d.r.platform.Executor(comp.GetExecutorLabel()).Refs() {
+			if ref.TaskOutputParameter == nil {
+				continue
+			}
+			p := ref.TaskOutputParameter.ProducerTask
+			if _, ok := tasks[p]; !ok || p == k || slices.Contains(deps[k], p) || reaches(deps, p, k) {
+				continue
+			}
+			deps[k] = append(deps[k], p)
+		}
+	}
+}
+
+// reaches reports whether task from depends, directly or not, on to.
+func reaches(deps map[string][]string, from, to string) bool {
+	seen := map[string]bool{}
+	stack := []string{from}
+	for len(stack) > 0 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if n == to {
+			return true
+		}
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
+		stack = append(stack, deps[n]...)
+	}
+	return false
+}
+
+// inside checks that p, links resolved, lies in root (links resolved).
+func inside(root, p string) error {
+	r, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return err
+	}
+	q, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return err
+	}
+	if rel, err := filepath.Rel(r, q); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return fmt.Errorf("%s leads outside %s", p, root)
+	}
+	return nil
 }

@@ -39,7 +39,7 @@ func (c *containerTask) preparePython(ctx context.Context) error {
 		c.image = env.Image
 	}
 	c.pyEnv = env.Env
-	c.noPrologue = !r.opts.KeepPythonPrologue
+	c.noPrologue = !r.opts.KeepPythonPrologue && comp.Skippable
 	r.log.DebugContext(ctx, "python function component", "task", c.path, "packages", strings.Join(req.Packages, " "), "env", env.Ref, "built", env.Built)
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -93,6 +94,14 @@ func (c *containerTask) run(ctx context.Context, target, exempt bool, prio int) 
 	}
 	if err := c.preparePlatform(); err != nil {
 		return c.finish(Failed, nil, err.Error())
+	}
+	if c.plat != nil {
+		// Copies of secrets and the empty directories go with the task,
+		// as with its pod (RemoveAll does not follow a link in their place).
+		defer func() {
+			_ = os.RemoveAll(filepath.Join(c.dir, "platform"))
+			_ = os.RemoveAll(filepath.Join(c.dir, "emptydir"))
+		}()
 	}
 	if err := c.preparePython(ctx); err != nil {
 		if ctx.Err() != nil {

@@ -142,11 +142,16 @@ func startSSE(w http.ResponseWriter) (*sse, bool) {
 	return &sse{w, f}, true
 }
 
+// sseWriteTimeout bounds one event's write: a client that stops reading
+// ends its stream instead of holding the handler.
+const sseWriteTimeout = 30 * time.Second
+
 func (e *sse) send(event string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
+	_ = http.NewResponseController(e.w).SetWriteDeadline(time.Now().Add(sseWriteTimeout))
 	if _, err := fmt.Fprintf(e.w, "event: %s\ndata: %s\n\n", event, b); err != nil {
 		return err
 	}

@@ -260,7 +260,12 @@ func (s *Server) state(r *contract.RunRecord) contract.State {
 
 // live reports whether a run may still change.
 func (s *Server) live(r *contract.RunRecord) bool {
-	return s.state(r) == contract.Running || r.State == contract.Pending
+	switch r.State {
+	case contract.Running, contract.Pending:
+		// A run whose mlpipe is gone changes no more (its streams end).
+		return s.o.Alive == nil || s.o.Alive(r)
+	}
+	return false
 }
 
 // checkCSRF accepts a state-changing request only with the server's token

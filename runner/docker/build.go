@@ -123,9 +123,10 @@ func (e *Executor) Build(ctx context.Context, req BuildRequest, log io.Writer) (
 		return resp, err
 	}
 	resp, err := start(kit)
-	if err != nil && kit && ctx.Err() == nil && e.opts.Builder == "" {
-		// A daemon without BuildKit refuses the version: the legacy
-		// builder, from now on.
+	if err != nil && kit && ctx.Err() == nil && e.opts.Builder == "" && strings.Contains(strings.ToLower(err.Error()), "buildkit") {
+		// A daemon without BuildKit refuses the version ("buildkit not
+		// supported by daemon"): the legacy builder, from now on. Other
+		// errors are errors.
 		e.noBuildKit.Store(true)
 		e.log.InfoContext(ctx, "the daemon does not build with BuildKit: using the legacy builder", "error", err)
 		resp, err = start(false)

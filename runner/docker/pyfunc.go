@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -122,7 +124,18 @@ func (e *Executor) derive(ctx context.Context, baseID, tag string, req contract.
 		Labels:     labels,
 		WorkingDir: "/",
 	}
-	hc := &container.HostConfig{Mounts: mounts, NetworkMode: "host", Init: boolPtr(true)}
+	// The installs run code of the IR's packages: the same process limit
+	// as steps; the host's network only when pip must reach an index or
+	// wheel server on this machine (localhost is not the host's in a
+	// container of its own).
+	hc := &container.HostConfig{Mounts: mounts, Init: boolPtr(true)}
+	hc.PidsLimit = ptr(int64(DefaultPidsLimit))
+	if e.opts.PidsLimit > 0 {
+		hc.PidsLimit = ptr(e.opts.PidsLimit)
+	}
+	if needsHostNetwork(e.opts.Pip, req.Installs) {
+		hc.NetworkMode = "host"
+	}
 	bg := context.WithoutCancel(ctx)
 	fmt.Fprintf(log, "deriving %s from %s for %s: pip install %s\n", tag, req.Image, req.Component, pyfunc.Display(req.Packages))
 	created, err := e.cli.ContainerCreate(bg, cfg, hc, nil, nil, "")
@@ -282,4 +295,42 @@ func (e *Executor) PythonPrepared(ctx context.Context, req contract.PythonReques
 		return "an image derived from " + req.Image, false, err
 	}
 	return e.PythonTag(ctx, baseID, req)
+}
+
+// needsHostNetwork reports whether a pip setting or option names a server
+// on this machine (localhost, 127.0.0.0/8, ::1): pip in the deriving
+// container then needs the host's network to reach it.
+func needsHostNetwork(s pyfunc.Settings, installs [][]string) bool {
+	var urls []string
+	for _, k := range []string{"PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_TRUSTED_HOST"} {
+		urls = append(urls, strings.Fields(strings.ReplaceAll(s.Env[k], ",", " "))...)
+	}
+	for _, args := range installs {
+		for _, a := range args {
+			if _, v, ok := strings.Cut(a, "="); ok && strings.HasPrefix(a, "--") {
+				urls = append(urls, v)
+			}
+		}
+	}
+	if s.ConfigFile != "" {
+		if b, err := os.ReadFile(s.ConfigFile); err == nil {
+			urls = append(urls, strings.Fields(strings.NewReplacer("=", " ", ",", " ").Replace(string(b)))...)
+		}
+	}
+	for _, u := range urls {
+		host := u
+		if p, err := url.Parse(u); err == nil && p.Host != "" {
+			host = p.Hostname()
+		} else if h, _, err := net.SplitHostPort(u); err == nil {
+			host = h
+		}
+		host = strings.Trim(host, "[]")
+		if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+			return true
+		}
+		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+			return true
+		}
+	}
+	return false
 }
