@@ -96,3 +96,68 @@ func TestPlatformOutputNamesWait(t *testing.T) {
 		t.Errorf("use's environment lacks the secret: %v", env)
 	}
 }
+
+// TestCachedTaskNeedsNoSecret: the secrets a task reads are not part of its
+// cache key, and a task served from the cache needs none of them.
+func TestCachedTaskNeedsNoSecret(t *testing.T) {
+	const ir = `
+pipelineInfo: {name: cached-secret}
+schemaVersion: 2.1.0
+sdkVersion: kfp-2.7.0
+root:
+  dag:
+    tasks:
+      use:
+        taskInfo: {name: use}
+        componentRef: {name: comp-use}
+        cachingOptions: {enableCache: true}
+components:
+  comp-use:
+    executorLabel: exec-use
+    outputDefinitions:
+      parameters:
+        out: {parameterType: STRING}
+deploymentSpec:
+  executors:
+    exec-use:
+      container: {image: x, command: [use]}
+---
+platforms:
+  kubernetes:
+    deploymentSpec:
+      executors:
+        exec-use:
+          secretAsEnv:
+          - secretNameParameter: {runtimeValue: {constant: db-creds}}
+            keyToEnv:
+            - {secretKey: username, envVar: DB_USER}
+`
+	secrets := t.TempDir()
+	dir := filepath.Join(secrets, "db-creds")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "username"), []byte("alice"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	runs := 0
+	e := newEnv(t, map[string]behavior{"use": func(ctx context.Context, w *taskIO) int {
+		runs++
+		w.setParam("out", "done")
+		return 0
+	}})
+	opt := func(o *runner.Options) { o.Platform = platform.Sources{SecretsDir: secrets} }
+	if res, err := e.run(t.Context(), loadIR(t, ir), nil, opt); err != nil || res.State != runner.Succeeded {
+		t.Fatalf("first run: %v %v", res, err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.run(t.Context(), loadIR(t, ir), nil, opt)
+	if err != nil || res.State != runner.Succeeded {
+		t.Fatalf("second run without the secret: %v %v", res, err)
+	}
+	if st := e.hist.task(t, res.RunID, "use").State; st != runner.Cached || runs != 1 {
+		t.Errorf("second run: use %s after %d executions, want CACHED after 1", st, runs)
+	}
+}

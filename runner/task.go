@@ -92,17 +92,6 @@ func (c *containerTask) run(ctx context.Context, target, exempt bool, prio int) 
 	if platform.IsCreatePVC(c.image) || platform.IsDeletePVC(c.image) {
 		return c.runPVCTask()
 	}
-	if err := c.preparePlatform(); err != nil {
-		return c.finish(Failed, nil, err.Error())
-	}
-	if c.plat != nil {
-		// Copies of secrets and the empty directories go with the task,
-		// as with its pod (RemoveAll does not follow a link in their place).
-		defer func() {
-			_ = os.RemoveAll(filepath.Join(c.dir, "platform"))
-			_ = os.RemoveAll(filepath.Join(c.dir, "emptydir"))
-		}()
-	}
 	if err := c.preparePython(ctx); err != nil {
 		if ctx.Err() != nil {
 			return c.finish(Canceled, nil, "cancelled")
@@ -144,6 +133,21 @@ func (c *containerTask) run(ctx context.Context, target, exempt bool, prio int) 
 		if out := c.cacheLookup(ctx, key2); out != nil {
 			return out
 		}
+	}
+	// The platform settings are not in the cache key (a rotated secret
+	// does not invalidate results): a task served from the cache needs
+	// none of its secrets; one that runs gets them here, before its
+	// resources and first attempt.
+	if err := c.preparePlatform(); err != nil {
+		return c.finish(Failed, nil, err.Error())
+	}
+	if c.plat != nil {
+		// Copies of secrets and the empty directories go with the task,
+		// as with its pod (RemoveAll does not follow a link in their place).
+		defer func() {
+			_ = os.RemoveAll(filepath.Join(c.dir, "platform"))
+			_ = os.RemoveAll(filepath.Join(c.dir, "emptydir"))
+		}()
 	}
 	// Wait for GPUs, then for a slot and CPU/memory.
 	c.rec.State = Pending
