@@ -2,6 +2,8 @@ package ui
 
 import (
 	"fmt"
+	"maps"
+	"net/url"
 	"regexp"
 	"slices"
 	"sort"
@@ -25,13 +27,59 @@ const (
 
 var loopIndex = regexp.MustCompile(`\[[^\]/]*\]`)
 
-// nodeKey is the node a task belongs to: its path without loop indexes
-// when loops are collapsed.
-func nodeKey(path string, collapse bool) string {
-	if collapse {
-		return loopIndex.ReplaceAllString(path, "")
+// expansion says which loops the DAG shows iteration by iteration: all of
+// them (?expand=1) or the nodes named (?expand=for-loop-2/train, one
+// parameter per node); the others are one node with a count.
+type expansion struct {
+	all  bool
+	keys map[string]bool
+}
+
+// allCollapsed collapses every loop.
+var allCollapsed = expansion{}
+
+func expansionOf(q url.Values) expansion {
+	e := expansion{keys: map[string]bool{}}
+	for _, v := range q["expand"] {
+		if v == "1" {
+			e.all = true
+		} else if v != "" {
+			e.keys[v] = true
+		}
 	}
-	return path
+	return e
+}
+
+// query is the expansion as URL parameters ("" when all is collapsed).
+func (e expansion) query() string {
+	if e.all {
+		return "expand=1"
+	}
+	v := url.Values{}
+	for _, k := range slices.Sorted(maps.Keys(e.keys)) {
+		v.Add("expand", k)
+	}
+	return v.Encode()
+}
+
+// with returns e expanding key too.
+func (e expansion) with(key string) expansion {
+	out := expansion{all: e.all, keys: maps.Clone(e.keys)}
+	if out.keys == nil {
+		out.keys = map[string]bool{}
+	}
+	out.keys[key] = true
+	return out
+}
+
+// nodeKey is the node a task belongs to: its path without loop indexes,
+// unless its loop is expanded.
+func nodeKey(path string, e expansion) string {
+	k := loopIndex.ReplaceAllString(path, "")
+	if e.all || e.keys[k] {
+		return path
+	}
+	return k
 }
 
 // nodeState is the state of a node: of its task, or summed up over the
@@ -47,14 +95,14 @@ type nodeState struct {
 }
 
 // nodeStates sums the tasks of a run up per node.
-func nodeStates(tasks []*contract.TaskRecord, collapse bool) map[string]*nodeState {
+func nodeStates(tasks []*contract.TaskRecord, exp expansion) map[string]*nodeState {
 	by := map[string][]*contract.TaskRecord{}
 	var keys []string
 	for _, t := range tasks {
 		if t.Kind == "dag" {
 			continue
 		}
-		k := nodeKey(t.Path, collapse)
+		k := nodeKey(t.Path, exp)
 		if by[k] == nil {
 			keys = append(keys, k)
 		}
@@ -120,6 +168,9 @@ func clip(s string, n int) string {
 
 // dagNode is one drawn node.
 type dagNode struct {
+	// Expand is the page's query showing this collapsed loop's
+	// iterations, for a node with more than one.
+	Expand string
 	nodeState
 	Label    string
 	URL      string
@@ -146,7 +197,7 @@ type dagView struct {
 }
 
 // layoutDAG lays the run's nodes out. ir may be nil (the IR file is gone).
-func layoutDAG(runID string, ir *kfpir.IR, params map[string]any, tasks []*contract.TaskRecord, collapse bool) *dagView {
+func layoutDAG(runID string, ir *kfpir.IR, params map[string]any, tasks []*contract.TaskRecord, exp expansion) *dagView {
 	v := &dagView{}
 	stage := map[string]int{} // node key -> stage
 	deps := map[string][]string{}
@@ -156,7 +207,7 @@ func layoutDAG(runID string, ir *kfpir.IR, params map[string]any, tasks []*contr
 			v.Source = "stages of the pipeline's plan (as mlpipe plan shows them)"
 			byID := map[string]string{}
 			for _, t := range pl.Tasks {
-				byID[t.ID] = nodeKey(strings.ReplaceAll(t.Path, "[*]", ""), true)
+				byID[t.ID] = nodeKey(strings.ReplaceAll(t.Path, "[*]", ""), allCollapsed)
 			}
 			for _, t := range pl.Tasks {
 				k := byID[t.ID]
@@ -184,13 +235,13 @@ func layoutDAG(runID string, ir *kfpir.IR, params map[string]any, tasks []*contr
 		if t.Kind == "dag" {
 			continue
 		}
-		k := nodeKey(t.Path, true)
+		k := nodeKey(t.Path, allCollapsed)
 		if _, ok := stage[k]; !ok {
 			stage[k] = rs[t.Path]
 			order = append(order, k)
 		}
 	}
-	states := nodeStates(tasks, collapse)
+	states := nodeStates(tasks, exp)
 	var nodes []*dagNode
 	add := func(key, first string, st *nodeState, s int) {
 		n := &dagNode{stage: s, order: len(nodes)}
@@ -210,27 +261,31 @@ func layoutDAG(runID string, ir *kfpir.IR, params map[string]any, tasks []*contr
 		}
 		nodes = append(nodes, n)
 	}
-	if collapse {
-		for _, k := range order {
-			st := states[k]
-			first := ""
-			if st != nil {
-				first = st.first
-			}
-			add(k, first, st, stage[k])
-		}
-	} else {
-		seen := map[string]bool{}
-		for _, t := range tasks {
-			if t.Kind != "dag" {
-				seen[nodeKey(t.Path, true)] = true
-				add(t.Path, t.Path, states[t.Path], stage[nodeKey(t.Path, true)])
+	// Each collapsed node once; an expanded loop's iterations each, in
+	// the order they were recorded (or the node, before any ran).
+	iterations := map[string][]string{}
+	for _, t := range tasks {
+		if t.Kind != "dag" {
+			if k := nodeKey(t.Path, allCollapsed); nodeKey(t.Path, exp) != k {
+				iterations[k] = append(iterations[k], t.Path)
 			}
 		}
-		for _, k := range order {
-			if !seen[k] {
-				add(k, k, nil, stage[k])
+	}
+	for _, k := range order {
+		if its := iterations[k]; len(its) > 0 {
+			for _, p := range its {
+				add(p, p, states[p], stage[k])
 			}
+			continue
+		}
+		st := states[k]
+		first := ""
+		if st != nil {
+			first = st.first
+		}
+		add(k, first, st, stage[k])
+		if st != nil && st.Count > 1 {
+			nodes[len(nodes)-1].Expand = "?" + exp.with(k).query()
 		}
 	}
 	// Columns: sorted by group so that a group's nodes are together.
@@ -262,13 +317,13 @@ func layoutDAG(runID string, ir *kfpir.IR, params map[string]any, tasks []*contr
 			}
 			y += rowH
 			v.H = max(v.H, y+margin)
-			pos[nodeKey(n.Path, true)] = append(pos[nodeKey(n.Path, true)], n)
+			pos[nodeKey(n.Path, allCollapsed)] = append(pos[nodeKey(n.Path, allCollapsed)], n)
 		}
 	}
 	v.W = margin*2 + max(1, v.Stages)*colW
 	for _, n := range nodes {
 		n.Sub = nodeSub(&n.nodeState)
-		for _, dk := range deps[nodeKey(n.Path, true)] {
+		for _, dk := range deps[nodeKey(n.Path, allCollapsed)] {
 			for _, from := range pos[dk] {
 				if len(v.Edges) >= maxEdges {
 					break

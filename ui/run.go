@@ -41,7 +41,8 @@ type runData struct {
 	Params   []kv
 	Outputs  []kv
 	DAG      *dagView
-	Expanded bool
+	Expanded bool   // every loop expanded
+	ExpandQ  string // the expansion as a query, for links
 	Events   string // the events URL while the run may change
 	Timeline template.HTML
 	// A run of more than bigRun tasks draws its timeline on request
@@ -68,13 +69,14 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request) {
 	if run.IRPath != "" {
 		ir, _ = kfpir.LoadIR(run.IRPath) // the path comes from the history; gone: stages from the records
 	}
-	expanded := r.URL.Query().Get("expand") != ""
+	exp := expansionOf(r.URL.Query())
+	expanded := exp.all
 	d := &runData{Run: s.row(run), Record: run, Params: sortedKV(run.Params), Outputs: sortedKV(run.Outputs),
-		DAG: layoutDAG(run.ID, ir, run.Params, tasks, !expanded), Expanded: expanded, CSRF: s.csrf}
+		DAG: layoutDAG(run.ID, ir, run.Params, tasks, exp), Expanded: expanded, ExpandQ: exp.query(), CSRF: s.csrf}
 	if s.live(run) {
 		d.Events = "/runs/" + urlID(run.ID) + "/events"
-		if expanded {
-			d.Events += "?expand=1"
+		if q := exp.query(); q != "" {
+			d.Events += "?" + q
 		}
 		d.CanStop = s.o.Cancel != nil && s.state(run) == contract.Running
 	}
@@ -170,7 +172,7 @@ func (s *Server) runEvents(w http.ResponseWriter, r *http.Request) {
 		s.notFoundOr(w, err)
 		return
 	}
-	collapse := r.URL.Query().Get("expand") == ""
+	exp := expansionOf(r.URL.Query())
 	ev, ok := startSSE(w)
 	if !ok {
 		return
@@ -191,7 +193,7 @@ func (s *Server) runEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		var changed []nodeState
-		for k, st := range nodeStates(tasks, collapse) {
+		for k, st := range nodeStates(tasks, exp) {
 			if old, ok := last[k]; !ok || old != *st {
 				last[k] = *st
 				changed = append(changed, *st)

@@ -486,3 +486,19 @@ func TestGPUPageShowsPolicyAndQueue(t *testing.T) {
 	_, body := ts.get("/gpus")
 	contains(t, "GPU page", body, "excluded (machine policy)", `id="gpu-queue"`, "<td>bob</td>", "<td>2</td>", `href="/runs/r2"`, "sub/train")
 }
+
+// TestExpandOneLoop: a collapsed loop's row links to the page with that
+// loop's iterations shown one by one, the others staying collapsed.
+func TestExpandOneLoop(t *testing.T) {
+	ts := newTestServer(t)
+	_, body := ts.get("/runs/r1")
+	contains(t, "collapsed run page", body, `<a class="expand" href="?expand=for-loop-2%2Feval">show each</a>`)
+	if strings.Contains(body, `data-path="for-loop-2[0]/eval"`) {
+		t.Error("iterations shown while collapsed")
+	}
+	_, one := ts.get("/runs/r1?expand=for-loop-2/eval")
+	contains(t, "run page with one loop expanded", one, `data-path="for-loop-2[0]/eval"`, `data-path="for-loop-2[1]/eval"`)
+	if got := expansionOf(url.Values{"expand": {"for-loop-2/eval"}}).query(); got != "expand=for-loop-2%2Feval" {
+		t.Errorf("the events URL's query is %q", got)
+	}
+}
