@@ -6,6 +6,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"mvdan.cc/sh/v3/syntax"
+
+	"github.com/mlpipe/mlpipe/pyfunc"
 )
 
 // TestSecurityDeriveScriptQuotesRequirements: requirements come from an
@@ -70,5 +72,32 @@ func TestSecurityDeriveScriptQuotesRequirements(t *testing.T) {
 	})
 	if diff := cmp.Diff(hostile, got); diff != "" {
 		t.Errorf("pip arguments (-want +got):\n%s\n%s", diff, script)
+	}
+}
+
+// TestNeedsHostNetwork: the deriving container gets the host's network
+// only when pip must reach a server on this machine.
+func TestNeedsHostNetwork(t *testing.T) {
+	tests := []struct {
+		name     string
+		env      map[string]string
+		installs [][]string
+		want     bool
+	}{
+		{"nothing", nil, [][]string{{"pandas"}}, false},
+		{"public index", map[string]string{"PIP_INDEX_URL": "https://pypi.example.com/simple"}, nil, false},
+		{"local index with a password", map[string]string{"PIP_INDEX_URL": "http://ci:pw@127.0.0.1:8080/simple"}, nil, true},
+		{"localhost extra index", map[string]string{"PIP_EXTRA_INDEX_URL": "https://pypi.org/simple http://localhost:3141/root/dev"}, nil, true},
+		{"IPv6 loopback", map[string]string{"PIP_INDEX_URL": "http://[::1]:8080/simple"}, nil, true},
+		{"local wheel directory", map[string]string{"PIP_FIND_LINKS": "/opt/wheels"}, nil, false},
+		{"option in the IR", nil, [][]string{{"--index-url=http://127.0.0.1:9/simple", "x"}}, true},
+		{"trusted host only", map[string]string{"PIP_TRUSTED_HOST": "127.0.0.1"}, nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := needsHostNetwork(pyfunc.Settings{Env: tt.env}, tt.installs); got != tt.want {
+				t.Errorf("needsHostNetwork = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }
