@@ -25,32 +25,12 @@ trap cleanup EXIT
 export MLPIPE_STATE_DIR="$work/state" XDG_CONFIG_HOME="$work/config"
 go build -o "$work/uipage" ./scripts/bench/uipage
 
-python3 - "$N" "$E" "$work" <<'PY'
-import os, random, sys
-n, e, work = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-rng = random.Random(42)
-comp = "name: noop\ninputs: [{name: id, type: String}]\nimplementation: {container: {image: busybox, command: [true], args: [{inputValue: id}]}}\n"
-for d in ("dag", "busy"):
-    os.makedirs(os.path.join(work, d))
-    open(os.path.join(work, d, "true.yaml"), "w").write(comp)
-layers, left = [], n
-while left > 0:
-    w = min(left, rng.choice([1, 2, 4, 8, 16, 24]))
-    layers.append(w)
-    left -= w
-with open(os.path.join(work, "dag", "pipeline.yaml"), "w") as f:
-    f.write("name: dag%d\ntasks:\n" % n)
-    prev, i = [], 0
-    for w in layers:
-        cur = []
-        for _ in range(w):
-            name = "t%d" % i
-            i += 1
-            deps = sorted(set(rng.sample(prev, min(len(prev), rng.randint(1, 3))))) if prev else []
-            after = ", after: [%s]" % ", ".join(deps) if deps else ""
-            f.write("  %s: {component: true.yaml, inputs: {id: %s}, cache: false%s}\n" % (name, name, after))
-            cur.append(name)
-        prev = cur
+mkdir -p "$work/dag" "$work/busy"
+scripts/bench/gendag.py "$N" "$work/dag" >/dev/null
+python3 - "$E" "$work" <<'PY'
+import os, sys
+e, work = int(sys.argv[1]), sys.argv[2]
+open(os.path.join(work, "busy", "true.yaml"), "w").write("name: noop\ninputs: [{name: id, type: String}]\nimplementation: {container: {image: busybox, command: [true], args: [{inputValue: id}]}}\n")
 open(os.path.join(work, "busy", "sleep.yaml"), "w").write("name: sleep\nimplementation: {container: {image: busybox, command: [sleep, '2']}}\n")
 with open(os.path.join(work, "busy", "pipeline.yaml"), "w") as f:
     # A first task that sleeps 2 s, so that the events are followed from
@@ -60,7 +40,7 @@ with open(os.path.join(work, "busy", "pipeline.yaml"), "w") as f:
         f.write("  t%d: {component: true.yaml, inputs: {id: t%d}, cache: false, after: [gate]}\n" % (i, i))
 PY
 
-"$MLPIPE" run "$work/dag" --executor process >/dev/null 2>&1
+"$MLPIPE" run "$work/dag" --executor process --no-cache >/dev/null 2>&1
 run="$("$MLPIPE" runs show latest --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["run_id"])')"
 
 "$MLPIPE" ui --listen 127.0.0.1:0 >"$work/ui.out" 2>&1 &
