@@ -18,6 +18,7 @@ import (
 	"github.com/yuin/goldmark/extension"
 
 	"github.com/mlpipe/mlpipe/contract"
+	"github.com/mlpipe/mlpipe/internal/units"
 	"github.com/mlpipe/mlpipe/metadata"
 )
 
@@ -139,7 +140,7 @@ func (s *Server) artifactPage(w http.ResponseWriter, r *http.Request) {
 		if head, ok := textHead(b); ok {
 			d.Kind, d.Head = "text", head
 			if len(b) > headSize {
-				d.HeadNote = fmt.Sprintf("the first %s of %s", fmtBytes(headSize), fmtBytes(int64(len(b))))
+				d.HeadNote = fmt.Sprintf("the first %s of %s", units.Bytes(headSize), units.Bytes(int64(len(b))))
 			}
 		}
 	}
@@ -152,7 +153,7 @@ func (s *Server) read(r *http.Request, a *metadata.Artifact, limit int64) ([]byt
 		return nil, errors.New("this server cannot read artifacts")
 	}
 	if a.Size > limit {
-		return nil, fmt.Errorf("%s: too large to preview (%s)", ErrTooLarge, fmtBytes(a.Size))
+		return nil, fmt.Errorf("%s: too large to preview (%s)", ErrTooLarge, units.Bytes(a.Size))
 	}
 	rc, err := s.o.OpenArtifact(r.Context(), a, limit)
 	if err != nil {

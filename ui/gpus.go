@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mlpipe/mlpipe/internal/units"
 )
 
 // gpuWindow is how far back the GPU page draws utilisation and memory.
@@ -73,7 +75,7 @@ func (s *Server) gpuRows(r *http.Request) gpuData {
 	s.gpus.mu.Lock()
 	defer s.gpus.mu.Unlock()
 	for _, dev := range st.Devices {
-		row := gpuRow{GPUDevice: dev, Util: "n/a", Power: "n/a", Mem: fmtBytes(dev.MemoryUsed) + " / " + fmtBytes(dev.MemoryTotal)}
+		row := gpuRow{GPUDevice: dev, Util: "n/a", Power: "n/a", Mem: units.Bytes(dev.MemoryUsed) + " / " + units.Bytes(dev.MemoryTotal)}
 		if dev.Util >= 0 {
 			row.Util = strconv.FormatFloat(dev.Util, 'f', 0, 64) + "%"
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mlpipe/mlpipe/contract"
+	"github.com/mlpipe/mlpipe/internal/units"
 )
 
 // PageSize is how many runs the runs list shows per page.
@@ -21,7 +22,7 @@ const PageSize = 50
 var funcs = template.FuncMap{
 	"duration": fmtDuration,
 	"time":     fmtTime,
-	"bytes":    fmtBytes,
+	"bytes":    units.Bytes,
 	"value":    fmtValue,
 	"runURL":   func(id string) string { return "/runs/" + url.PathEscape(id) },
 	"taskURL":  taskURL,
@@ -58,19 +59,6 @@ func fmtTime(t time.Time) string {
 		return "-"
 	}
 	return t.Local().Format("2006-01-02 15:04:05")
-}
-
-func fmtBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // fmtValue is a parameter value as text: strings as they are, the rest as

@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mlpipe/mlpipe/contract"
+	"github.com/mlpipe/mlpipe/internal/units"
 	"github.com/mlpipe/mlpipe/metadata"
 )
 
@@ -197,7 +198,7 @@ func readLog(path string, max int64) (string, int64, string) {
 	size, start, note := st.Size(), int64(0), ""
 	if size > max {
 		start = size - max
-		note = fmt.Sprintf("the first %s of the log are left out (mlpipe logs prints all of it)", fmtBytes(start))
+		note = fmt.Sprintf("the first %s of the log are left out (mlpipe logs prints all of it)", units.Bytes(start))
 	}
 	b := make([]byte, size-start)
 	n, _ := f.ReadAt(b, start)
@@ -323,7 +324,7 @@ func sparks(samples []contract.GPUSample) []gpuSpark {
 			Util:    series(func(s contract.GPUSample) float64 { return s.Util }, 100),
 			Mem:     series(func(s contract.GPUSample) float64 { return float64(s.MemUsed) }, maxMem),
 			Power:   series(func(s contract.GPUSample) float64 { return s.PowerWatts }, maxPow),
-			UtilMax: fmt.Sprintf("%.0f%%", maxUtil), MemMax: fmtBytes(int64(maxMem)), PowMax: fmt.Sprintf("%.0f W", maxPow)})
+			UtilMax: fmt.Sprintf("%.0f%%", maxUtil), MemMax: units.Bytes(int64(maxMem)), PowMax: fmt.Sprintf("%.0f W", maxPow)})
 	}
 	return out
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mlpipe/mlpipe/internal/units"
 	"github.com/mlpipe/mlpipe/storage"
 )
 
@@ -150,13 +151,13 @@ func artifactsLs(ctx context.Context, a *app, prefix, output string) error {
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
 	var total int64
 	for _, o := range objs {
-		fmt.Fprintf(tw, "%s\t  %s\n", byteSize(o.Size), o.URI)
+		fmt.Fprintf(tw, "%s\t  %s\n", units.Bytes(o.Size), o.URI)
 		total += o.Size
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stderr, "%d files, %s under %s\n", len(objs), byteSize(total), prefix)
+	fmt.Fprintf(a.stderr, "%d files, %s under %s\n", len(objs), units.Bytes(total), prefix)
 	return nil
 }
 
@@ -210,7 +211,7 @@ func artifactsGet(ctx context.Context, a *app, uri, dest string, force bool) err
 	if info.Dir {
 		what = "directory"
 	}
-	fmt.Fprintf(a.stdout, "%s -> %s (%s, %s", uri, target, what, byteSize(info.Size))
+	fmt.Fprintf(a.stdout, "%s -> %s (%s, %s", uri, target, what, units.Bytes(info.Size))
 	if info.Digest != "" {
 		fmt.Fprintf(a.stdout, ", %s", info.Digest)
 	}
@@ -525,18 +526,4 @@ func recordedDigest(ctx context.Context, a *app, uri string) (digest, run string
 		}
 	}
 	return "", "", nil
-}
-
-// byteSize formats n bytes for people: 512 B, 10.0 KiB, 1.5 GiB.
-func byteSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

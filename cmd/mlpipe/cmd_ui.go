@@ -21,6 +21,7 @@ import (
 
 	"github.com/mlpipe/mlpipe/gpu"
 	"github.com/mlpipe/mlpipe/internal/procfs"
+	"github.com/mlpipe/mlpipe/internal/units"
 	"github.com/mlpipe/mlpipe/metadata"
 	"github.com/mlpipe/mlpipe/runner"
 	"github.com/mlpipe/mlpipe/ui"
@@ -170,7 +171,7 @@ func runJSON(r *runner.RunRecord, shown []taskJSON) map[string]any {
 // digest, and opens it; the file goes when it is closed.
 func (a *app) openArtifactForUI(ctx context.Context, art *metadata.Artifact, max int64) (io.ReadCloser, error) {
 	if art.Size > max {
-		return nil, fmt.Errorf("%w: %s is %s", ui.ErrTooLarge, art.URI, byteSize(art.Size))
+		return nil, fmt.Errorf("%w: %s is %s", ui.ErrTooLarge, art.URI, units.Bytes(art.Size))
 	}
 	st, uri, err := a.artifactStoreFor(art.URI)
 	if err != nil {
@@ -183,7 +184,7 @@ func (a *app) openArtifactForUI(ctx context.Context, art *metadata.Artifact, max
 	p := filepath.Join(tmp, "artifact")
 	info, err := st.Get(ctx, uri, p, art.Digest)
 	if err == nil && (info.Dir || info.Size > max) {
-		err = fmt.Errorf("%w: %s is %s", ui.ErrTooLarge, art.URI, byteSize(info.Size))
+		err = fmt.Errorf("%w: %s is %s", ui.ErrTooLarge, art.URI, units.Bytes(info.Size))
 	}
 	var f *os.File
 	if err == nil {
