@@ -57,13 +57,7 @@ platforms:
 // TestPlatformOutputNamesWait: a task whose secret is named by another
 // task's output waits for that task and gets the secret it names.
 func TestPlatformOutputNamesWait(t *testing.T) {
-	secrets := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(secrets, "db-creds"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(secrets, "db-creds", "username"), []byte("alice"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	secrets := secretStore(t)
 	var mu sync.Mutex
 	var order, env []string
 	e := newEnv(t, map[string]behavior{
@@ -132,14 +126,8 @@ platforms:
             keyToEnv:
             - {secretKey: username, envVar: DB_USER}
 `
-	secrets := t.TempDir()
+	secrets := secretStore(t)
 	dir := filepath.Join(secrets, "db-creds")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "username"), []byte("alice"), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	runs := 0
 	e := newEnv(t, map[string]behavior{"use": func(ctx context.Context, w *taskIO) int {
 		runs++
@@ -160,4 +148,18 @@ platforms:
 	if st := e.hist.task(t, res.RunID, "use").State; st != runner.Cached || runs != 1 {
 		t.Errorf("second run: use %s after %d executions, want CACHED after 1", st, runs)
 	}
+}
+
+// secretStore is a local secret store holding db-creds (username alice).
+func secretStore(t *testing.T) string {
+	t.Helper()
+	secrets := t.TempDir()
+	dir := filepath.Join(secrets, "db-creds")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "username"), []byte("alice"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return secrets
 }
