@@ -22,7 +22,11 @@ func (c *containerTask) preparePython(ctx context.Context) error {
 	if !ok || r.opts.NoPythonPrepare {
 		return nil
 	}
-	comp, _ := pyfunc.Parse(c.ct.Command, c.ct.Args)
+	// Parsed once per executor (a loop runs it for every iteration).
+	comp, _ := r.pyfuncs.get(ctx, c.comp.GetExecutorLabel(), func() (*pyfunc.Component, error) {
+		comp, _ := pyfunc.Parse(c.ct.Command, c.ct.Args)
+		return comp, nil
+	})
 	if comp == nil {
 		return nil
 	}

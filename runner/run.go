@@ -27,6 +27,7 @@ import (
 	"github.com/mlpipe/mlpipe/internal/statedir"
 	"github.com/mlpipe/mlpipe/kfpir"
 	"github.com/mlpipe/mlpipe/platform"
+	"github.com/mlpipe/mlpipe/pyfunc"
 )
 
 // Options configure one run.
@@ -168,14 +169,15 @@ type run struct {
 	prior    map[string]*TaskRecord // resume: tasks of the earlier attempt of this run
 
 	// Each of these owns its lock.
-	events    eventSink            // opts.Events, one event at a time
-	out       terminal             // opts.Output, whole lines (output.go)
-	published publications         // what tasks store outside their directories (redirect.go)
-	inplace   inplaceGuard         // fingerprints of local inputs (inplace.go)
-	compMaps  memo[map[string]any] // component specs as values, for cache keys
-	heightsOf memo[map[string]int] // per DAG component: longest path from each task
-	images    memo[string]         // image → digest, resolved once per run
-	pyenvs    memo[PythonEnv]      // image and pip installs → prepared environment
+	events    eventSink               // opts.Events, one event at a time
+	out       terminal                // opts.Output, whole lines (output.go)
+	published publications            // what tasks store outside their directories (redirect.go)
+	inplace   inplaceGuard            // fingerprints of local inputs (inplace.go)
+	compMaps  memo[map[string]any]    // component specs as values, for cache keys
+	heightsOf memo[map[string]int]    // per DAG component: longest path from each task
+	images    memo[string]            // image → digest, resolved once per run
+	pyenvs    memo[PythonEnv]         // image and pip installs → prepared environment
+	pyfuncs   memo[*pyfunc.Component] // executor label → its Python function component, or nil
 	// platform is the IR's kubernetes platform spec (platform.go);
 	// platformNoted the executor labels whose mapping was shown.
 	platform      *platform.Spec
