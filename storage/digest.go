@@ -90,12 +90,23 @@ func ScanDir(dir string) ([]DirEntry, error) {
 
 // scanDir is ScanDir that stops when ctx ends.
 func scanDir(ctx context.Context, dir string) ([]DirEntry, error) {
-	return scanDirCRC(ctx, dir, nil)
+	out, err := listDir(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		p := filepath.Join(dir, filepath.FromSlash(out[i].Path))
+		if out[i].Digest, out[i].Size, err = fileDigest(ctx, p); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
-// scanDirCRC is scanDir that also fills crcs (when not nil) with each
-// file's CRC64NVME by path, computed in the same pass.
-func scanDirCRC(ctx context.Context, dir string, crcs map[string]string) ([]DirEntry, error) {
+// listDir lists the regular files under dir with their sizes, in path
+// order, without reading them (Digest is empty). A symbolic link is an
+// error; other special files are left out.
+func listDir(ctx context.Context, dir string) ([]DirEntry, error) {
 	var out []DirEntry
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -117,18 +128,11 @@ func scanDirCRC(ctx context.Context, dir string, crcs map[string]string) ([]DirE
 		if err != nil {
 			return err
 		}
-		var dg, crc string
-		var n int64
-		if crcs != nil {
-			dg, crc, n, err = fileDigestCRC(ctx, p)
-			crcs[filepath.ToSlash(rel)] = crc
-		} else {
-			dg, n, err = fileDigest(ctx, p)
-		}
+		info, err := d.Info()
 		if err != nil {
 			return err
 		}
-		out = append(out, DirEntry{Path: filepath.ToSlash(rel), Size: n, Digest: dg})
+		out = append(out, DirEntry{Path: filepath.ToSlash(rel), Size: info.Size()})
 		return nil
 	})
 	return out, err

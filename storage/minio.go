@@ -2,7 +2,10 @@ package storage
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -88,6 +91,16 @@ type MinIOOptions struct {
 	ProgressMin int64
 	// Logger receives retries as warnings; nil discards.
 	Logger *slog.Logger
+
+	// ChecksumKey binds an object's S3 checksum to its sha256: an upload
+	// records HMAC-SHA256(ChecksumKey, sha256, CRC64NVME) with the object
+	// (metaSeal), and a download takes the server's checksum, verified by
+	// minio-go while streaming, as proof of the content only when that
+	// record verifies under this key. Whoever can write to the bucket but
+	// does not hold the key cannot make other bytes pass for an artifact:
+	// what the seal does not vouch for is hashed. Without a key every
+	// download is hashed. At least 32 bytes; a secret (never logged).
+	ChecksumKey []byte
 }
 
 // Defaults of MinIOOptions.
@@ -108,6 +121,19 @@ const metaSHA256 = "Mlpipe-Sha256"
 // content whose sha256 is metaSHA256: a download whose S3 checksum is this
 // one needs no second hash (download).
 const metaCRC64 = "Mlpipe-Crc64nvme"
+
+// metaSeal is the user metadata holding the hex HMAC-SHA256, under the
+// store's ChecksumKey, of the sha256 and the CRC64NVME recorded with the
+// object (seal).
+const metaSeal = "Mlpipe-Seal"
+
+// seal is the HMAC that binds a CRC64NVME to the sha256 digest of the same
+// content, under key.
+func seal(key []byte, digest, crc string) string {
+	mac := hmac.New(sha256.New, key)
+	fmt.Fprintf(mac, "mlpipe checksum seal v1\x00%s\x00%s", cleanDigest(digest), crc)
+	return hex.EncodeToString(mac.Sum(nil))
+}
 
 // MinIO is an artifact store in a MinIO or S3 bucket, with the layout of a
 // KFP cluster: <prefix>/<pipeline>/<run>/<task>/<output>. A file artifact
@@ -183,6 +209,9 @@ func newMinIO(scheme, bucket, prefix string, opts MinIOOptions) (*MinIO, error) 
 		secure, host = u.Scheme == "https", u.Host
 	}
 	applyDefaults(&opts)
+	if n := len(opts.ChecksumKey); n > 0 && n < 32 {
+		return nil, fmt.Errorf("object store: the checksum key has %d bytes, want at least 32", n)
+	}
 	tr, err := minio.DefaultTransport(secure)
 	if err != nil {
 		return nil, err
@@ -382,7 +411,7 @@ func (m *MinIO) putFile(ctx context.Context, uri, bucket, key, localPath string)
 	prog := newProgress(m.opts.Progress, m.opts.ProgressMin, "put", uri, size)
 	err = m.retry(ctx, "put", uri, bucket, func(ctx context.Context) error {
 		prog.reset()
-		return m.uploadFileOpts(ctx, bucket, key, localPath, size, m.putOptions(digest, crc, size, prog))
+		return m.uploadFileOpts(ctx, bucket, key, localPath, size, m.putOptions(digest, crc, size, 0, prog))
 	})
 	if err != nil {
 		return contract.ArtifactInfo{}, err
@@ -423,7 +452,7 @@ func (m *MinIO) Create(ctx context.Context, uri, localPath string) (contract.Art
 	prog := newProgress(m.opts.Progress, m.opts.ProgressMin, "put", uri, size)
 	err = m.retry(ctx, "put", uri, bucket, func(ctx context.Context) error {
 		prog.reset()
-		opts := m.putOptions(digest, crc, size, prog)
+		opts := m.putOptions(digest, crc, size, 0, prog)
 		opts.SetMatchETagExcept("*")
 		err := m.uploadFileOpts(ctx, bucket, key, localPath, size, opts)
 		if minio.ToErrorResponse(err).StatusCode == 412 {
@@ -497,6 +526,7 @@ func (m *MinIO) uploadFileOpts(ctx context.Context, bucket, key, localPath strin
 func withoutChecksum(o *minio.PutObjectOptions) {
 	o.Checksum = 0
 	delete(o.UserMetadata, metaCRC64)
+	delete(o.UserMetadata, metaSeal)
 	delete(o.UserMetadata, amzChecksumCRC64)
 }
 
@@ -519,7 +549,11 @@ func checksumRefused(err error) bool {
 // identity) and, when given, the CRC64NVME in mlpipe's metadata, and the
 // CRC64NVME as an S3 full-object checksum that minio-go computes while
 // sending and the server checks on arrival and keeps with the object.
-func (m *MinIO) putOptions(digest, crc string, size int64, prog *progressTracker) minio.PutObjectOptions {
+//
+// A file up to singleMax (at least the part size) goes in one PUT; a
+// larger one in parts sent in parallel.
+func (m *MinIO) putOptions(digest, crc string, size, singleMax int64, prog *progressTracker) minio.PutObjectOptions {
+	single := size <= max(singleMax, int64(m.opts.PartSize))
 	o := minio.PutObjectOptions{
 		UserMetadata: map[string]string{metaSHA256: cleanDigest(digest)},
 		ContentType:  "application/octet-stream",
@@ -531,20 +565,27 @@ func (m *MinIO) putOptions(digest, crc string, size int64, prog *progressTracker
 		DisableContentSha256: true,
 		Progress:             prog.hook(),
 	}
+	if single {
+		o.DisableMultipart = true
+	}
 	switch {
 	case crc == "":
-	case size <= int64(m.opts.PartSize):
+	case single:
 		// One PUT: the checksum we computed goes as a signed header and the
 		// server checks the body against it. (As a trailer, minio-go would
 		// compute it again and, over plain HTTP, sign every chunk of the
 		// body with SHA-256.)
-		o.UserMetadata[metaCRC64] = crc
 		o.UserMetadata[amzChecksumCRC64] = crc
 	default:
 		// Multipart: minio-go computes the parts' checksums and the server
 		// combines them into the full object's.
-		o.UserMetadata[metaCRC64] = crc
 		o.Checksum = minio.ChecksumCRC64NVME
+	}
+	if crc != "" {
+		o.UserMetadata[metaCRC64] = crc
+		if len(m.opts.ChecksumKey) > 0 {
+			o.UserMetadata[metaSeal] = seal(m.opts.ChecksumKey, digest, crc)
+		}
 	}
 	return o
 }
@@ -634,7 +675,7 @@ func (m *MinIO) download(ctx context.Context, bucket, key, dst, want string, pro
 	var n int64
 	var got string
 	switch {
-	case crcVouches(oi, want):
+	case m.crcVouches(oi, want):
 		// The server's checksum is the one recorded with the sha256, and
 		// minio-go checks it while streaming: no second hash.
 		buf := getBuffer()
@@ -681,17 +722,22 @@ func (m *MinIO) download(ctx context.Context, bucket, key, dst, want string, pro
 }
 
 // crcVouches says whether an object's S3 checksum proves its content is
-// the one recorded: a full-object CRC64NVME equal to the one mlpipe stored
-// with the sha256 when it uploaded, and that sha256 is the one wanted.
-// Objects uploaded otherwise (an older mlpipe, or replaced by someone who
-// kept the old metadata) are verified by hashing them.
-func crcVouches(oi minio.ObjectInfo, want string) bool {
+// the one wanted: a full-object CRC64NVME whose seal, under this store's
+// ChecksumKey, binds it to the sha256 recorded with the object, and that
+// sha256 is the one wanted. Objects uploaded otherwise (an older mlpipe,
+// another key, or replaced by someone who kept or forged the metadata)
+// are verified by hashing them.
+func (m *MinIO) crcVouches(oi minio.ObjectInfo, want string) bool {
+	key := m.opts.ChecksumKey
 	recorded := recordedDigest(oi)
-	if recorded == "" || (want != "" && want != recorded) {
+	if len(key) == 0 || recorded == "" || (want != "" && want != recorded) {
 		return false
 	}
 	crc := oi.ChecksumCRC64NVME
-	return crc != "" && strings.EqualFold(oi.ChecksumMode, "FULL_OBJECT") && crc == recordedMeta(oi, metaCRC64)
+	if crc == "" || !strings.EqualFold(oi.ChecksumMode, "FULL_OBJECT") {
+		return false
+	}
+	return hmac.Equal([]byte(recordedMeta(oi, metaSeal)), []byte(seal(key, recorded, crc)))
 }
 
 // copyHashedMin is the size from which downloads hash in a goroutine of

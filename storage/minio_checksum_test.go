@@ -68,6 +68,10 @@ func TestMinIOChecksumVerifiesTransfers(t *testing.T) {
 	if oi.ChecksumCRC64NVME == "" || oi.ChecksumMode != "FULL_OBJECT" || oi.UserMetadata["Mlpipe-Crc64nvme"] != oi.ChecksumCRC64NVME {
 		t.Fatalf("stored checksum %q (%s), recorded %q", oi.ChecksumCRC64NVME, oi.ChecksumMode, oi.UserMetadata["Mlpipe-Crc64nvme"])
 	}
+	// Sealed under the store's key (an HMAC, not the key).
+	if sealed := oi.UserMetadata["Mlpipe-Seal"]; len(sealed) != 64 || strings.Contains(sealed, string(srv.ChecksumKey)) {
+		t.Fatalf("seal %q", sealed)
+	}
 	if err := get(u, digest); err != nil {
 		t.Fatal(err)
 	}
@@ -100,6 +104,45 @@ func TestMinIOChecksumVerifiesTransfers(t *testing.T) {
 		if err := get(u, want); !errors.Is(err, storage.ErrDigestMismatch) {
 			t.Errorf("Get(want %q) of a replaced object: %v, want ErrDigestMismatch", want, err)
 		}
+	}
+	// The same, by someone who also records the new bytes' checksum as
+	// mlpipe's and copies the seal: the seal binds the checksum to the
+	// sha256 under a key they do not hold, so the bytes are hashed.
+	evilInfo, err := c.StatObject(t.Context(), "sums", "root/a", minio.StatObjectOptions{Checksum: true})
+	if err != nil || evilInfo.ChecksumCRC64NVME == "" {
+		t.Fatalf("replaced object: checksum %q, %v", evilInfo.ChecksumCRC64NVME, err)
+	}
+	if _, err := c.PutObject(t.Context(), "sums", "root/a", bytes.NewReader(evil), int64(len(evil)), minio.PutObjectOptions{
+		UserMetadata: map[string]string{
+			"Mlpipe-Sha256":    oi.UserMetadata["Mlpipe-Sha256"],
+			"Mlpipe-Crc64nvme": evilInfo.ChecksumCRC64NVME,
+			"Mlpipe-Seal":      oi.UserMetadata["Mlpipe-Seal"],
+		},
+		Checksum: minio.ChecksumCRC64NVME,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"", digest} {
+		if err := get(u, want); !errors.Is(err, storage.ErrDigestMismatch) {
+			t.Errorf("Get(want %q) of a replaced object with forged checksum metadata: %v, want ErrDigestMismatch", want, err)
+		}
+	}
+
+	// A store with another key (another user's state directory) or none
+	// reads intact objects all the same, by hashing them.
+	for name, key := range map[string][]byte{"another key": bytes.Repeat([]byte("k"), 32), "no key": nil} {
+		other := openMinIO(t, srv, "minio://sums/root", func(o *storage.MinIOOptions) { o.ChecksumKey = key })
+		u2, d2 := put("sealed-" + strings.ReplaceAll(name, " ", "-"))
+		if _, err := other.Get(t.Context(), u2, filepath.Join(t.TempDir(), "x"), d2); err != nil {
+			t.Errorf("%s: Get of an intact object: %v", name, err)
+		}
+	}
+	if _, err := storage.OpenMinIO(t.Context(), "minio://sums/root", func() storage.MinIOOptions {
+		o := srv.Options()
+		o.ChecksumKey = []byte("short")
+		return o
+	}()); err == nil || strings.Contains(err.Error(), "short") {
+		t.Errorf("a 5-byte checksum key: %v, want an error that does not quote it", err)
 	}
 
 	// An object an older mlpipe stored (a sha256, no checksum) is verified

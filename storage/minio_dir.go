@@ -57,35 +57,54 @@ type manifestEntry struct {
 }
 
 // putDir uploads a directory artifact: the old manifest goes first, then
-// every file (in parallel), then objects left from an earlier version, and
-// the new manifest last. On failure the files sent are removed again.
+// every file (in parallel, each hashed by the worker that sends it, so that
+// hashing one file overlaps with sending others), then objects left from
+// an earlier version, and the new manifest last. On failure the files sent
+// are removed again.
 func (m *MinIO) putDir(ctx context.Context, uri, bucket, key, localPath string) (contract.ArtifactInfo, error) {
-	crcs := map[string]string{}
-	entries, err := scanDirCRC(ctx, localPath, crcs)
+	entries, err := listDir(ctx, localPath)
 	if err != nil {
 		return contract.ArtifactInfo{}, fmt.Errorf("put %s: %w", uri, err)
 	}
-	man := manifest{Version: 1, Digest: TreeDigest(entries)}
 	want := make(map[string]bool, len(entries))
+	var total int64
 	for _, e := range entries {
-		man.Entries = append(man.Entries, manifestEntry(e))
-		man.Size += e.Size
 		want[key+"/"+e.Path] = true
+		total += e.Size
 	}
 	// Whatever was here stops looking complete: the old manifest, or a
 	// file artifact of the same name.
 	if err := m.removeObjects(ctx, uri, bucket, []string{manifestKey(key), key}); err != nil {
 		return contract.ArtifactInfo{}, err
 	}
-	prog := newProgress(m.opts.Progress, m.opts.ProgressMin, "put", uri, man.Size)
+	prog := newProgress(m.opts.Progress, m.opts.ProgressMin, "put", uri, total)
+	// With several files in flight, each goes in one PUT up to
+	// dirSinglePutMax: the files keep the connections busy, and one PUT
+	// carries the CRC computed with the sha256 as a header where parts
+	// would have it computed again and sent as trailers.
+	var singleMax int64
+	if len(entries) >= m.opts.PartThreads {
+		singleMax = dirSinglePutMax
+	}
 	err = forEach(ctx, len(entries), m.opts.Concurrency, func(ctx context.Context, i int) error {
-		e := entries[i]
+		e := &entries[i]
 		file := filepath.Join(localPath, filepath.FromSlash(e.Path))
+		digest, crc, size, err := fileDigestCRC(ctx, file)
+		if err != nil {
+			return fmt.Errorf("put %s: %w", uri, err)
+		}
+		e.Digest, e.Size = digest, size
 		return m.retry(ctx, "put", uri+"/"+e.Path, bucket, func(ctx context.Context) error {
-			return m.uploadFileOpts(ctx, bucket, key+"/"+e.Path, file, e.Size, m.putOptions(e.Digest, crcs[e.Path], e.Size, prog))
+			return m.uploadFileOpts(ctx, bucket, key+"/"+e.Path, file, size, m.putOptions(digest, crc, size, singleMax, prog))
 		})
 	})
+	man := manifest{Version: 1}
 	if err == nil {
+		man.Digest = TreeDigest(entries)
+		for _, e := range entries {
+			man.Entries = append(man.Entries, manifestEntry(e))
+			man.Size += e.Size
+		}
 		err = m.removeStale(ctx, uri, bucket, key, want)
 	}
 	if err == nil {
@@ -98,6 +117,10 @@ func (m *MinIO) putDir(ctx context.Context, uri, bucket, key, localPath string) 
 	prog.finish()
 	return contract.ArtifactInfo{Digest: man.Digest, Size: man.Size, Dir: true}, nil
 }
+
+// dirSinglePutMax is the largest file of a directory artifact sent in one
+// PUT when the directory has enough files to upload in parallel.
+const dirSinglePutMax = 512 << 20
 
 // cleanup removes, best effort and even after cancellation, what a failed
 // directory upload sent.

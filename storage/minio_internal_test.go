@@ -220,3 +220,52 @@ func TestChecksumRefused(t *testing.T) {
 		}
 	}
 }
+
+// A CRC vouches for an object's content only with a seal made under the
+// store's key for that sha256 and that CRC, on a full-object checksum.
+func TestCRCVouches(t *testing.T) {
+	key := bytes.Repeat([]byte{7}, 32)
+	const digest = "sha256:" + "ab12"
+	const crc = "AAAAAAAAAAE="
+	good := func(edit func(*minio.ObjectInfo)) minio.ObjectInfo {
+		oi := minio.ObjectInfo{
+			ChecksumCRC64NVME: crc,
+			ChecksumMode:      "FULL_OBJECT",
+			UserMetadata: map[string]string{
+				"X-Amz-Meta-Mlpipe-Sha256":    "ab12",
+				"X-Amz-Meta-Mlpipe-Crc64nvme": crc,
+				"X-Amz-Meta-Mlpipe-Seal":      seal(key, digest, crc),
+			},
+		}
+		if edit != nil {
+			edit(&oi)
+		}
+		return oi
+	}
+	for _, tc := range []struct {
+		name string
+		key  []byte
+		oi   minio.ObjectInfo
+		want string
+		ok   bool
+	}{
+		{"sealed", key, good(nil), digest, true},
+		{"sealed, nothing wanted", key, good(nil), "", true},
+		{"no key", nil, good(nil), digest, false},
+		{"another key", bytes.Repeat([]byte{8}, 32), good(nil), digest, false},
+		{"other digest wanted", key, good(nil), "sha256:cd34", false},
+		{"server checksum differs", key, good(func(o *minio.ObjectInfo) { o.ChecksumCRC64NVME = "AAAAAAAAAAI=" }), digest, false},
+		{"composite checksum", key, good(func(o *minio.ObjectInfo) { o.ChecksumMode = "COMPOSITE" }), digest, false},
+		{"no server checksum", key, good(func(o *minio.ObjectInfo) { o.ChecksumCRC64NVME = "" }), digest, false},
+		{"no seal", key, good(func(o *minio.ObjectInfo) { delete(o.UserMetadata, "X-Amz-Meta-Mlpipe-Seal") }), digest, false},
+		{"seal of another digest", key, good(func(o *minio.ObjectInfo) { o.UserMetadata["X-Amz-Meta-Mlpipe-Seal"] = seal(key, "sha256:cd34", crc) }), digest, false},
+		{"no recorded digest", key, good(func(o *minio.ObjectInfo) { delete(o.UserMetadata, "X-Amz-Meta-Mlpipe-Sha256") }), digest, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := &MinIO{opts: MinIOOptions{ChecksumKey: tc.key}}
+			if got := m.crcVouches(tc.oi, tc.want); got != tc.ok {
+				t.Errorf("crcVouches = %v, want %v", got, tc.ok)
+			}
+		})
+	}
+}

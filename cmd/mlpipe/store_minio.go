@@ -2,7 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/mlpipe/mlpipe/runner"
@@ -42,6 +49,7 @@ func (a *app) openObjectStoreAs(what, root string, create bool) (*storage.MinIO,
 		Retries:        int(zeroIsOff(time.Duration(c.Retries))),
 		Logger:         a.log,
 		Progress:       a.reportTransfer,
+		ChecksumKey:    a.checksumKey(),
 	}
 	ctx := a.root.Context()
 	if ctx == nil {
@@ -61,4 +69,84 @@ func zeroIsOff(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// checksumKey is the key that seals the S3 checksums of this user's
+// uploads to their sha256 (storage.MinIOOptions.ChecksumKey):
+// <state dir>/keys/checksum.key, 32 random bytes made on first use, 0600.
+// Without it (a read-only state directory, a key file others could
+// change), downloads are verified by hashing, with a warning.
+func (a *app) checksumKey() []byte {
+	p := a.layout().ChecksumKey()
+	key, err := readOrMakeKey(p)
+	if err != nil {
+		a.log.Warn("no checksum key: downloads from the object store are verified by hashing them", "file", p, "err", err.Error())
+		return nil
+	}
+	return key
+}
+
+// checksumKeySize is the size of a checksum key in bytes.
+const checksumKeySize = 32
+
+// readOrMakeKey reads the key file p, making it (and its directory, 0700)
+// when missing. A key file that is a link, not a regular file, of the
+// wrong size, or writable by others is refused.
+func readOrMakeKey(p string) ([]byte, error) {
+	key, err := readKey(p)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return key, err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return nil, err
+	}
+	key = make([]byte, checksumKeySize)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return readKey(p) // made by another mlpipe meanwhile
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Write(key); err != nil {
+		f.Close()
+		os.Remove(p)
+		return nil, err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(p)
+		return nil, err
+	}
+	return key, nil
+}
+
+func readKey(p string) ([]byte, error) {
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case !st.Mode().IsRegular():
+		return nil, fmt.Errorf("%s is not a regular file", p)
+	case st.Mode().Perm()&0o022 != 0:
+		return nil, fmt.Errorf("%s can be changed by other users (mode %v): make it 0600", p, st.Mode().Perm())
+	}
+	key, err := io.ReadAll(io.LimitReader(f, checksumKeySize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(key) != checksumKeySize {
+		// A key being written by another mlpipe right now is short; so is a
+		// damaged one.
+		return nil, fmt.Errorf("%s holds %d bytes, want %d", p, len(key), checksumKeySize)
+	}
+	return key, nil
 }

@@ -37,6 +37,8 @@ type MinIOServer struct {
 	SecretKey string
 	// CAFile is the PEM certificate of a TLS server (StartMinIOTLS), else "".
 	CAFile string
+	// ChecksumKey is the stores' checksum key in Options (random).
+	ChecksumKey []byte
 
 	t       testing.TB
 	bin     string
@@ -75,14 +77,15 @@ func startMinIO(t testing.TB, withTLS bool) *MinIOServer {
 	}
 	dir := t.TempDir()
 	s := &MinIOServer{
-		Endpoint:  "127.0.0.1:" + freePort(t),
-		AccessKey: "mlpipe" + randomHex(t, 6),
-		SecretKey: randomHex(t, 18),
-		t:         t,
-		bin:       bin,
-		dataDir:   filepath.Join(dir, "data"),
-		logFile:   filepath.Join(dir, "minio.log"),
-		client:    http.DefaultClient,
+		Endpoint:    "127.0.0.1:" + freePort(t),
+		AccessKey:   "mlpipe" + randomHex(t, 6),
+		SecretKey:   randomHex(t, 18),
+		ChecksumKey: []byte(randomHex(t, 16)),
+		t:           t,
+		bin:         bin,
+		dataDir:     filepath.Join(dir, "data"),
+		logFile:     filepath.Join(dir, "minio.log"),
+		client:      http.DefaultClient,
 	}
 	if withTLS {
 		s.certDir = filepath.Join(dir, "certs")
@@ -107,6 +110,7 @@ func (s *MinIOServer) Options() storage.MinIOOptions {
 		PathStyle:       true,
 		RetryBackoff:    100 * time.Millisecond,
 		RetryMaxBackoff: time.Second,
+		ChecksumKey:     s.ChecksumKey,
 	}
 }
 

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The checksum key is made once, private to its owner, and reused; a key
+// file that is a link, writable by others or of the wrong size is refused.
+func TestChecksumKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "keys", "checksum.key")
+	key, err := readOrMakeKey(p)
+	if err != nil || len(key) != checksumKeySize {
+		t.Fatalf("first use: %d bytes, %v", len(key), err)
+	}
+	for path, want := range map[string]os.FileMode{p: 0o600, filepath.Dir(p): 0o700} {
+		if st, err := os.Stat(path); err != nil || st.Mode().Perm() != want {
+			t.Errorf("%s: mode %v, want %v (%v)", path, st.Mode().Perm(), want, err)
+		}
+	}
+	again, err := readOrMakeKey(p)
+	if err != nil || !bytes.Equal(again, key) {
+		t.Fatalf("second use: %x, %v; want the same key", again, err)
+	}
+
+	for _, tc := range []struct {
+		name  string
+		setup func(p string)
+		msg   string
+	}{
+		{"writable by others", func(p string) { os.WriteFile(p, key, 0o600); os.Chmod(p, 0o666) }, "other users"},
+		{"short", func(p string) { os.WriteFile(p, key[:5], 0o600) }, "holds 5 bytes"},
+		{"a link", func(p string) { os.WriteFile(p+".real", key, 0o600); os.Symlink(p+".real", p) }, "symbolic link"},
+		{"a directory", func(p string) { os.Mkdir(p, 0o700) }, "not a regular file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "checksum.key")
+			tc.setup(p)
+			got, err := readOrMakeKey(p)
+			if err == nil || got != nil {
+				t.Fatalf("readOrMakeKey = %x, %v; want an error", got, err)
+			}
+			if !strings.Contains(err.Error(), tc.msg) && !(tc.msg == "symbolic link" && strings.Contains(err.Error(), "too many levels")) {
+				t.Errorf("error %q, want it to say %q", err, tc.msg)
+			}
+			if strings.Contains(err.Error(), string(key)) {
+				t.Errorf("error quotes the key")
+			}
+		})
+	}
+}
