@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 
 	pb "github.com/kubeflow/pipelines/api/v2alpha1/go/pipelinespec"
@@ -46,7 +47,7 @@ func (c *containerTask) cacheKey() (string, error) {
 	key := map[string]any{
 		"v":           1,
 		"component":   compMap,
-		"image":       c.image,
+		"image":       cmp.Or(c.keyImage, c.image),
 		"imageDigest": c.digest,
 		"command":     c.ct.Command,
 		"args":        c.ct.Args,

@@ -46,9 +46,12 @@ type containerTask struct {
 	// reported with the first attempt.
 	imagePhase *Phase
 	// pyEnv is added to the step's environment for a Python function
-	// component (preparePython); pyPhase is the time spent preparing it.
-	pyEnv   []string
-	pyPhase *Phase
+	// component (preparePython).
+	pyEnv []string
+	// keyImage, when set, stands for the image in the cache key: the image
+	// a Python function component will run on, named before it is made
+	// (PythonImageNamer).
+	keyImage string
 	// noPrologue: the packages are installed; the step runs without its
 	// pip prologue (pyfunc.WithoutPrologue).
 	noPrologue bool
@@ -92,31 +95,46 @@ func (c *containerTask) run(ctx context.Context, target, exempt bool, prio int) 
 	if platform.IsCreatePVC(c.image) || platform.IsDeletePVC(c.image) {
 		return c.runPVCTask()
 	}
-	if err := c.preparePython(ctx); err != nil {
+	fail := func(err error) *taskResult {
 		if ctx.Err() != nil {
 			return c.finish(Canceled, nil, "cancelled")
 		}
 		return c.finish(Failed, nil, err.Error())
 	}
-	// Image digest (Docker), for the cache key.
-	if resolver, ok := r.opts.Executor.(ImageResolver); ok {
-		start := time.Now()
-		digest, err := r.resolveImage(ctx, resolver, c.image)
-		if c.pyPhase != nil {
-			start = c.pyPhase.Start
-		}
+	// The image's digest (Docker) and what a Python function component
+	// runs on, for the cache key; the "image" phase.
+	py := c.pythonRequest(ctx)
+	resolver, resolves := r.opts.Executor.(ImageResolver)
+	start := time.Now()
+	if resolves || py != nil {
 		c.rec.StartedAt = start
-		c.imagePhase = &Phase{Name: "image", Start: start, End: time.Now()}
+		c.imagePhase = &Phase{Name: "image", Start: start}
+	}
+	if resolves {
+		digest, err := r.resolveImage(ctx, resolver, c.image)
 		if err != nil {
-			if ctx.Err() != nil {
-				return c.finish(Canceled, nil, "cancelled")
-			}
-			return c.finish(Failed, nil, err.Error())
+			return fail(err)
 		}
 		c.digest = digest
-	} else if c.pyPhase != nil {
-		c.rec.StartedAt = c.pyPhase.Start
-		c.imagePhase = c.pyPhase
+		if namer, ok := r.opts.Executor.(PythonImageNamer); ok && py != nil {
+			tag, _, err := namer.PythonTag(ctx, digest, py.req)
+			if err != nil {
+				return fail(err)
+			}
+			c.keyImage = tag
+		} else if py != nil {
+			// The image it will run on is not known before it is made.
+			if err := c.preparePython(ctx, py); err != nil {
+				return fail(err)
+			}
+			py = nil
+			if c.digest, err = r.resolveImage(ctx, resolver, c.image); err != nil {
+				return fail(err)
+			}
+		}
+	}
+	if c.imagePhase != nil {
+		c.imagePhase.End = time.Now()
 	}
 	enableCache := c.t.GetCachingOptions().GetEnableCache()
 	key2, keyErr := c.cacheKey()
@@ -133,6 +151,21 @@ func (c *containerTask) run(ctx context.Context, target, exempt bool, prio int) 
 		if out := c.cacheLookup(ctx, key2); out != nil {
 			return out
 		}
+	}
+	// Not served from the cache: a Python function component's packages
+	// are installed now (the time counts in the "image" phase).
+	if py != nil {
+		if err := c.preparePython(ctx, py); err != nil {
+			return fail(err)
+		}
+		if resolves {
+			digest, err := r.resolveImage(ctx, resolver, c.image)
+			if err != nil {
+				return fail(err)
+			}
+			c.digest = digest
+		}
+		c.imagePhase.End = time.Now()
 	}
 	// The platform settings are not in the cache key (a rotated secret
 	// does not invalidate results): a task served from the cache needs

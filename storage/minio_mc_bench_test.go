@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -114,7 +113,7 @@ func TestMinIODirectoriesAgainstMC(t *testing.T) {
 		var mcUp, stUp, flUp, mcDown, stDown []time.Duration
 		cpu := map[*[]time.Duration]*[2]time.Duration{} // client, server CPU over all rounds
 		op := func(acc *[]time.Duration, fn func() error) {
-			syscall.Sync()
+			settle(srv)
 			c0, s0 := processCPU(), srv.CPUTime()
 			mcCPU = 0
 			*acc = append(*acc, timed(t, fn))

@@ -75,6 +75,34 @@ func TestPythonFunctionComponentsDocker(t *testing.T) {
 	if !strings.Contains(plan, "python: kfp==2.7.0 mlpipe-testpkg (+1 conditional); installed in mlpipe/pyfunc:") {
 		t.Errorf("plan:\n%s", plan)
 	}
+
+	// Results stay cached when the derived images are removed (docker
+	// image prune): the cache key names the image by its base image and
+	// installs, and a task served from the cache makes nothing.
+	for _, m := range tags {
+		if out, err := exec.Command("docker", "rmi", m[1]).CombinedOutput(); err != nil {
+			t.Fatalf("docker rmi %s: %v\n%s", m[1], err, out)
+		}
+	}
+	third := c.mustRun("run", "cmd/mlpipe/testdata/pyfunc.yaml")
+	if strings.Contains(third.stdout+third.stderr, "deriv") {
+		t.Errorf("a run served from the cache derived an image:\n%s%s", third.stdout, third.stderr)
+	}
+	for _, tk := range c.show("latest").Tasks {
+		if tk.State != "CACHED" {
+			t.Errorf("after the derived images were removed, %s is %s, want CACHED", tk.Name, tk.State)
+		}
+	}
+	for _, m := range tags {
+		if exec.Command("docker", "image", "inspect", m[1]).Run() == nil {
+			t.Errorf("a run served from the cache made %s again", m[1])
+		}
+	}
+	// Without the cache they are made again, under the same names.
+	fourth := c.mustRun("run", "cmd/mlpipe/testdata/pyfunc.yaml", "--no-cache")
+	if got := regexp.MustCompile(`derived (mlpipe/pyfunc:[0-9a-f]{16})`).FindAllStringSubmatch(fourth.stdout+fourth.stderr, -1); !cmp.Equal(got, tags) {
+		t.Errorf("a run without the cache derived %v, want %v", got, tags)
+	}
 }
 
 // TestPythonFunctionComponentsPrivateIndex: packages come from a private

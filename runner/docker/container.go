@@ -116,7 +116,8 @@ func (e *Executor) Run(ctx context.Context, t *contract.ExecTask) (*contract.Exe
 	}
 	if res.ExitCode != 0 {
 		// Only a failure needs the details (one more round trip).
-		for try := 0; ; try++ {
+		askUntil := time.Now().Add(oomReportWait)
+		for {
 			info, err := e.cli.ContainerInspect(bg, id)
 			if err != nil || info.State == nil {
 				break
@@ -126,9 +127,10 @@ func (e *Executor) Run(ctx context.Context, t *contract.ExecTask) (*contract.Exe
 				res.Message = info.State.Error
 			}
 			// The daemon records an OOM kill from the kernel's event, which
-			// may come a little after the exit: a SIGKILLed step with a
-			// memory limit that was not cancelled is asked about again.
-			if res.OOMKilled || res.ExitCode != 137 || t.Memory <= 0 || ctx.Err() != nil || try == 5 {
+			// may come a little after the exit (seconds on a loaded
+			// machine): a SIGKILLed step with a memory limit that was not
+			// cancelled is asked about again.
+			if res.OOMKilled || res.ExitCode != 137 || t.Memory <= 0 || ctx.Err() != nil || time.Now().After(askUntil) {
 				break
 			}
 			time.Sleep(100 * time.Millisecond)
@@ -142,6 +144,10 @@ func (e *Executor) Run(ctx context.Context, t *contract.ExecTask) (*contract.Exe
 	}
 	return res, nil
 }
+
+// oomReportWait is how long a step killed by SIGKILL under a memory limit
+// waits for the daemon to report whether the kernel's OOM killer did it.
+const oomReportWait = 3 * time.Second
 
 // errNotStopped says a stopped container did not exit in time.
 var errNotStopped = errors.New("the container did not stop")
