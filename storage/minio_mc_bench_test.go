@@ -113,7 +113,7 @@ func TestMinIODirectoriesAgainstMC(t *testing.T) {
 		var mcUp, stUp, flUp, mcDown, stDown []time.Duration
 		cpu := map[*[]time.Duration]*[2]time.Duration{} // client, server CPU over all rounds
 		op := func(acc *[]time.Duration, fn func() error) {
-			settle(srv)
+			settle(srv, acc == &mcDown || acc == &stDown)
 			c0, s0 := processCPU(), srv.CPUTime()
 			mcCPU = 0
 			*acc = append(*acc, timed(t, fn))

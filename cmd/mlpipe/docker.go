@@ -17,6 +17,10 @@ import (
 	"github.com/mlpipe/mlpipe/runner/docker"
 )
 
+// The Docker executor names a Python function component's derived image
+// before making it, so that the runner looks the task up in the cache first.
+var _ runner.PythonImageNamer = (*docker.Executor)(nil)
+
 // dockerPingTimeout bounds the check that the daemon answers.
 const dockerPingTimeout = 3 * time.Second
 
