@@ -197,7 +197,14 @@ func Parse(command, args []string) (*Component, string) {
 // `. "$tmp/venv/bin/activate"`, pip installs, and "$0" "$@" (alone or
 // after pip installs joined by &&).
 func onlyKnownStatements(f *syntax.File) bool {
-	text := func(n syntax.Node) string {
+	text := func(n syntax.Node) (t string) {
+		// The printer expects the nodes the parser makes for valid
+		// scripts; whatever it cannot print is nothing known.
+		defer func() {
+			if recover() != nil {
+				t = "\x00"
+			}
+		}()
 		var b strings.Builder
 		_ = syntax.NewPrinter().Print(&b, n)
 		return strings.TrimSpace(b.String())
@@ -218,7 +225,10 @@ func onlyKnownStatements(f *syntax.File) bool {
 		case *syntax.CallExpr:
 			if len(c.Args) == 0 {
 				// tmp=$(mktemp -d)
-				return len(c.Assigns) == 1 && c.Assigns[0].Name.Value == "tmp" && text(c.Assigns[0].Value) == "$(mktemp -d)"
+				// (`tmp=` has no value; `tmp[0]=…` and `tmp=(…)` are not this.)
+				a := c.Assigns
+				return len(a) == 1 && a[0].Name != nil && a[0].Name.Value == "tmp" && a[0].Index == nil && a[0].Array == nil &&
+					a[0].Value != nil && text(a[0].Value) == "$(mktemp -d)"
 			}
 			t := text(c)
 			if _, isPip := pipInstallArgs(c.Args); isPip {
