@@ -10,7 +10,6 @@ import (
 	"hash"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -29,7 +28,7 @@ func FileDigest(path string) (string, int64, error) {
 
 // fileDigest is FileDigest that stops when ctx ends.
 func fileDigest(ctx context.Context, path string) (string, int64, error) {
-	f, err := os.Open(path)
+	f, err := openRegular(path)
 	if err != nil {
 		return "", 0, err
 	}
@@ -47,8 +46,8 @@ func fileDigest(ctx context.Context, path string) (string, int64, error) {
 // fileDigestCRC is fileDigest plus the file's CRC64NVME (base64, as S3
 // writes checksums), computed in the same pass: the store sends it with
 // the upload and checks downloads against it instead of hashing again.
-func fileDigestCRC(ctx context.Context, path string) (digest, crc string, n int64, err error) {
-	f, err := os.Open(path)
+func fileDigestCRC(ctx context.Context, open opener) (digest, crc string, n int64, err error) {
+	f, err := open()
 	if err != nil {
 		return "", "", 0, err
 	}

@@ -457,7 +457,7 @@ func copyTree(ctx context.Context, src string, ops dirOps, dst string) error {
 }
 
 func copyFile(ctx context.Context, src string, ops dirOps, dst string, mode fs.FileMode) error {
-	in, err := os.Open(src)
+	in, err := openRegular(src)
 	if err != nil {
 		return err
 	}

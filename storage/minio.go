@@ -96,10 +96,18 @@ type MinIOOptions struct {
 	// records HMAC-SHA256(ChecksumKey, sha256, CRC64NVME) with the object
 	// (metaSeal), and a download takes the server's checksum, verified by
 	// minio-go while streaming, as proof of the content only when that
-	// record verifies under this key. Whoever can write to the bucket but
-	// does not hold the key cannot make other bytes pass for an artifact:
-	// what the seal does not vouch for is hashed. Without a key every
-	// download is hashed. At least 32 bytes; a secret (never logged).
+	// record verifies under this key; what the seal does not vouch for is
+	// hashed. Without a key every download is hashed. At least 32 bytes;
+	// a secret (never logged).
+	//
+	// What this protects against: damage (a flipped bit on disk or on the
+	// wire, a truncated or wrong object), objects of another mlpipe or
+	// another user, and someone who replaces an object and edits its
+	// metadata. What it does not: a CRC is not a cryptographic hash, so
+	// someone with write access to the bucket can make other bytes of the
+	// same size with the same CRC64NVME and keep the object's metadata.
+	// For a bucket others can write to, leave the key out (minio.verify:
+	// sha256): every download is then hashed with SHA-256.
 	ChecksumKey []byte
 }
 
@@ -404,14 +412,15 @@ func (m *MinIO) putFile(ctx context.Context, uri, bucket, key, localPath string)
 	if err := m.removeDir(ctx, uri, bucket, key); err != nil {
 		return contract.ArtifactInfo{}, err
 	}
-	digest, crc, size, err := fileDigestCRC(ctx, localPath)
+	open := func() (*os.File, error) { return openRegular(localPath) }
+	digest, crc, size, err := fileDigestCRC(ctx, open)
 	if err != nil {
 		return contract.ArtifactInfo{}, fmt.Errorf("put %s: %w", uri, err)
 	}
 	prog := newProgress(m.opts.Progress, m.opts.ProgressMin, "put", uri, size)
 	err = m.retry(ctx, "put", uri, bucket, func(ctx context.Context) error {
 		prog.reset()
-		return m.uploadFileOpts(ctx, bucket, key, localPath, size, m.putOptions(digest, crc, size, 0, prog))
+		return m.uploadFileOpts(ctx, bucket, key, localPath, open, size, m.putOptions(digest, crc, size, 0, prog))
 	})
 	if err != nil {
 		return contract.ArtifactInfo{}, err
@@ -445,7 +454,8 @@ func (m *MinIO) Create(ctx context.Context, uri, localPath string) (contract.Art
 	if st.IsDir() {
 		return m.putDir(ctx, uri, bucket, key, localPath)
 	}
-	digest, crc, size, err := fileDigestCRC(ctx, localPath)
+	open := func() (*os.File, error) { return openRegular(localPath) }
+	digest, crc, size, err := fileDigestCRC(ctx, open)
 	if err != nil {
 		return contract.ArtifactInfo{}, fmt.Errorf("create %s: %w", uri, err)
 	}
@@ -454,7 +464,7 @@ func (m *MinIO) Create(ctx context.Context, uri, localPath string) (contract.Art
 		prog.reset()
 		opts := m.putOptions(digest, crc, size, 0, prog)
 		opts.SetMatchETagExcept("*")
-		err := m.uploadFileOpts(ctx, bucket, key, localPath, size, opts)
+		err := m.uploadFileOpts(ctx, bucket, key, localPath, open, size, opts)
 		if minio.ToErrorResponse(err).StatusCode == 412 {
 			// Stored meanwhile: by an attempt of ours that the client
 			// did not see succeed (the same content), or by someone else.
@@ -475,7 +485,8 @@ func (m *MinIO) Create(ctx context.Context, uri, localPath string) (contract.Art
 // uploadFileOpts sends one file with opts (putOptions: its digest, CRC and
 // checksum). minio-go streams it with size known: one PUT up to PartSize,
 // else a parallel multipart upload reading parts straight from the file.
-// Each call opens the file anew, so a retried upload starts from its first
+// Each call opens the file anew (open: localPath, or the file inside a
+// directory artifact's root), so a retried upload starts from its first
 // byte.
 //
 // It returns as soon as ctx ends, even while minio-go still aborts a
@@ -483,8 +494,8 @@ func (m *MinIO) Create(ctx context.Context, uri, localPath string) (contract.Art
 // context of its own, against a server that may not answer): that
 // finishes in the background, and the incomplete upload is invisible to
 // readers either way.
-func (m *MinIO) uploadFileOpts(ctx context.Context, bucket, key, localPath string, size int64, opts minio.PutObjectOptions) error {
-	f, err := os.Open(localPath)
+func (m *MinIO) uploadFileOpts(ctx context.Context, bucket, key, localPath string, open opener, size int64, opts minio.PutObjectOptions) error {
+	f, err := open()
 	if err != nil {
 		return err
 	}
@@ -532,11 +543,16 @@ func withoutChecksum(o *minio.PutObjectOptions) {
 
 // checksumRefused says whether an upload failed because the server does not
 // take its S3 checksum or trailing headers (rather than for a transient or
-// an access reason).
+// an access reason). A checksum the server computed differently (the
+// file changed while it was sent, or bytes were damaged on the way) is an
+// error of that upload, not a refusal.
 func checksumRefused(err error) bool {
 	r := minio.ToErrorResponse(err)
 	msg := strings.ToLower(r.Code + " " + r.Message)
 	switch {
+	case r.Code == "BadDigest" || r.Code == "XAmzContentChecksumMismatch" || r.Code == "InvalidDigest" ||
+		strings.Contains(msg, "mismatch") || strings.Contains(msg, "not match"):
+		return false
 	case r.StatusCode == 501 || r.Code == "NotImplemented":
 		return true
 	case r.StatusCode == 400 && (strings.Contains(msg, "checksum") || strings.Contains(msg, "trailer") || strings.Contains(msg, "x-amz-content-sha256")):

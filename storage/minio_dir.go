@@ -86,16 +86,25 @@ func (m *MinIO) putDir(ctx context.Context, uri, bucket, key, localPath string) 
 	if len(entries) >= m.opts.PartThreads {
 		singleMax = dirSinglePutMax
 	}
+	// Files are opened through the directory (os.Root): a link a step put
+	// in place of a file or a subdirectory after the listing cannot lead
+	// outside it.
+	root, err := os.OpenRoot(localPath)
+	if err != nil {
+		return contract.ArtifactInfo{}, fmt.Errorf("put %s: %w", uri, err)
+	}
+	defer root.Close()
 	err = forEach(ctx, len(entries), m.opts.Concurrency, func(ctx context.Context, i int) error {
 		e := &entries[i]
 		file := filepath.Join(localPath, filepath.FromSlash(e.Path))
-		digest, crc, size, err := fileDigestCRC(ctx, file)
+		open := func() (*os.File, error) { return openRegularIn(root, filepath.FromSlash(e.Path)) }
+		digest, crc, size, err := fileDigestCRC(ctx, open)
 		if err != nil {
 			return fmt.Errorf("put %s: %w", uri, err)
 		}
 		e.Digest, e.Size = digest, size
 		return m.retry(ctx, "put", uri+"/"+e.Path, bucket, func(ctx context.Context) error {
-			return m.uploadFileOpts(ctx, bucket, key+"/"+e.Path, file, size, m.putOptions(digest, crc, size, singleMax, prog))
+			return m.uploadFileOpts(ctx, bucket, key+"/"+e.Path, file, open, size, m.putOptions(digest, crc, size, singleMax, prog))
 		})
 	})
 	man := manifest{Version: 1}

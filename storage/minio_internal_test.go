@@ -214,6 +214,12 @@ func TestChecksumRefused(t *testing.T) {
 		{minio.ErrorResponse{StatusCode: 400, Code: "InvalidBucketName", Message: "bad name"}, false},
 		{minio.ErrorResponse{StatusCode: 403, Code: "AccessDenied", Message: "Access Denied"}, false},
 		{minio.ErrorResponse{StatusCode: 500, Code: "InternalError", Message: "checksum"}, false},
+		// The bytes differ from the checksum sent (a file changed while it
+		// was sent): an error of the upload, never a reason to send it
+		// again without the checksum.
+		{minio.ErrorResponse{StatusCode: 400, Code: "XAmzContentChecksumMismatch", Message: "The provided 'x-amz-checksum' header does not match what was computed."}, false},
+		{minio.ErrorResponse{StatusCode: 400, Code: "BadDigest", Message: "The Content-MD5 or checksum value that you specified did not match what the server received."}, false},
+		{minio.ErrorResponse{StatusCode: 400, Code: "InvalidRequest", Message: "checksum mismatch"}, false},
 	} {
 		if got := checksumRefused(tc.resp); got != tc.want {
 			t.Errorf("checksumRefused(%d %s %q) = %v", tc.resp.StatusCode, tc.resp.Code, tc.resp.Message, got)

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -33,6 +35,8 @@ func TestChecksumKeyFile(t *testing.T) {
 		msg   string
 	}{
 		{"writable by others", func(p string) { os.WriteFile(p, key, 0o600); os.Chmod(p, 0o666) }, "other users"},
+		{"readable by others", func(p string) { os.WriteFile(p, key, 0o600); os.Chmod(p, 0o644) }, "other users"},
+		{"a FIFO", func(p string) { syscall.Mkfifo(p, 0o600) }, "not a regular file"},
 		{"short", func(p string) { os.WriteFile(p, key[:5], 0o600) }, "holds 5 bytes"},
 		{"a link", func(p string) { os.WriteFile(p+".real", key, 0o600); os.Symlink(p+".real", p) }, "symbolic link"},
 		{"a directory", func(p string) { os.Mkdir(p, 0o700) }, "not a regular file"},
@@ -51,5 +55,31 @@ func TestChecksumKeyFile(t *testing.T) {
 				t.Errorf("error quotes the key")
 			}
 		})
+	}
+}
+
+// Processes making the key at the same moment all get the one that was
+// linked into place first, never a half-written one.
+func TestChecksumKeyConcurrentFirstUse(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "keys", "checksum.key")
+	const n = 16
+	keys := make([][]byte, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			keys[i], errs[i] = readOrMakeKey(p)
+		}()
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil || !bytes.Equal(keys[i], keys[0]) {
+			t.Errorf("caller %d: %x, %v; want the key of caller 0 (%x)", i, keys[i], errs[i], keys[0])
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(p), ".checksum.key.*")); len(left) > 0 {
+		t.Errorf("temporary files left: %v", left)
 	}
 }

@@ -38,6 +38,10 @@ type Config struct {
 		// before it is retried (a frozen server); Retries how often.
 		RequestTimeout time.Duration `mapstructure:"request_timeout"`
 		Retries        int           `mapstructure:"retries"`
+		// Verify is how downloads are verified: "checksum" (the S3
+		// CRC64NVME sealed with the checksum key, else SHA-256) or
+		// "sha256" (always hash: for buckets others can write to).
+		Verify string `mapstructure:"verify"`
 	} `mapstructure:"minio"`
 	KFP struct {
 		Host       string `mapstructure:"host"`
@@ -293,6 +297,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("minio.path_style", true)
 	v.SetDefault("minio.create_bucket", false)
 	v.SetDefault("minio.request_timeout", 30*time.Second)
+	v.SetDefault("minio.verify", "checksum")
 	v.SetDefault("minio.retries", 4)
 }
 

@@ -36,6 +36,14 @@ func (a *app) openObjectStoreAs(what, root string, create bool) (*storage.MinIO,
 	if c.Endpoint == "" {
 		return nil, usagef("%s %s needs an object store endpoint: set MLPIPE_MINIO_ENDPOINT (or minio.endpoint in the configuration file)", what, root)
 	}
+	var key []byte
+	switch c.Verify {
+	case "", "checksum":
+		key = a.checksumKey()
+	case "sha256":
+	default:
+		return nil, usagef("minio.verify %q must be checksum or sha256", c.Verify)
+	}
 	opts := storage.MinIOOptions{
 		Endpoint:       c.Endpoint,
 		AccessKey:      c.AccessKey,
@@ -49,7 +57,7 @@ func (a *app) openObjectStoreAs(what, root string, create bool) (*storage.MinIO,
 		Retries:        int(zeroIsOff(time.Duration(c.Retries))),
 		Logger:         a.log,
 		Progress:       a.reportTransfer,
-		ChecksumKey:    a.checksumKey(),
+		ChecksumKey:    key,
 	}
 	ctx := a.root.Context()
 	if ctx == nil {
@@ -90,41 +98,54 @@ func (a *app) checksumKey() []byte {
 const checksumKeySize = 32
 
 // readOrMakeKey reads the key file p, making it (and its directory, 0700)
-// when missing. A key file that is a link, not a regular file, of the
-// wrong size, or writable by others is refused.
+// when missing: written to a temporary file and linked into place, so that
+// another mlpipe never reads a half-written key. A key file that is a
+// link, not a regular file, of the wrong size, or that others can read or
+// change is refused, as is a key directory others can change.
 func readOrMakeKey(p string) ([]byte, error) {
 	key, err := readKey(p)
 	if !errors.Is(err, fs.ErrNotExist) {
 		return key, err
 	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+	dir := filepath.Dir(p)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
+	}
+	if st, err := os.Lstat(dir); err != nil {
+		return nil, err
+	} else if !st.IsDir() || st.Mode().Perm()&0o022 != 0 {
+		return nil, fmt.Errorf("%s is not a directory only its owner can change (mode %v)", dir, st.Mode())
 	}
 	key = make([]byte, checksumKeySize)
 	if _, err := rand.Read(key); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return readKey(p) // made by another mlpipe meanwhile
-	}
+	tmp, err := os.CreateTemp(dir, ".checksum.key.*")
 	if err != nil {
 		return nil, err
 	}
-	if _, err := f.Write(key); err != nil {
-		f.Close()
-		os.Remove(p)
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(key); err != nil {
+		tmp.Close()
 		return nil, err
 	}
-	if err := f.Close(); err != nil {
-		os.Remove(p)
+	if err := tmp.Close(); err != nil {
+		return nil, err
+	}
+	// CreateTemp made it 0600. Link fails when another mlpipe was first:
+	// its key is the one.
+	if err := os.Link(tmp.Name(), p); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return readKey(p)
+		}
 		return nil, err
 	}
 	return key, nil
 }
 
 func readKey(p string) ([]byte, error) {
-	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	// O_NONBLOCK: a FIFO in its place does not block the open.
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -136,16 +157,14 @@ func readKey(p string) ([]byte, error) {
 	switch {
 	case !st.Mode().IsRegular():
 		return nil, fmt.Errorf("%s is not a regular file", p)
-	case st.Mode().Perm()&0o022 != 0:
-		return nil, fmt.Errorf("%s can be changed by other users (mode %v): make it 0600", p, st.Mode().Perm())
+	case st.Mode().Perm()&0o077 != 0:
+		return nil, fmt.Errorf("%s can be read or changed by other users (mode %v): make it 0600", p, st.Mode().Perm())
 	}
 	key, err := io.ReadAll(io.LimitReader(f, checksumKeySize+1))
 	if err != nil {
 		return nil, err
 	}
 	if len(key) != checksumKeySize {
-		// A key being written by another mlpipe right now is short; so is a
-		// damaged one.
 		return nil, fmt.Errorf("%s holds %d bytes, want %d", p, len(key), checksumKeySize)
 	}
 	return key, nil
