@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
 	"github.com/mlpipe/mlpipe/storage"
 	"github.com/mlpipe/mlpipe/storage/storagetest"
 )
@@ -156,5 +159,58 @@ func TestMinIOErrorsAreClear(t *testing.T) {
 	c2 := newCLI(t)
 	if r := c2.run("run", "pipelines/quickstart", "--pipeline-root", "minio://mlpipeline/x"); r.code != 2 || !strings.Contains(r.stderr, "MLPIPE_MINIO_ENDPOINT") {
 		t.Errorf("no endpoint: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+// The CLI seals its uploads with the key it keeps in the state directory
+// (made on first use, 0600); minio.verify: sha256 opens the store without
+// it (every download hashed, nothing sealed); anything else is a usage
+// error.
+func TestMinIOChecksumKeyAndVerify(t *testing.T) {
+	c, srv := minioCLI(t)
+	cl, err := minio.New(srv.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(srv.AccessKey, srv.SecretKey, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seals := func(root string) (sealed, all int) {
+		t.Helper()
+		r, last := c.runJSON("pipelines/quickstart", "--pipeline-root", root, "--no-cache")
+		if r.code != 0 {
+			t.Fatalf("run into %s: exit %d\n%s", root, r.code, r.stderr)
+		}
+		for _, tk := range c.show(last["run_id"].(string)).Tasks {
+			for _, arts := range tk.Outputs.Artifacts {
+				for _, a := range arts {
+					_, bucket, key, err := storage.ParseObjectURI(a.URI)
+					if err != nil {
+						t.Fatal(err)
+					}
+					oi, err := cl.StatObject(t.Context(), bucket, key, minio.StatObjectOptions{})
+					if err != nil {
+						continue // a directory artifact: its files are under key/
+					}
+					all++
+					if oi.UserMetadata["Mlpipe-Seal"] != "" {
+						sealed++
+					}
+				}
+			}
+		}
+		return sealed, all
+	}
+	if sealed, all := seals("minio://mlpipeline/sealed"); all == 0 || sealed != all {
+		t.Errorf("default (minio.verify: checksum): %d of %d file artifacts sealed, want all", sealed, all)
+	}
+	st, err := os.Stat(filepath.Join(c.state, "keys", "checksum.key"))
+	if err != nil || st.Mode().Perm() != 0o600 || st.Size() != 32 {
+		t.Errorf("checksum key: %v, %v", st, err)
+	}
+	c.env = append(c.env, "MLPIPE_MINIO_VERIFY=sha256")
+	if sealed, all := seals("minio://mlpipeline/hashed"); all == 0 || sealed != 0 {
+		t.Errorf("minio.verify: sha256: %d of %d file artifacts sealed, want none", sealed, all)
+	}
+	c.env = append(c.env, "MLPIPE_MINIO_VERIFY=crc")
+	if r := c.run("run", "pipelines/quickstart", "--pipeline-root", "minio://mlpipeline/x"); r.code != 2 || !strings.Contains(r.stderr, "minio.verify") {
+		t.Errorf("minio.verify: crc: exit %d\n%s", r.code, r.stderr)
 	}
 }
