@@ -25,7 +25,7 @@ import (
 var guardedKeys = []string{
 	// where credentials, artifacts and the history go
 	"kfp.host", "kfp.token_file", "kfp.cookie", "kfp.ca_file", "kfp.user_id",
-	"minio.endpoint", "minio.access_key", "minio.secret_key", "minio.secure", "minio.ca_file", "minio.path_style",
+	"minio.endpoint", "minio.access_key", "minio.secret_key", "minio.secure", "minio.ca_file", "minio.path_style", "minio.verify",
 	"pipeline_root", "state_dir", "docker.registry",
 	// isolation of steps and of GPUs
 	"executor", "docker.user", "docker.pids_limit", "process.pass_env", "gpu.lock_dir", "gpu.mock",
