@@ -6,6 +6,7 @@ import (
 	"os"
 	"syscall"
 
+	"github.com/mlpipe/mlpipe/internal/safefile"
 	"github.com/mlpipe/mlpipe/kfpir"
 )
 
@@ -34,20 +35,7 @@ func writeFileNoFollow(p string, b []byte) error {
 }
 
 // openNoFollow opens the regular file at p for reading.
-func openNoFollow(p string) (*os.File, error) {
-	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
-		f.Close()
-		if err == nil {
-			err = fmt.Errorf("%s is not a regular file", p)
-		}
-		return nil, err
-	}
-	return f, nil
-}
+func openNoFollow(p string) (*os.File, error) { return safefile.OpenRegular(p) }
 
 // readFileNoFollow reads the regular file at p, refusing one larger than
 // max bytes (a step's output is untrusted: it must not make mlpipe

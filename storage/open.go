@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"syscall"
+
+	"github.com/mlpipe/mlpipe/internal/safefile"
 )
 
 // opener opens a file to read, anew for every pass over it (hashing,
@@ -13,17 +15,13 @@ type opener func() (*os.File, error)
 
 // openRegular opens the regular file at path for reading. A symbolic link
 // in its place is refused, not followed (a step may have put one there
-// after its outputs were listed), and so is anything but a regular file
-// (a FIFO does not block the open: O_NONBLOCK).
+// after its outputs were listed), and so is anything but a regular file.
 func openRegular(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if errors.Is(err, syscall.ELOOP) {
+	f, err := safefile.OpenRegular(path)
+	if errors.Is(err, safefile.ErrSymlink) {
 		return nil, fmt.Errorf("%s: symbolic links are not stored in artifacts", path)
 	}
-	if err != nil {
-		return nil, err
-	}
-	return regular(f, path)
+	return f, err
 }
 
 // openRegularIn opens the regular file rel inside root: no component of
@@ -34,18 +32,5 @@ func openRegularIn(root *os.Root, rel string) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return regular(f, rel)
-}
-
-// regular returns f when it is a regular file, else closes it.
-func regular(f *os.File, name string) (*os.File, error) {
-	st, err := f.Stat()
-	if err == nil && !st.Mode().IsRegular() {
-		err = fmt.Errorf("%s is not a regular file", name)
-	}
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return f, nil
+	return safefile.Regular(f, rel)
 }

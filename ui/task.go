@@ -14,11 +14,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 	"unicode/utf8"
 
 	"github.com/mlpipe/mlpipe/contract"
+	"github.com/mlpipe/mlpipe/internal/safefile"
 	"github.com/mlpipe/mlpipe/internal/units"
 	"github.com/mlpipe/mlpipe/metadata"
 )
@@ -176,7 +176,7 @@ func openLog(path string) (*os.File, error) {
 	if path == "" {
 		return nil, fs.ErrNotExist
 	}
-	return os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	return safefile.OpenRegular(path)
 }
 
 // readLog reads the end of a log, at most max bytes, as valid UTF-8; it
@@ -337,7 +337,7 @@ func inputParams(logPath string) []kv {
 	if logPath == "" {
 		return nil
 	}
-	f, err := os.OpenFile(filepath.Join(filepath.Dir(logPath), "executor_input.json"), os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	f, err := safefile.OpenRegular(filepath.Join(filepath.Dir(logPath), "executor_input.json"))
 	if err != nil {
 		return nil
 	}

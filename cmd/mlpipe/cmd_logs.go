@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mlpipe/mlpipe/internal/safefile"
 	"github.com/mlpipe/mlpipe/internal/termsafe"
 	"github.com/mlpipe/mlpipe/metadata"
 	"github.com/mlpipe/mlpipe/runner"
@@ -174,7 +175,7 @@ func collectLogs(ctx context.Context, h *metadata.Store, runID, task string, all
 func (c *logCursor) copy(w io.Writer, prefix, escape bool) error {
 	// A container step could have replaced its log with a link: never
 	// print another file through it.
-	f, err := os.OpenFile(c.path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	f, err := safefile.OpenRegular(c.path)
 	if err != nil {
 		if os.IsNotExist(err) {
 			return nil

@@ -9,9 +9,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
+	"github.com/mlpipe/mlpipe/internal/safefile"
 	"github.com/mlpipe/mlpipe/runner"
 	"github.com/mlpipe/mlpipe/storage"
 )
@@ -144,8 +144,7 @@ func readOrMakeKey(p string) ([]byte, error) {
 }
 
 func readKey(p string) ([]byte, error) {
-	// O_NONBLOCK: a FIFO in its place does not block the open.
-	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	f, err := safefile.OpenRegular(p)
 	if err != nil {
 		return nil, err
 	}
@@ -154,10 +153,7 @@ func readKey(p string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case !st.Mode().IsRegular():
-		return nil, fmt.Errorf("%s is not a regular file", p)
-	case st.Mode().Perm()&0o077 != 0:
+	if st.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("%s can be read or changed by other users (mode %v): make it 0600", p, st.Mode().Perm())
 	}
 	key, err := io.ReadAll(io.LimitReader(f, checksumKeySize+1))
