@@ -85,15 +85,20 @@ func (e *Executor) PreparePython(ctx context.Context, req contract.PythonRequest
 		return contract.PythonEnv{}, err
 	}
 	env := contract.PythonEnv{Image: tag, Ref: tag}
+	// Memoized as ResolveImage memoizes any image: the tag's image ID (the
+	// digest recorded with the task's attempts).
 	_, err = e.images.once(tag, func() (string, error) {
-		if exists {
-			return tag, nil
+		if !exists {
+			if err := e.derive(ctx, baseID, tag, req, log); err != nil {
+				return "", err
+			}
+			env.Built = true
 		}
-		if err := e.derive(ctx, baseID, tag, req, log); err != nil {
-			return "", err
+		id, err := e.ImageID(ctx, tag)
+		if err == nil && id == "" {
+			err = fmt.Errorf("image %s is gone", tag)
 		}
-		env.Built = true
-		return tag, nil
+		return id, err
 	})
 	return env, err
 }
