@@ -415,7 +415,10 @@ func (l *Local) Delete(_ context.Context, prefix string) error {
 	return root.RemoveAll(rel)
 }
 
-// copyTree copies a file or a directory tree to dst through ops.
+// copyTree copies a file or a directory tree to dst through ops. The files
+// of a directory are opened through it (os.Root): a link a step put in
+// place of a file or a subdirectory while it is copied cannot lead
+// outside.
 func copyTree(ctx context.Context, src string, ops dirOps, dst string) error {
 	st, err := os.Lstat(src)
 	if err == nil && st.Mode()&fs.ModeSymlink != 0 {
@@ -425,23 +428,25 @@ func copyTree(ctx context.Context, src string, ops dirOps, dst string) error {
 		return err
 	}
 	if !st.IsDir() {
-		return copyFile(ctx, src, ops, dst, st.Mode())
+		return copyFile(ctx, func() (*os.File, error) { return openRegular(src) }, ops, dst, st.Mode())
 	}
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+	root, err := os.OpenRoot(src)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	return fs.WalkDir(root.FS(), ".", func(rel string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		rel, err := filepath.Rel(src, p)
-		if err != nil {
-			return err
-		}
-		target := filepath.Join(dst, rel)
+		target := filepath.Join(dst, filepath.FromSlash(rel))
 		if d.IsDir() {
 			return ops.MkdirAll(target, 0o755)
 		}
+		p := filepath.Join(src, filepath.FromSlash(rel))
 		if !d.Type().IsRegular() {
 			if d.Type()&fs.ModeSymlink != 0 {
 				return fmt.Errorf("%s: symbolic links are not stored in artifacts", p)
@@ -452,12 +457,12 @@ func copyTree(ctx context.Context, src string, ops dirOps, dst string) error {
 		if err != nil {
 			return err
 		}
-		return copyFile(ctx, p, ops, target, fi.Mode())
+		return copyFile(ctx, func() (*os.File, error) { return openRegularIn(root, filepath.FromSlash(rel)) }, ops, target, fi.Mode())
 	})
 }
 
-func copyFile(ctx context.Context, src string, ops dirOps, dst string, mode fs.FileMode) error {
-	in, err := openRegular(src)
+func copyFile(ctx context.Context, open opener, ops dirOps, dst string, mode fs.FileMode) error {
+	in, err := open()
 	if err != nil {
 		return err
 	}
