@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -66,18 +67,8 @@ func notRunRows(e *env, runID string) []notRunRow {
 			rows = append(rows, notRunRow{tr.Path, tr.State, tr.Error})
 		}
 	}
-	slices.SortFunc(rows, func(a, b notRunRow) int { return cmpString(a.Path, b.Path) })
+	slices.SortFunc(rows, func(a, b notRunRow) int { return strings.Compare(a.Path, b.Path) })
 	return rows
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Every task of the IR that does not run is in the history by its own path,

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"html/template"
@@ -288,9 +289,9 @@ func roc(md map[string]any) *rocCurve {
 	}
 	slices.SortStableFunc(pts, func(a, b pt) int {
 		if a.x != b.x {
-			return cmpFloat(a.x, b.x)
+			return cmp.Compare(a.x, b.x)
 		}
-		return cmpFloat(a.y, b.y)
+		return cmp.Compare(a.y, b.y)
 	})
 	var sb strings.Builder
 	var auc float64
@@ -302,14 +303,4 @@ func roc(md map[string]any) *rocCurve {
 		fmt.Fprintf(&sb, "%.1f,%.1f", 200*p.x, 200-200*p.y)
 	}
 	return &rocCurve{Points: sb.String(), AUC: strconv.FormatFloat(auc, 'f', 3, 64)}
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

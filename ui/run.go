@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"html/template"
@@ -200,7 +201,7 @@ func (s *Server) runEvents(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		if len(changed) > 0 {
-			slices.SortFunc(changed, func(a, b nodeState) int { return cmpString(a.Path, b.Path) })
+			slices.SortFunc(changed, func(a, b nodeState) int { return cmp.Compare(a.Path, b.Path) })
 			if err := ev.send("tasks", changed); err != nil {
 				return
 			}
@@ -222,16 +223,6 @@ func (s *Server) runEvents(w http.ResponseWriter, r *http.Request) {
 		case <-tick.C:
 		}
 	}
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // timelineSVG serves the run's timeline alone, for the page to redraw it
